@@ -1,0 +1,38 @@
+# GitTix: the two commands are `make up` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+STATE ?= .gittix/up
+
+.PHONY: help up down test install build test-servers test-servers-stop fmt lint
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+up: install build ## Install what is missing, build, run the whole stack at http://localhost:8080 (Ctrl-C stops it)
+	@BIN_DIR=$(CURDIR)/target/release scripts/stack.sh run $(STATE)
+
+down: ## Stop a stack left running by `make up`
+	@scripts/stack.sh stop $(STATE)
+
+test: ## Install what is missing, start private test servers, run fmt, clippy and every test
+	@scripts/test.sh
+
+install: ## Install or build the servers and tools (once; reused afterwards)
+	@scripts/install.sh
+
+build: ## Build release binaries of every service
+	cargo build --release --workspace --bins --locked
+
+test-servers: install ## Start the private test servers alone (for `cargo test` by hand)
+	@source scripts/lib.sh && NATS_PORT=$$TEST_NATS_PORT MONGO_PORT=$$TEST_MONGO_PORT REDIS_PORT=$$TEST_REDIS_PORT \
+		scripts/servers.sh start .gittix/test && cat .gittix/test/servers.env
+
+test-servers-stop: ## Stop the private test servers
+	@scripts/servers.sh stop .gittix/test
+
+fmt: ## Format the code
+	cargo fmt --all
+
+lint: ## Clippy as CI runs it
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,289 @@
+//! Typed configuration from environment variables.
+//!
+//! A service reads an [`Env`] snapshot once at start-up into its own `Config` struct built
+//! from the pieces here. A missing or malformed variable is a [`ConfigError`] naming it, and
+//! `main` exits with that message. Tests build `Config` values directly instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &str, problem: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A snapshot of the variables a service may read.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The raw value; an empty string counts as unset.
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.optional(name)?
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    pub fn optional<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.raw(name)
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|e| ConfigError::new(name, format!("invalid value {raw:?}: {e}")))
+            })
+            .transpose()
+    }
+
+    pub fn or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        Ok(self.optional(name)?.unwrap_or(default))
+    }
+
+    /// A secret: never printed, not even in the error (only its name is).
+    pub fn secret(&self, name: &str) -> Result<Secret, ConfigError> {
+        self.raw(name)
+            .map(|v| Secret::new(v.to_owned()))
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    pub fn optional_secret(&self, name: &str) -> Option<Secret> {
+        self.raw(name).map(|v| Secret::new(v.to_owned()))
+    }
+
+    /// Seconds as a [`Duration`]; must be positive.
+    pub fn seconds(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
+        match self.or::<u64>(name, default)? {
+            0 => Err(ConfigError::new(
+                name,
+                "must be a positive number of seconds",
+            )),
+            secs => Ok(Duration::from_secs(secs)),
+        }
+    }
+}
+
+/// A value that must not reach logs. `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Where the service runs; production refuses unsafe settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AppEnv {
+    #[default]
+    Development,
+    Test,
+    Production,
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(format!(
+                "expected development, test or production, got {other:?}"
+            )),
+        }
+    }
+}
+
+impl AppEnv {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.or("APP_ENV", Self::Development)
+    }
+}
+
+/// Where the HTTP server listens (`HOST`, `PORT`).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+}
+
+impl HttpConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let host: IpAddr = env.or("HOST", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?;
+        let port: u16 = env.or("PORT", 3000)?;
+        Ok(Self {
+            addr: SocketAddr::new(host, port),
+        })
+    }
+
+    /// Loopback on a port the OS picks: for tests.
+    pub fn ephemeral() -> Self {
+        Self {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        }
+    }
+}
+
+/// How sessions are signed and how long they last (`JWT_KEY`, `JWT_TTL_SECONDS`).
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub key: Secret,
+    pub ttl: Duration,
+}
+
+impl JwtConfig {
+    pub const MIN_KEY_BYTES: usize = 32;
+
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let key = env.secret("JWT_KEY")?;
+        if key.expose().len() < Self::MIN_KEY_BYTES {
+            return Err(ConfigError::new(
+                "JWT_KEY",
+                format!("must be at least {} bytes long", Self::MIN_KEY_BYTES),
+            ));
+        }
+        Ok(Self {
+            key,
+            ttl: env.seconds("JWT_TTL_SECONDS", 86_400)?,
+        })
+    }
+}
+
+/// Which MongoDB server and database a service owns (`MONGO_URL`, `MONGO_DB`).
+#[derive(Debug, Clone)]
+pub struct MongoConfig {
+    pub url: String,
+    pub database: String,
+}
+
+impl MongoConfig {
+    pub fn from_env(env: &Env, default_database: &str) -> Result<Self, ConfigError> {
+        let url: String = env.required("MONGO_URL")?;
+        if !url.starts_with("mongodb://") && !url.starts_with("mongodb+srv://") {
+            return Err(ConfigError::new(
+                "MONGO_URL",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        Ok(Self {
+            url,
+            database: env.or("MONGO_DB", default_database.to_owned())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let err = JwtConfig::from_env(&Env::default()).unwrap_err();
+        assert_eq!(err.name, "JWT_KEY");
+        assert!(err.to_string().contains("JWT_KEY: is required"), "{err}");
+    }
+
+    #[test]
+    fn short_jwt_key_is_rejected_without_printing_it() {
+        let err = JwtConfig::from_env(&Env::from_pairs([("JWT_KEY", "short-secret")])).unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"));
+        assert!(!err.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn malformed_number_is_reported_with_its_name() {
+        let env = Env::from_pairs([("PORT", "eighty")]);
+        let err = HttpConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.name, "PORT");
+    }
+
+    #[test]
+    fn zero_ttl_is_rejected() {
+        let env = Env::from_pairs([
+            ("JWT_KEY", "0123456789abcdef0123456789abcdef"),
+            ("JWT_TTL_SECONDS", "0"),
+        ]);
+        assert_eq!(
+            JwtConfig::from_env(&env).unwrap_err().name,
+            "JWT_TTL_SECONDS"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let secret = Secret::new("sk_live_abc");
+        assert!(!format!("{secret:?}").contains("sk_live"));
+    }
+
+    #[test]
+    fn mongo_url_needs_a_mongodb_scheme() {
+        let env = Env::from_pairs([("MONGO_URL", "http://localhost")]);
+        assert_eq!(
+            MongoConfig::from_env(&env, "auth").unwrap_err().name,
+            "MONGO_URL"
+        );
+        let env = Env::from_pairs([("MONGO_URL", "mongodb://localhost:27017")]);
+        assert_eq!(
+            MongoConfig::from_env(&env, "auth").unwrap().database,
+            "auth"
+        );
+    }
+}

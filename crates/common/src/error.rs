@@ -1,0 +1,224 @@
+//! The one error type every HTTP handler returns, rendered in the common JSON shape
+//! `{"errors":[{"message":"…","field":"…"}]}`.
+//!
+//! Domain and store layers use their own `thiserror` enums and convert into [`ApiError`]
+//! at the handler boundary. Internal causes are logged once here and never sent to clients.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One entry of the `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorItem {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+}
+
+impl ErrorItem {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn message(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub errors: Vec<ErrorItem>,
+}
+
+/// Errors an HTTP handler can answer with; each variant documents its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: one entry per failing field, all reported at once.
+    #[error("validation failed")]
+    Validation(Vec<ErrorItem>),
+    /// 400: a request that cannot be understood (bad JSON, bad query string).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401 "Not authenticated": no session, or a malformed, tampered or expired one.
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// 401 with a specific message (e.g. "Invalid credentials").
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 402: the payment provider declined.
+    #[error("payment required: {0}")]
+    PaymentRequired(String),
+    /// 403: signed in but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404 with a message naming what was not found.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 413.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 503: a dependency is down or timed out; the message is safe to show.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500: anything unexpected. The cause is logged, the client sees a generic message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found() -> Self {
+        Self::NotFound("Not found".into())
+    }
+
+    pub fn field(field: &str, message: &str) -> Self {
+        Self::Validation(vec![ErrorItem::field(field, message)])
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotAuthenticated | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn items(&self) -> Vec<ErrorItem> {
+        let message = match self {
+            Self::Validation(items) => return items.clone(),
+            Self::NotAuthenticated => "Not authenticated",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "Request body is too large",
+            Self::UnsupportedMediaType => "Expected a JSON body (Content-Type: application/json)",
+            Self::Internal(_) => "Something went wrong",
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::PaymentRequired(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::Unavailable(m) => m,
+        };
+        vec![ErrorItem::message(message)]
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(err) => tracing::error!(error = ?err, "internal error"),
+            Self::Unavailable(reason) => tracing::warn!(reason, "dependency unavailable"),
+            _ => {}
+        }
+        let status = self.status();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                errors: self.items(),
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // A cookie session, not HTTP auth: tell clients which scheme without a browser prompt.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cookie"));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            // Syntax errors (400) and type mismatches (422) are both a bad request to our clients.
+            _ => Self::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn render(err: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn validation_lists_every_field_with_its_name() {
+        let (status, body) = render(ApiError::Validation(vec![
+            ErrorItem::field("email", "Email must be valid"),
+            ErrorItem::field("password", "Password must be between 8 and 128 characters"),
+        ]))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["errors"][0]["field"], "email");
+        assert_eq!(body["errors"][1]["field"], "password");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let (status, body) = render(ApiError::internal(anyhow::anyhow!(
+            "db password is hunter2"
+        )))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            serde_json::json!({"errors":[{"message":"Something went wrong"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_without_field_omit_the_key() {
+        let (status, body) = render(ApiError::Conflict("Email is already in use".into())).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body["errors"][0].get("field").is_none());
+    }
+}

@@ -1,0 +1,149 @@
+//! The HTTP plumbing every service shares: the JSON body extractor with our error shape,
+//! the default layers (404/405 in JSON, body limit, timeout, tracing) and serving with
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::ApiError;
+use crate::telemetry;
+
+/// Request bodies above this size are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Requests taking longer than this are cut off, so a stuck dependency cannot pile them up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `axum::Json`, but a malformed, oversized or mistyped body is an [`ApiError`].
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// Adds what every service's router needs around its own routes.
+pub fn with_defaults(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::NotFound("Route not found".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(telemetry::http_trace_layer())
+}
+
+/// A bound listener: binding happens before serving so that port 0 works and the real
+/// port can be read back (tests, logs).
+pub struct HttpServer {
+    listener: TcpListener,
+}
+
+impl HttpServer {
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until `shutdown` fires, then stops accepting and drains in-flight requests.
+    pub async fn serve(self, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::post;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[derive(serde::Deserialize)]
+    struct Input {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    fn app() -> Router {
+        with_defaults(Router::new().route(
+            "/things",
+            post(|ApiJson(_): ApiJson<Input>| async { StatusCode::CREATED }),
+        ))
+    }
+
+    async fn send(req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let response = app().oneshot(req).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    fn post_json(body: impl Into<Body>) -> Request<Body> {
+        Request::post("/things")
+            .header("content-type", "application/json")
+            .body(body.into())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_answer_in_json() {
+        let (status, body) = send(Request::get("/nope").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["errors"][0]["message"], "Route not found");
+        let (status, body) = send(Request::get("/things").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["errors"][0]["message"], "Method not allowed");
+    }
+
+    #[tokio::test]
+    async fn malformed_and_mistyped_json_is_400() {
+        let (status, body) = send(post_json("{not json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["errors"][0]["message"].is_string());
+        let (status, _) = send(post_json(r#"{"name": 5}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_413() {
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let (status, body) = send(post_json(big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["errors"][0]["message"], "Request body is too large");
+    }
+
+    #[tokio::test]
+    async fn a_missing_content_type_is_415() {
+        let req = Request::post("/things")
+            .body(Body::from(r#"{"name":"a"}"#))
+            .unwrap();
+        let (status, _) = send(req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}

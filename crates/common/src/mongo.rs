@@ -1,0 +1,64 @@
+//! MongoDB connection, id parsing and error classification shared by the services.
+
+use std::time::Duration;
+
+use bson::oid::ObjectId;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+use crate::config::MongoConfig;
+use crate::error::ApiError;
+
+/// Connects lazily (the driver dials on first use) with timeouts short enough that a
+/// dead database shows up in readiness checks and requests quickly instead of hanging.
+pub async fn connect(config: &MongoConfig, app_name: &str) -> mongodb::error::Result<Database> {
+    let mut options = ClientOptions::parse(&config.url).await?;
+    options.app_name = Some(app_name.to_owned());
+    options.connect_timeout = Some(Duration::from_secs(3));
+    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.max_pool_size = Some(50);
+    let client = Client::with_options(options)?;
+    Ok(client.database(&config.database))
+}
+
+/// Round trip to the server: the readiness check.
+pub async fn ping(db: &Database) -> Result<(), String> {
+    db.run_command(bson::doc! {"ping": 1})
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("mongo: {e}"))
+}
+
+/// Parses an id from a URL path. A malformed id cannot name an existing record,
+/// so it is a 404, like an unknown one.
+pub fn parse_id(raw: &str) -> Result<ObjectId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// True when the write failed on a unique index (E11000).
+pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        ErrorKind::Command(e) => e.code == 11000,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_ids_are_not_found() {
+        for raw in ["", "123", "zzzzzzzzzzzzzzzzzzzzzzzz", "../etc/passwd"] {
+            let err = parse_id(raw).err();
+            assert!(matches!(err, Some(ApiError::NotFound(_))), "{raw}");
+        }
+        assert!(parse_id("507f1f77bcf86cd799439011").is_ok());
+    }
+}

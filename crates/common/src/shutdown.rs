@@ -1,0 +1,46 @@
+//! Graceful shutdown: one token cancelled on SIGTERM (what Kubernetes sends) or SIGINT.
+//!
+//! The HTTP server stops accepting and drains in-flight requests when the token fires;
+//! background tasks (outbox relays, listeners) select on it and finish their current item.
+
+use tokio_util::sync::CancellationToken;
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// A token cancelled when a shutdown signal arrives.
+pub fn token_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        signal().await;
+        trigger.cancel();
+    });
+    token
+}

@@ -1,0 +1,100 @@
+//! Logging and request tracing.
+//!
+//! Human-readable output by default; one JSON object per line with `LOG_FORMAT=json`
+//! (what the Kubernetes manifests set). `RUST_LOG` filters as usual.
+
+use std::time::Duration;
+
+use axum::extract::MatchedPath;
+use axum::http::{Request, Response};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tracing::Span;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Call once, first thing in `main`.
+pub fn init(service: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{service}=info,common=info")));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    if let Err(err) = result {
+        // Only possible when something else already installed one, e.g. in tests.
+        tracing::debug!(error = %err, "tracing subscriber already installed");
+    }
+}
+
+/// Installs a quiet subscriber for tests; `RUST_LOG` turns it up. Safe to call repeatedly.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// A span per request with method, route, status and latency.
+pub fn http_trace_layer()
+-> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan, (), RecordResponse> {
+    TraceLayer::new_for_http()
+        .make_span_with(RequestSpan)
+        .on_request(())
+        .on_response(RecordResponse)
+}
+
+#[derive(Clone, Copy)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        // The matched route (`/api/tickets/{id}`) groups requests; the raw path is kept too.
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or("");
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            route,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct RecordResponse;
+
+impl<B> OnResponse<B> for RecordResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        let status = response.status().as_u16();
+        span.record("status", status);
+        span.record("latency_ms", latency.as_millis() as u64);
+        if response.status().is_server_error() {
+            tracing::error!(
+                status,
+                latency_ms = latency.as_millis() as u64,
+                "request failed"
+            );
+        } else {
+            tracing::info!(
+                status,
+                latency_ms = latency.as_millis() as u64,
+                "request finished"
+            );
+        }
+    }
+}

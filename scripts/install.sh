@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need, skipping whatever is already there:
+# Debian packages (redis, nginx, curl, chromium), and, built once with Go into
+# $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+apt_packages=()
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+command -v nginx >/dev/null || apt_packages+=(nginx)
+command -v curl >/dev/null || apt_packages+=(curl)
+if [ "${GITTIX_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || apt_packages+=(chromium)
+fi
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${apt_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+mkdir -p "$GITTIX_TOOLS_DIR"
+
+# NATS with JetStream: the pinned release built with Go; Debian's (older) package otherwise.
+nats_bin="$GITTIX_TOOLS_DIR/nats-server"
+if [ ! -x "$nats_bin" ] || [ "$("$nats_bin" --version 2>/dev/null | awk '{print $NF}')" != "$NATS_SERVER_VERSION" ]; then
+  if command -v go >/dev/null; then
+    log "building nats-server $NATS_SERVER_VERSION (once)"
+    GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+  elif ! command -v nats-server >/dev/null; then
+    warn "Go is missing: falling back to Debian's nats-server (2.9; JetStream works, filter_subjects does not)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  fi
+fi
+
+# The MongoDB-compatible server, unless the user brings a MongoDB of their own.
+if [ -z "${MONGO_URL:-}" ] && ! command -v mongod >/dev/null; then
+  src="$GITTIX_ROOT/tools/ferretdb"
+  stamp="$GITTIX_TOOLS_DIR/ferretdb.stamp"
+  want=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)
+  if [ ! -x "$GITTIX_TOOLS_DIR/ferretdb" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    command -v go >/dev/null || die "Go is needed to build FerretDB; or set MONGO_URL to a MongoDB of yours"
+    log "building FerretDB 1.24 (once; a few minutes)"
+    (cd "$src" && GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install .)
+    echo "$want" >"$stamp"
+  fi
+fi

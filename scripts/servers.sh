@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Starts or stops private instances of the servers GitTix needs, in a state folder of
+# their own and on ports of their own, so they never touch servers already running:
+#   NATS with JetStream, Redis, and MongoDB (a `mongod` on the PATH, else the FerretDB
+#   stand-in). NATS_URL, REDIS_URL or MONGO_URL, when set, name a server of your own
+#   instead, which is then used as it is (CI uses real service containers this way).
+# Writes "$STATE/servers.env" (MONGO_URL, NATS_URL, REDIS_URL) for the callers.
+#
+# usage: servers.sh start|stop STATE_DIR
+# ports: NATS_PORT, MONGO_PORT, REDIS_PORT (defaults 4222+10000, … chosen to avoid clashes)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+cmd=${1:-}
+state=${2:-}
+[ -n "$cmd" ] && [ -n "$state" ] || die "usage: servers.sh start|stop STATE_DIR"
+mkdir -p "$state"
+state=$(cd "$state" && pwd)
+
+NATS_PORT=${NATS_PORT:-14222}
+MONGO_PORT=${MONGO_PORT:-27217}
+REDIS_PORT=${REDIS_PORT:-16379}
+
+start() {
+  local mongo_url nats_url redis_url
+
+  if [ -n "${NATS_URL:-}" ]; then
+    nats_url=$NATS_URL
+  else
+    nats_url="nats://127.0.0.1:$NATS_PORT"
+    start_nats
+  fi
+  if [ -n "${REDIS_URL:-}" ]; then
+    redis_url=$REDIS_URL
+  else
+    redis_url="redis://127.0.0.1:$REDIS_PORT"
+    start_redis
+  fi
+  if [ -n "${MONGO_URL:-}" ]; then
+    mongo_url=$MONGO_URL
+  else
+    mongo_url="mongodb://127.0.0.1:$MONGO_PORT"
+    start_mongo
+  fi
+
+  cat >"$state/servers.env" <<ENV
+MONGO_URL=$mongo_url
+NATS_URL=$nats_url
+REDIS_URL=$redis_url
+ENV
+}
+
+start_nats() {
+  if ! port_open "$NATS_PORT" || [ -z "$(pid_of "$state" nats)" ]; then
+    port_open "$NATS_PORT" && die "port $NATS_PORT (NATS_PORT) is taken by another process"
+    mkdir -p "$state/nats"
+    start_daemon "$state" nats nats-server --jetstream --store_dir "$state/nats" \
+      --addr 127.0.0.1 --port "$NATS_PORT" --server_name gittix-local
+  fi
+  wait_for_port nats "$NATS_PORT" "$(pid_of "$state" nats)"
+}
+
+start_redis() {
+  if ! port_open "$REDIS_PORT" || [ -z "$(pid_of "$state" redis)" ]; then
+    port_open "$REDIS_PORT" && die "port $REDIS_PORT (REDIS_PORT) is taken by another process"
+    mkdir -p "$state/redis"
+    start_daemon "$state" redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+      --dir "$state/redis" --appendonly yes --save "" --daemonize no
+  fi
+  wait_for_port redis "$REDIS_PORT" "$(pid_of "$state" redis)"
+}
+
+start_mongo() {
+    if ! port_open "$MONGO_PORT" || [ -z "$(pid_of "$state" mongo)" ]; then
+      port_open "$MONGO_PORT" && die "port $MONGO_PORT (MONGO_PORT) is taken by another process"
+      mkdir -p "$state/mongo"
+      if command -v mongod >/dev/null; then
+        start_daemon "$state" mongo mongod --dbpath "$state/mongo" --bind_ip 127.0.0.1 --port "$MONGO_PORT"
+      else
+        command -v ferretdb >/dev/null || die "no MongoDB: run scripts/install.sh, or set MONGO_URL"
+        start_daemon "$state" mongo ferretdb -listen "127.0.0.1:$MONGO_PORT" -dir "$state/mongo"
+      fi
+    fi
+    wait_for_port mongo "$MONGO_PORT" "$(pid_of "$state" mongo)"
+}
+
+stop() {
+  for name in nats redis mongo; do
+    stop_daemon "$state" "$name"
+  done
+  rm -f "$state/servers.env"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  *) die "usage: servers.sh start|stop STATE_DIR" ;;
+esac

@@ -1,0 +1,11 @@
+use auth::{App, Config};
+use common::{shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init("auth");
+    let config = Config::from_env(&common::config::Env::from_process())?;
+    let app = App::build(config).await?;
+    tracing::info!(port = app.port(), "auth listening");
+    app.run_until_stopped(shutdown::token_on_signal()).await
+}

@@ -1,0 +1,79 @@
+//! The `users` collection.
+
+use bson::doc;
+use bson::oid::ObjectId;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::email::Email;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: bson::DateTime,
+    pub version: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("email is already in use")]
+    EmailTaken,
+    #[error(transparent)]
+    Mongo(#[from] mongodb::error::Error),
+}
+
+#[derive(Clone)]
+pub struct UserStore {
+    users: Collection<UserDoc>,
+}
+
+impl UserStore {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            users: db.collection("users"),
+        }
+    }
+
+    /// The unique index on `email` is what makes concurrent signups safe.
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        let unique_email = IndexModel::builder()
+            .keys(doc! {"email": 1})
+            .options(
+                IndexOptions::builder()
+                    .unique(true)
+                    .name("email_unique".to_owned())
+                    .build(),
+            )
+            .build();
+        self.users.create_index(unique_email).await?;
+        Ok(())
+    }
+
+    pub async fn insert(
+        &self,
+        email: &Email,
+        password_hash: String,
+    ) -> Result<UserDoc, StoreError> {
+        let user = UserDoc {
+            id: ObjectId::new(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            created_at: bson::DateTime::now(),
+            version: 0,
+        };
+        match self.users.insert_one(&user).await {
+            Ok(_) => Ok(user),
+            Err(err) if common::mongo::is_duplicate_key(&err) => Err(StoreError::EmailTaken),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<UserDoc>, StoreError> {
+        Ok(self.users.find_one(doc! {"email": email.as_str()}).await?)
+    }
+}

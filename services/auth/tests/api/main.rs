@@ -1,0 +1,10 @@
+//! Integration tests of the auth service: the real router on a real port against the
+//! MongoDB-compatible test server, one database per test.
+#![allow(clippy::unwrap_used)]
+
+mod health;
+mod helpers;
+mod http_errors;
+mod session;
+mod signin;
+mod signup;

@@ -1,0 +1,92 @@
+use common::auth::{Claims, Jwt};
+use common::config::{JwtConfig, Secret};
+use serde_json::json;
+use testkit::TEST_JWT_KEY;
+
+use crate::helpers::spawn_app;
+
+fn jwt(key: &str) -> Jwt {
+    Jwt::new(&JwtConfig {
+        key: Secret::new(key),
+        ttl: std::time::Duration::from_secs(3600),
+    })
+}
+
+#[tokio::test]
+async fn current_user_is_null_without_a_session() {
+    let app = spawn_app().await;
+    assert!(app.current_user().await.is_null());
+}
+
+#[tokio::test]
+async fn current_user_has_id_email_iat_and_exp() {
+    let app = spawn_app().await;
+    app.signup("ann@example.com", "correct horse").await;
+    let user = app.current_user().await;
+    let mut keys: Vec<_> = user.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["email", "exp", "iat", "id"]);
+    assert_eq!(
+        user["exp"].as_i64().unwrap() - user["iat"].as_i64().unwrap(),
+        3600
+    );
+}
+
+#[tokio::test]
+async fn signout_clears_the_cookie_with_204() {
+    let app = spawn_app().await;
+    app.signup("ann@example.com", "correct horse").await;
+    let response = app.post("/api/users/signout", json!({})).await;
+    assert_eq!(response.status, 204);
+    let cookie = &response.set_cookies()[0];
+    assert!(cookie.starts_with("session=;"), "{cookie}");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert!(app.current_user().await.is_null());
+}
+
+#[tokio::test]
+async fn tampered_expired_foreign_and_malformed_tokens_are_no_user() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |iat: i64, exp: i64| Claims {
+        id: "507f1f77bcf86cd799439011".into(),
+        email: "ann@example.com".into(),
+        iat,
+        exp,
+    };
+    let ours = jwt(TEST_JWT_KEY);
+    let valid = ours.sign(&claims(now, now + 600)).unwrap();
+    assert_eq!(
+        app.current_user_with_cookie(&format!("session={valid}"))
+            .await["email"],
+        "ann@example.com",
+        "the control token must be accepted"
+    );
+
+    let expired = ours.sign(&claims(now - 7200, now - 3600)).unwrap();
+    let foreign = jwt("some-other-key-some-other-key-some-other")
+        .sign(&claims(now, now + 600))
+        .unwrap();
+    // Mallory's claims with the signature of Ann's token: a changed payload.
+    let mallory = ours
+        .sign(&Claims {
+            email: "mallory@example.com".into(),
+            ..claims(now, now + 600)
+        })
+        .unwrap();
+    let (mallory_unsigned, _) = mallory.rsplit_once('.').unwrap();
+    let (_, valid_signature) = valid.rsplit_once('.').unwrap();
+    let tampered = format!("{mallory_unsigned}.{valid_signature}");
+    for (token, why) in [
+        (expired.as_str(), "expired"),
+        (foreign.as_str(), "signed with another key"),
+        (tampered.as_str(), "payload changed"),
+        ("garbage", "malformed"),
+        ("", "empty"),
+    ] {
+        let user = app
+            .current_user_with_cookie(&format!("session={token}"))
+            .await;
+        assert!(user.is_null(), "{why}: {user}");
+    }
+}
