@@ -33,7 +33,7 @@ if [ ! -x "$nats_bin" ] || [ "$("$nats_bin" --version 2>/dev/null | awk '{print 
 fi
 
 # The MongoDB-compatible server, unless the user brings a MongoDB of their own.
-if [ -z "${MONGO_URL:-}" ] && ! command -v mongod >/dev/null; then
+if [ -z "${MONGO_URL:-}${TEST_MONGO_URL:-}" ] && ! command -v mongod >/dev/null; then
   src="$GITTIX_ROOT/tools/ferretdb"
   stamp="$GITTIX_TOOLS_DIR/ferretdb.stamp"
   want=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)

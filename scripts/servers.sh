@@ -40,6 +40,9 @@ start() {
     mongo_url=$MONGO_URL
   else
     mongo_url="mongodb://127.0.0.1:$MONGO_PORT"
+    # FerretDB applies an update as read-modify-write, atomic only within one connection:
+    # one connection per process keeps version checks and claims exact (docs/STORE-CONTRACT.md).
+    command -v mongod >/dev/null || mongo_url="$mongo_url/?maxPoolSize=1"
     start_mongo
   fi
 

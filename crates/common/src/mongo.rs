@@ -16,7 +16,9 @@ pub async fn connect(config: &MongoConfig, app_name: &str) -> mongodb::error::Re
     options.app_name = Some(app_name.to_owned());
     options.connect_timeout = Some(Duration::from_secs(3));
     options.server_selection_timeout = Some(Duration::from_secs(3));
-    options.max_pool_size = Some(50);
+    // The URL may set it: `maxPoolSize=1` makes FerretDB's non-atomic updates safe
+    // within one process (docs/STORE-CONTRACT.md).
+    options.max_pool_size.get_or_insert(50);
     let client = Client::with_options(options)?;
     Ok(client.database(&config.database))
 }

@@ -18,15 +18,14 @@ async fn healthz_and_readyz_are_200_when_mongo_is_up() {
 #[tokio::test]
 async fn readyz_turns_503_when_mongo_becomes_unreachable() {
     let db = TestDatabase::new("auth");
-    let target: SocketAddr = db
-        .url
-        .trim_start_matches("mongodb://")
-        .trim_end_matches('/')
+    let host_port = db.url.trim_start_matches("mongodb://");
+    let host_port = host_port.split(['/', '?']).next().unwrap_or_default();
+    let target: SocketAddr = host_port
         .parse()
-        .expect("test MONGO_URL is host:port");
+        .expect("test MONGO_URL is mongodb://host:port");
     let proxy = TcpProxy::start(target).await;
     let config = test_config(MongoConfig {
-        url: format!("mongodb://{}/?directConnection=true", proxy.addr()),
+        url: db.url.replacen(host_port, &proxy.addr().to_string(), 1),
         database: db.name.clone(),
     });
     let app = spawn_with(config, db).await;
