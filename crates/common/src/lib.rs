@@ -3,10 +3,14 @@
 //! Each module owns one concern; services compose them in their own `app.rs`.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod http;
+pub mod listener;
 pub mod mongo;
+pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;

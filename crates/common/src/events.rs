@@ -1,0 +1,248 @@
+//! The events GitTix services exchange: one Rust type per event, bound to its subject.
+//!
+//! On the wire every event is an [`Envelope`]:
+//! `{"id": uuid, "type": subject, "occurredAt": RFC 3339, "data": {…}}`.
+//! Data about a record carries that record's `version`, so replicas apply changes in
+//! order. Money is always integer cents. JSON Schemas of every envelope are generated
+//! into `docs/events/` (see [`schemas`]), so a service in another language can join.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An event type: its payload, and the subject it travels on (without the deployment's
+/// prefix, which [`crate::bus::Bus`] adds).
+pub trait Event: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static {
+    const SUBJECT: &'static str;
+}
+
+/// What is published: the payload with an id (the dedupe key), its type and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    /// Unique per event; also the `Nats-Msg-Id`, so a re-publish is stored once.
+    pub id: Uuid,
+    /// The event's subject, e.g. `ticket.created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    pub data: T,
+}
+
+impl<T: Event> Envelope<T> {
+    pub fn new(data: T) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: T::SUBJECT.to_owned(),
+            occurred_at: Utc::now(),
+            data,
+        }
+    }
+
+    /// An envelope whose id is derived from `key`, for events that must be published at
+    /// most once per key even across retries and replicas (e.g. one expiry per order).
+    pub fn with_key(key: &str, data: T) -> Self {
+        Self {
+            id: Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("{}:{key}", T::SUBJECT).as_bytes(),
+            ),
+            ..Self::new(data)
+        }
+    }
+}
+
+macro_rules! events {
+    ($($(#[$doc:meta])* $name:ident = $subject:literal;)*) => {
+        $(impl Event for $name { const SUBJECT: &'static str = $subject; })*
+
+        /// Every subject, for stream set-up and documentation.
+        pub const ALL_SUBJECTS: &[&str] = &[$($subject),*];
+
+        /// JSON Schemas of every event envelope, named by subject.
+        pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+            vec![$(($subject, serde_json::to_value(schemars::schema_for!(Envelope<$name>))
+                .unwrap_or_default())),*]
+        }
+    };
+}
+
+events! {
+    UserCreated = "user.created";
+    TicketCreated = "ticket.created";
+    TicketUpdated = "ticket.updated";
+    OrderCreated = "order.created";
+    OrderCancelled = "order.cancelled";
+    OrderCompleted = "order.completed";
+    ExpirationComplete = "expiration.complete";
+    PaymentCreated = "payment.created";
+}
+
+/// A user signed up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCreated {
+    pub id: String,
+    pub email: String,
+    pub version: i64,
+}
+
+/// A ticket was listed for sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketCreated {
+    pub id: String,
+    pub title: String,
+    /// Price in integer cents.
+    pub price_cents: i64,
+    pub user_id: String,
+    pub version: i64,
+}
+
+/// A ticket changed: edited by its seller, reserved by an order, or released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketUpdated {
+    pub id: String,
+    pub title: String,
+    /// Price in integer cents.
+    pub price_cents: i64,
+    pub user_id: String,
+    /// The order holding the ticket, if any.
+    pub order_id: Option<String>,
+    pub version: i64,
+}
+
+/// The ticket an order is for, as the order saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTicket {
+    pub id: String,
+    /// Price in integer cents.
+    pub price_cents: i64,
+}
+
+/// A buyer reserved a ticket; the reservation lapses at `expiresAt` unless paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    pub id: String,
+    pub user_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub ticket: OrderTicket,
+    pub version: i64,
+}
+
+/// A reference to an order and its ticket, for status changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderTicketRef {
+    pub id: String,
+}
+
+/// An order was cancelled (by its buyer or by expiry); its ticket is free again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelled {
+    pub id: String,
+    pub ticket: OrderTicketRef,
+    pub version: i64,
+}
+
+/// An order was paid; its ticket is sold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCompleted {
+    pub id: String,
+    pub ticket: OrderTicketRef,
+    pub version: i64,
+}
+
+/// An order's payment window has passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpirationComplete {
+    pub order_id: String,
+}
+
+/// A payment for an order succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreated {
+    pub id: String,
+    pub order_id: String,
+    pub stripe_id: String,
+    /// Amount charged in integer cents (of `currency`).
+    pub amount_cents: i64,
+    pub currency: String,
+    pub version: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn envelopes_have_the_documented_shape() {
+        let envelope = Envelope::new(ExpirationComplete {
+            order_id: "abc".into(),
+        });
+        let json = serde_json::to_value(&envelope).unwrap();
+        assert_eq!(json["type"], "expiration.complete");
+        assert_eq!(json["data"]["orderId"], "abc");
+        assert!(json["occurredAt"].as_str().unwrap().contains('T'));
+        assert_eq!(json["id"].as_str().unwrap().len(), 36);
+        let back: Envelope<ExpirationComplete> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn keyed_envelopes_share_their_id() {
+        let a = Envelope::with_key(
+            "order-1",
+            ExpirationComplete {
+                order_id: "1".into(),
+            },
+        );
+        let b = Envelope::with_key(
+            "order-1",
+            ExpirationComplete {
+                order_id: "1".into(),
+            },
+        );
+        let c = Envelope::with_key(
+            "order-2",
+            ExpirationComplete {
+                order_id: "2".into(),
+            },
+        );
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    /// `GITTIX_WRITE_SCHEMAS=1 cargo test -p common checked_in` rewrites them.
+    #[test]
+    fn checked_in_event_schemas_are_up_to_date() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events");
+        let write = std::env::var("GITTIX_WRITE_SCHEMAS").is_ok_and(|v| v == "1");
+        let mut stale = Vec::new();
+        for (subject, schema) in schemas() {
+            let path = dir.join(format!("{subject}.json"));
+            let expected = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            if write {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &expected).unwrap();
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(expected.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale event schemas (run `GITTIX_WRITE_SCHEMAS=1 cargo test -p common checked_in`): {stale:?}"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Consuming events: one durable pull consumer per service and subject, shared by every
+//! replica of the service (the queue-group equivalent), with explicit acks.
+//!
+//! A handler answers with an [`Outcome`]. Errors and panics in a handler never stop the
+//! process: a panic counts as a retry. A message that cannot be decoded, that a handler
+//! rejects, or that has used up its deliveries goes to the dead-letter subject with the
+//! reason, and is logged.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::events::{Envelope, Event};
+
+/// What to do with a delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done (applied, or already applied before: handlers are idempotent).
+    Ack,
+    /// Not now: deliver again after the delay (a transient failure, or an earlier event
+    /// has not arrived yet).
+    Retry(Duration),
+    /// Never: dead-letter it with this reason.
+    Reject(String),
+}
+
+impl Outcome {
+    /// The usual answer to an unexpected error: log it and try again shortly.
+    pub fn retry_after_error(err: &anyhow::Error) -> Self {
+        tracing::warn!(error = ?err, "handler failed; will retry");
+        Self::Retry(Duration::from_secs(1))
+    }
+}
+
+/// Consumer settings; the defaults suit every service.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerOptions {
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Deliveries before a message is dead-lettered.
+    pub max_deliver: i64,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        Self {
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 10,
+        }
+    }
+}
+
+/// The durable consumer name of a service for an event, e.g. `tickets-order-created`.
+pub fn durable_name(service: &str, event_subject: &str) -> String {
+    format!("{service}-{}", event_subject.replace('.', "-"))
+}
+
+/// Starts consuming `E` as `service`, calling `handler` for each event until `shutdown`.
+/// Creates the durable consumer if needed; fails only if that is impossible.
+pub async fn spawn<E, F, Fut>(
+    bus: &Bus,
+    service: &str,
+    options: ListenerOptions,
+    handler: F,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>>
+where
+    E: Event,
+    F: Fn(Envelope<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let consumer = create_consumer::<E>(bus, service, options).await?;
+    let listener = Listener {
+        bus: bus.clone(),
+        service: service.to_owned(),
+        options,
+        handler: Arc::new(handler),
+        _event: PhantomData,
+    };
+    Ok(tokio::spawn(listener.run(consumer, shutdown)))
+}
+
+async fn create_consumer<E: Event>(
+    bus: &Bus,
+    service: &str,
+    options: ListenerOptions,
+) -> anyhow::Result<PullConsumer> {
+    let name = durable_name(service, E::SUBJECT);
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name())
+        .await
+        .with_context(|| format!("opening stream {}", bus.stream_name()))?;
+    stream
+        .get_or_create_consumer(
+            &name,
+            pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: bus.subject(E::SUBJECT),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: options.ack_wait,
+                // One more than we count, so the server never drops a message before we
+                // have dead-lettered it ourselves.
+                max_deliver: options.max_deliver + 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("creating consumer {name}"))
+}
+
+struct Listener<E, F> {
+    bus: Bus,
+    service: String,
+    options: ListenerOptions,
+    handler: Arc<F>,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<E, F, Fut> Listener<E, F>
+where
+    E: Event,
+    F: Fn(Envelope<E>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    async fn run(self, consumer: PullConsumer, shutdown: CancellationToken) {
+        let consumer_name = durable_name(&self.service, E::SUBJECT);
+        loop {
+            let mut messages = match consumer.messages().await {
+                Ok(messages) => messages,
+                Err(err) => {
+                    tracing::warn!(consumer = consumer_name, error = %err, "cannot pull; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => self.process(message).await,
+                    // Heartbeat hiccups and reconnects: the stream goes on.
+                    Some(Err(err)) => {
+                        tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    async fn process(&self, message: Message) {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let outcome = match serde_json::from_slice::<Envelope<E>>(&message.payload) {
+            Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
+            Ok(envelope) => self.handle(envelope).await,
+        };
+        let outcome = match outcome {
+            Outcome::Retry(_) if delivered >= self.options.max_deliver => {
+                Outcome::Reject(format!("gave up after {delivered} deliveries"))
+            }
+            other => other,
+        };
+        let ack = match outcome {
+            Outcome::Ack => AckKind::Ack,
+            Outcome::Retry(delay) => AckKind::Nak(Some(delay)),
+            Outcome::Reject(reason) => {
+                tracing::error!(
+                    subject = E::SUBJECT,
+                    service = self.service,
+                    reason,
+                    "dead-lettering message"
+                );
+                if let Err(err) = self
+                    .bus
+                    .publish_dead_letter(
+                        &self.service,
+                        E::SUBJECT,
+                        &reason,
+                        message.payload.clone(),
+                    )
+                    .await
+                {
+                    // Not stored as a dead letter: leave it to be redelivered.
+                    tracing::error!(error = ?err, "cannot dead-letter; will be redelivered");
+                    return;
+                }
+                AckKind::Term
+            }
+        };
+        if let Err(err) = message.ack_with(ack).await {
+            tracing::warn!(error = %err, "ack failed; the message will be redelivered");
+        }
+    }
+
+    /// Runs the handler in a task of its own, so that a panic is caught, and bounded by
+    /// the ack wait, so that a stuck handler does not overlap its own redelivery.
+    async fn handle(&self, envelope: Envelope<E>) -> Outcome {
+        let event_id = envelope.id;
+        let task = tokio::spawn((self.handler)(envelope));
+        let limit = self
+            .options
+            .ack_wait
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_millis(100));
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join_error)) => {
+                tracing::error!(%event_id, subject = E::SUBJECT, error = %join_error, "handler panicked; will retry");
+                Outcome::Retry(Duration::from_secs(1))
+            }
+            Err(_) => {
+                tracing::warn!(%event_id, subject = E::SUBJECT, "handler timed out; will retry");
+                Outcome::Retry(Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+/// How a replica should treat an update carrying `incoming`, given its own `local`
+/// version of the record (`None`: it does not have the record yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// The next version: apply it.
+    Apply,
+    /// Already applied (a redelivery): ack without effect.
+    AlreadyApplied,
+    /// An earlier version is missing: retry later, it will arrive.
+    Gap,
+}
+
+impl VersionCheck {
+    pub fn of(local: Option<i64>, incoming: i64) -> Self {
+        match local {
+            None => Self::Gap,
+            Some(local) if incoming <= local => Self::AlreadyApplied,
+            Some(local) if incoming == local + 1 => Self::Apply,
+            Some(_) => Self::Gap,
+        }
+    }
+
+    /// The listener outcome when the update was not applied for this reason.
+    pub fn outcome_when_not_applied(self) -> Outcome {
+        match self {
+            Self::AlreadyApplied | Self::Apply => Outcome::Ack,
+            Self::Gap => Outcome::Retry(Duration::from_millis(500)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_apply_only_in_sequence() {
+        assert_eq!(VersionCheck::of(Some(3), 4), VersionCheck::Apply);
+        assert_eq!(VersionCheck::of(Some(3), 3), VersionCheck::AlreadyApplied);
+        assert_eq!(VersionCheck::of(Some(3), 1), VersionCheck::AlreadyApplied);
+        assert_eq!(VersionCheck::of(Some(3), 5), VersionCheck::Gap);
+        assert_eq!(VersionCheck::of(None, 1), VersionCheck::Gap);
+    }
+
+    #[test]
+    fn durable_names_are_per_service_and_subject() {
+        assert_eq!(
+            durable_name("tickets", "order.created"),
+            "tickets-order-created"
+        );
+    }
+}

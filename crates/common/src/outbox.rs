@@ -1,0 +1,208 @@
+//! The transactional outbox: a state change and the events it causes are one
+//! single-document atomic MongoDB write.
+//!
+//! A write pushes its events onto the document's own `pendingEvents` array in the same
+//! update that changes the state (and bumps `version`). The [`Relay`] publishes pending
+//! events in array order (so a record's events leave in version order) with
+//! `Nats-Msg-Id` = event id, waits for the stream's ack, then pulls each from the
+//! document. It wakes right after a write through [`OutboxSignal`] and also sweeps
+//! periodically, so events written just before a crash still go out after a restart. A
+//! crash between publish and pull re-publishes after restart, which the stream dedupes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{Bson, Document, doc};
+use futures::TryStreamExt;
+use mongodb::Collection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::events::{Envelope, Event};
+
+/// The array field every outboxed document carries.
+pub const PENDING_EVENTS: &str = "pendingEvents";
+
+/// An event stored on its document until published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEvent {
+    /// The envelope id, also the `Nats-Msg-Id`.
+    pub id: String,
+    /// The event subject, e.g. `ticket.updated`.
+    pub subject: String,
+    /// The serialized envelope, exactly the bytes that will be published.
+    pub body: String,
+}
+
+impl PendingEvent {
+    pub fn new<E: Event>(data: E) -> Self {
+        Self::from_envelope(&Envelope::new(data))
+    }
+
+    pub fn from_envelope<E: Event>(envelope: &Envelope<E>) -> Self {
+        Self {
+            id: envelope.id.to_string(),
+            subject: E::SUBJECT.to_owned(),
+            // Serializing our own event types cannot fail: no maps with non-string keys.
+            body: serde_json::to_string(envelope).unwrap_or_default(),
+        }
+    }
+
+    /// The BSON form stored in `pendingEvents`.
+    pub fn to_bson(&self) -> Bson {
+        Bson::Document(doc! {"id": &self.id, "subject": &self.subject, "body": &self.body})
+    }
+
+    /// `{"$push": {"pendingEvents": …}}` to merge into an update.
+    pub fn push(&self) -> Document {
+        doc! {"$push": {PENDING_EVENTS: self.to_bson()}}
+    }
+}
+
+/// Wakes the relay after a write with events, so they leave without waiting for a sweep.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// How often the relay looks for pending events when nothing wakes it.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Publishes the pending events of some collections.
+#[derive(Clone)]
+pub struct Relay {
+    bus: Bus,
+    collections: Vec<Collection<Document>>,
+    signal: OutboxSignal,
+    sweep_interval: Duration,
+}
+
+/// A document's id and its pending events as stored: the raw BSON of each event is
+/// what `$pullAll` matches, since FerretDB ignores `$pull` by condition (see
+/// docs/STORE-CONTRACT.md).
+#[derive(Deserialize)]
+struct Pending {
+    #[serde(rename = "_id")]
+    id: Bson,
+    #[serde(rename = "pendingEvents", default)]
+    pending_events: Vec<Bson>,
+}
+
+impl Relay {
+    pub fn new(bus: Bus, signal: OutboxSignal) -> Self {
+        Self {
+            bus,
+            collections: Vec::new(),
+            signal,
+            sweep_interval: SWEEP_INTERVAL,
+        }
+    }
+
+    /// Overrides [`SWEEP_INTERVAL`].
+    pub fn sweep_every(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+
+    /// Adds a collection whose documents carry `pendingEvents`.
+    pub fn watch<T: Send + Sync>(mut self, collection: &Collection<T>) -> Self {
+        self.collections.push(collection.clone_with_type());
+        self
+    }
+
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move { self.run(shutdown).await })
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let pause = match self.drain().await {
+                Ok(_) => {
+                    failures = 0;
+                    self.sweep_interval
+                }
+                Err(err) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = ?err, failures, "outbox relay failed; retrying");
+                    Duration::from_millis(200 * u64::from(failures.min(25)))
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.signal.notified() => {},
+                () = tokio::time::sleep(pause) => {},
+            }
+        }
+    }
+
+    /// Publishes everything pending now; returns how many events went out.
+    pub async fn drain(&self) -> anyhow::Result<usize> {
+        let mut published = 0;
+        for collection in &self.collections {
+            loop {
+                let batch = self.pending(collection).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for doc in batch {
+                    published += self.publish_document(collection, doc).await?;
+                }
+            }
+        }
+        Ok(published)
+    }
+
+    async fn pending(&self, collection: &Collection<Document>) -> anyhow::Result<Vec<Pending>> {
+        let docs: Vec<Document> = collection
+            .find(doc! {format!("{PENDING_EVENTS}.0"): {"$exists": true}})
+            .projection(doc! {PENDING_EVENTS: 1})
+            .limit(100)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .into_iter()
+            .filter_map(|d| bson::from_document::<Pending>(d).ok())
+            .filter(|p| !p.pending_events.is_empty())
+            .collect())
+    }
+
+    /// Publishes one document's events in order, removing each once the stream has it.
+    async fn publish_document(
+        &self,
+        collection: &Collection<Document>,
+        doc: Pending,
+    ) -> anyhow::Result<usize> {
+        for raw in &doc.pending_events {
+            let event: PendingEvent = bson::from_bson(raw.clone())
+                .map_err(|e| anyhow::anyhow!("malformed pending event on {}: {e}", doc.id))?;
+            self.bus
+                .publish_raw(&event.subject, &event.id, event.body.clone().into())
+                .await?;
+            collection
+                .update_one(
+                    doc! {"_id": &doc.id},
+                    doc! {"$pullAll": {PENDING_EVENTS: [raw.clone()]}},
+                )
+                .await?;
+            tracing::debug!(
+                event.id = event.id,
+                event.subject = event.subject,
+                "event published"
+            );
+        }
+        Ok(doc.pending_events.len())
+    }
+}

@@ -1,0 +1,389 @@
+//! The event backbone against a real NATS JetStream server (and the Mongo-compatible
+//! server for the outbox): dedupe, redelivery, ordering, shared consumers, dead letters
+//! and crash recovery. Every test has its own stream and subject prefix.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use bson::doc;
+use common::bus::{Bus, BusConfig};
+use common::events::{Envelope, Event, TicketUpdated, UserCreated};
+use common::listener::{self, ListenerOptions, Outcome, VersionCheck};
+use common::outbox::{OutboxSignal, PendingEvent, Relay};
+use futures::StreamExt;
+use testkit::{TestDatabase, eventually, servers, unique_name};
+use tokio_util::sync::CancellationToken;
+
+async fn test_bus() -> Bus {
+    common::telemetry::init_for_tests();
+    let name = unique_name("bus");
+    let config = BusConfig {
+        url: servers().nats_url.clone(),
+        stream: name.to_uppercase(),
+        subject_prefix: name,
+    };
+    Bus::connect(&config, "test").await.unwrap()
+}
+
+/// Every message currently stored on a full subject, oldest first.
+async fn stored(bus: &Bus, subject: &str) -> Vec<async_nats::jetstream::Message> {
+    let stream = bus.jetstream().get_stream(bus.stream_name()).await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1000)
+        .expires(Duration::from_millis(300))
+        .messages()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(Ok(message)) = batch.next().await {
+        out.push(message);
+    }
+    out
+}
+
+fn user(n: i64) -> UserCreated {
+    UserCreated {
+        id: format!("user-{n}"),
+        email: format!("u{n}@example.com"),
+        version: n,
+    }
+}
+
+fn ticket(version: i64) -> TicketUpdated {
+    TicketUpdated {
+        id: "ticket-1".into(),
+        title: format!("v{version}"),
+        price_cents: 1000,
+        user_id: "seller".into(),
+        order_id: None,
+        version,
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_publish_is_stored_once() {
+    let bus = test_bus().await;
+    let envelope = Envelope::new(user(1));
+    bus.publish(&envelope).await.unwrap();
+    bus.publish(&envelope).await.unwrap();
+    bus.publish(&Envelope::new(user(2))).await.unwrap();
+    let messages = stored(&bus, &bus.subject(UserCreated::SUBJECT)).await;
+    assert_eq!(messages.len(), 2);
+    let first: Envelope<UserCreated> = serde_json::from_slice(&messages[0].payload).unwrap();
+    assert_eq!(first, envelope);
+}
+
+#[tokio::test]
+async fn a_failed_or_panicking_handler_gets_the_event_again() {
+    let bus = test_bus().await;
+    let stop = CancellationToken::new();
+    let attempts = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = attempts.clone();
+    listener::spawn(
+        &bus,
+        "svc",
+        ListenerOptions::default(),
+        move |event: Envelope<UserCreated>| {
+            let seen = seen.clone();
+            async move {
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(event.data.id.clone());
+                    seen.len()
+                };
+                match n {
+                    1 => Outcome::Retry(Duration::from_millis(50)),
+                    2 => panic!("handler bug on the second attempt"),
+                    _ => Outcome::Ack,
+                }
+            }
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    bus.publish(&Envelope::new(user(1))).await.unwrap();
+    eventually("three attempts", Duration::from_secs(10), || async {
+        (attempts.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        attempts.lock().unwrap().as_slice(),
+        ["user-1", "user-1", "user-1"],
+        "acked after the third"
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn out_of_order_updates_are_applied_in_version_order() {
+    let bus = test_bus().await;
+    let stop = CancellationToken::new();
+    // A replica that has version 0 and applies updates by the version rule.
+    let replica = Arc::new(Mutex::new((0i64, Vec::<String>::new())));
+    let state = replica.clone();
+    listener::spawn(
+        &bus,
+        "replica",
+        ListenerOptions::default(),
+        move |event: Envelope<TicketUpdated>| {
+            let state = state.clone();
+            async move {
+                let mut state = state.lock().unwrap();
+                match VersionCheck::of(Some(state.0), event.data.version) {
+                    VersionCheck::Apply => {
+                        state.0 = event.data.version;
+                        state.1.push(event.data.title);
+                        Outcome::Ack
+                    }
+                    other => other.outcome_when_not_applied(),
+                }
+            }
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let v2 = Envelope::new(ticket(2));
+    bus.publish(&Envelope::new(ticket(3))).await.unwrap();
+    bus.publish(&v2).await.unwrap();
+    bus.publish(&Envelope::new(ticket(1))).await.unwrap();
+    // A redelivered old version is a no-op.
+    bus.publish(&Envelope {
+        id: uuid::Uuid::now_v7(),
+        ..v2
+    })
+    .await
+    .unwrap();
+    eventually(
+        "all three versions applied",
+        Duration::from_secs(15),
+        || async { (replica.lock().unwrap().0 == 3).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(replica.lock().unwrap().1, ["v1", "v2", "v3"]);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn replicas_sharing_a_consumer_never_both_process_a_message() {
+    let bus = test_bus().await;
+    let stop = CancellationToken::new();
+    let processed = Arc::new(Mutex::new(HashMap::<String, Vec<usize>>::new()));
+    for replica in 0..2 {
+        let processed = processed.clone();
+        // Two connections, as two pods would have.
+        let config = BusConfig {
+            url: servers().nats_url.clone(),
+            stream: bus.stream_name().to_owned(),
+            subject_prefix: bus.subject("x").trim_end_matches(".x").to_owned(),
+        };
+        let replica_bus = Bus::connect(&config, "replica").await.unwrap();
+        listener::spawn(
+            &replica_bus,
+            "orders",
+            ListenerOptions::default(),
+            move |event: Envelope<UserCreated>| {
+                let processed = processed.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    processed
+                        .lock()
+                        .unwrap()
+                        .entry(event.data.id)
+                        .or_default()
+                        .push(replica);
+                    Outcome::Ack
+                }
+            },
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    for n in 0..60 {
+        bus.publish(&Envelope::new(user(n))).await.unwrap();
+    }
+    eventually("60 events processed", Duration::from_secs(20), || async {
+        (processed.lock().unwrap().len() == 60).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let processed = processed.lock().unwrap();
+    let twice: Vec<_> = processed.iter().filter(|(_, by)| by.len() != 1).collect();
+    assert!(twice.is_empty(), "processed more than once: {twice:?}");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn malformed_rejected_and_exhausted_messages_are_dead_lettered() {
+    let bus = test_bus().await;
+    let stop = CancellationToken::new();
+    let options = ListenerOptions {
+        ack_wait: Duration::from_secs(5),
+        max_deliver: 3,
+    };
+    let attempts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let seen = attempts.clone();
+    listener::spawn(
+        &bus,
+        "svc",
+        options,
+        move |event: Envelope<UserCreated>| {
+            let seen = seen.clone();
+            async move {
+                *seen
+                    .lock()
+                    .unwrap()
+                    .entry(event.data.id.clone())
+                    .or_default() += 1;
+                match event.data.id.as_str() {
+                    "user-1" => Outcome::Reject("user 1 is not welcome".into()),
+                    "user-2" => Outcome::Retry(Duration::from_millis(20)),
+                    _ => Outcome::Ack,
+                }
+            }
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    bus.publish_raw(UserCreated::SUBJECT, "garbage-1", "{not json".into())
+        .await
+        .unwrap();
+    bus.publish(&Envelope::new(user(1))).await.unwrap();
+    bus.publish(&Envelope::new(user(2))).await.unwrap();
+    bus.publish(&Envelope::new(user(3))).await.unwrap();
+
+    let dead_subject = bus.dead_letter_subject("svc", UserCreated::SUBJECT);
+    let dead = eventually("three dead letters", Duration::from_secs(15), || async {
+        let dead = stored(&bus, &dead_subject).await;
+        (dead.len() >= 3).then_some(dead)
+    })
+    .await;
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|m| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("GitTix-Dead-Reason"))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        reasons[0].starts_with("malformed user.created event"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1], "user 1 is not welcome");
+    assert_eq!(reasons[2], "gave up after 3 deliveries");
+    assert_eq!(&dead[0].payload[..], b"{not json");
+    let attempts = attempts.lock().unwrap();
+    assert_eq!(attempts["user-1"], 1);
+    assert_eq!(attempts["user-2"], 3);
+    assert_eq!(attempts["user-3"], 1);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn pending_events_left_by_a_crash_are_published_exactly_once_after_restart() {
+    let bus = test_bus().await;
+    let db = TestDatabase::new("outbox");
+    let client = mongodb::Client::with_uri_str(&db.url).await.unwrap();
+    let tickets = client
+        .database(&db.name)
+        .collection::<bson::Document>("tickets");
+    // A write that committed its events, then the process died before the relay ran.
+    let events: Vec<PendingEvent> = (1..=3).map(|v| PendingEvent::new(ticket(v))).collect();
+    tickets
+        .insert_one(doc! {
+            "_id": "ticket-1",
+            "version": 3,
+            "pendingEvents": events.iter().map(PendingEvent::to_bson).collect::<Vec<_>>(),
+        })
+        .await
+        .unwrap();
+    tickets
+        .insert_one(doc! {"_id": "ticket-2", "version": 0, "pendingEvents": []})
+        .await
+        .unwrap();
+
+    // After the restart two replicas' relays race over the same documents.
+    let relays: Vec<Relay> = (0..2)
+        .map(|_| Relay::new(bus.clone(), OutboxSignal::default()).watch(&tickets))
+        .collect();
+    let (a, b) = tokio::join!(relays[0].drain(), relays[1].drain());
+    assert!(a.unwrap() + b.unwrap() >= 3);
+    assert_eq!(
+        relays[0].drain().await.unwrap(),
+        0,
+        "nothing left to publish"
+    );
+
+    let messages = stored(&bus, &bus.subject(TicketUpdated::SUBJECT)).await;
+    let versions: Vec<i64> = messages
+        .iter()
+        .map(|m| {
+            serde_json::from_slice::<Envelope<TicketUpdated>>(&m.payload)
+                .unwrap()
+                .data
+                .version
+        })
+        .collect();
+    assert_eq!(versions, [1, 2, 3], "each event once, in version order");
+    let doc = tickets
+        .find_one(doc! {"_id": "ticket-1"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(doc.get_array("pendingEvents").unwrap().is_empty());
+    assert_eq!(doc.get_i32("version").unwrap(), 3, "other fields untouched");
+}
+
+#[tokio::test]
+async fn a_running_relay_publishes_right_after_it_is_signalled() {
+    let bus = test_bus().await;
+    let db = TestDatabase::new("outbox");
+    let client = mongodb::Client::with_uri_str(&db.url).await.unwrap();
+    let users = client
+        .database(&db.name)
+        .collection::<bson::Document>("users");
+    let signal = OutboxSignal::default();
+    let stop = CancellationToken::new();
+    // No sweep during the test: only the signal can make it publish.
+    Relay::new(bus.clone(), signal.clone())
+        .watch(&users)
+        .sweep_every(Duration::from_secs(3600))
+        .spawn(stop.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let event = PendingEvent::new(user(7));
+    users
+        .insert_one(doc! {"_id": "u7", "pendingEvents": [event.to_bson()]})
+        .await
+        .unwrap();
+    signal.notify();
+    let subject = bus.subject(UserCreated::SUBJECT);
+    eventually(
+        "the event on the stream",
+        Duration::from_secs(10),
+        || async { (stored(&bus, &subject).await.len() == 1).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+}
