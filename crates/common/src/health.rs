@@ -34,6 +34,24 @@ impl Readiness {
         self
     }
 
+    /// Adds the MongoDB ping.
+    pub fn mongo(self, db: &mongodb::Database) -> Self {
+        let db = db.clone();
+        self.check("mongo", move || {
+            let db = db.clone();
+            async move { crate::mongo::ping(&db).await }
+        })
+    }
+
+    /// Adds the NATS connection and stream check.
+    pub fn nats(self, bus: &crate::bus::Bus) -> Self {
+        let bus = bus.clone();
+        self.check("nats", move || {
+            let bus = bus.clone();
+            async move { bus.check().await }
+        })
+    }
+
     /// Runs every check concurrently, each bounded so a hung dependency cannot hang the probe.
     pub async fn run(&self) -> Vec<(&'static str, Result<(), String>)> {
         let runs = self.checks.iter().map(|(name, check)| async move {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod listener;
+pub mod money;
 pub mod mongo;
 pub mod outbox;
 pub mod shutdown;

@@ -44,3 +44,46 @@ pub fn token_on_signal() -> CancellationToken {
     });
     token
 }
+
+/// The background tasks of a service (listeners, relays, schedulers), stopped together
+/// after the HTTP server has drained.
+pub struct BackgroundTasks {
+    token: CancellationToken,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Default for BackgroundTasks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BackgroundTasks {
+    pub fn new() -> Self {
+        Self {
+            token: CancellationToken::new(),
+            handles: Vec::new(),
+        }
+    }
+
+    /// The token the tasks watch: cancelled by [`Self::stop`].
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    pub fn push(&mut self, handle: tokio::task::JoinHandle<()>) {
+        self.handles.push(handle);
+    }
+
+    /// Asks every task to finish its current item and waits (bounded) for them.
+    pub async fn stop(self) {
+        self.token.cancel();
+        let all = futures::future::join_all(self.handles);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within 10 s");
+        }
+    }
+}

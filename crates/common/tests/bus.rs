@@ -7,51 +7,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use bson::doc;
 use common::bus::{Bus, BusConfig};
 use common::events::{Envelope, Event, TicketUpdated, UserCreated};
 use common::listener::{self, ListenerOptions, Outcome, VersionCheck};
 use common::outbox::{OutboxSignal, PendingEvent, Relay};
-use futures::StreamExt;
-use testkit::{TestDatabase, eventually, servers, unique_name};
+use testkit::{TestDatabase, eventually, servers};
 use tokio_util::sync::CancellationToken;
 
 async fn test_bus() -> Bus {
     common::telemetry::init_for_tests();
-    let name = unique_name("bus");
-    let config = BusConfig {
-        url: servers().nats_url.clone(),
-        stream: name.to_uppercase(),
-        subject_prefix: name,
-    };
-    Bus::connect(&config, "test").await.unwrap()
+    Bus::connect(&testkit::bus_config("bus"), "test")
+        .await
+        .unwrap()
 }
 
-/// Every message currently stored on a full subject, oldest first.
 async fn stored(bus: &Bus, subject: &str) -> Vec<async_nats::jetstream::Message> {
-    let stream = bus.jetstream().get_stream(bus.stream_name()).await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            filter_subject: subject.to_owned(),
-            deliver_policy: DeliverPolicy::All,
-            ack_policy: AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut batch = consumer
-        .fetch()
-        .max_messages(1000)
-        .expires(Duration::from_millis(300))
-        .messages()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    while let Some(Ok(message)) = batch.next().await {
-        out.push(message);
-    }
-    out
+    testkit::stored_messages(bus, subject).await
 }
 
 fn user(n: i64) -> UserCreated {

@@ -6,7 +6,9 @@
 //! parallel and never see each other's data.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // test support: failing loudly is the point
 
+mod events;
 mod proxy;
+mod service_env;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +16,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use events::{stored_events, stored_messages};
 pub use proxy::TcpProxy;
+pub use service_env::ServiceEnv;
 
 /// A JWT key every test app and test client agree on.
 pub const TEST_JWT_KEY: &str = "test-jwt-key-test-jwt-key-test-jwt-key";
@@ -87,6 +91,24 @@ impl TestDatabase {
             url: servers().mongo_url.clone(),
             name: unique_name(prefix),
         }
+    }
+
+    pub fn config(&self) -> common::config::MongoConfig {
+        common::config::MongoConfig {
+            url: self.url.clone(),
+            database: self.name.clone(),
+        }
+    }
+}
+
+/// A stream and subject prefix of its own for one test. Services of one test that must
+/// see each other's events share one `TestBus`.
+pub fn bus_config(prefix: &str) -> common::bus::BusConfig {
+    let name = unique_name(prefix);
+    common::bus::BusConfig {
+        url: servers().nats_url.clone(),
+        stream: name.to_uppercase(),
+        subject_prefix: name,
     }
 }
 

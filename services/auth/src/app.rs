@@ -2,8 +2,11 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::FromRef;
 use common::auth::{CookiePolicy, Jwt};
+use common::bus::Bus;
 use common::health::Readiness;
 use common::http::{HttpServer, with_defaults};
+use common::outbox::{OutboxSignal, Relay};
+use common::shutdown::BackgroundTasks;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -30,6 +33,7 @@ impl FromRef<AppState> for Jwt {
 pub struct App {
     server: HttpServer,
     router: Router,
+    tasks: BackgroundTasks,
 }
 
 impl App {
@@ -37,8 +41,17 @@ impl App {
         let db = common::mongo::connect(&config.mongo, "auth")
             .await
             .context("invalid MONGO_URL")?;
-        let users = UserStore::new(&db);
+        let bus = Bus::connect(&config.bus, "auth").await?;
+        let outbox = OutboxSignal::default();
+        let users = UserStore::new(&db, outbox.clone());
         users.ensure_indexes().await.context("creating indexes")?;
+
+        let mut tasks = BackgroundTasks::new();
+        tasks.push(
+            Relay::new(bus.clone(), outbox)
+                .watch(users.collection())
+                .spawn(tasks.token()),
+        );
 
         let state = AppState {
             users,
@@ -48,15 +61,16 @@ impl App {
             },
             passwords: Passwords::new(),
         };
-        let readiness = Readiness::default().check("mongo", move || {
-            let db = db.clone();
-            async move { common::mongo::ping(&db).await }
-        });
+        let readiness = Readiness::default().mongo(&db).nats(&bus);
         let router = with_defaults(http::router(state).merge(readiness.router()));
         let server = HttpServer::bind(config.http.addr)
             .await
             .with_context(|| format!("binding {}", config.http.addr))?;
-        Ok(Self { server, router })
+        Ok(Self {
+            server,
+            router,
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -64,7 +78,8 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.serve(self.router, shutdown).await?;
-        Ok(())
+        let served = self.server.serve(self.router, shutdown).await;
+        self.tasks.stop().await;
+        Ok(served?)
     }
 }

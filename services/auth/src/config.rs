@@ -1,3 +1,4 @@
+use common::bus::BusConfig;
 use common::config::{AppEnv, ConfigError, Env, HttpConfig, JwtConfig, MongoConfig};
 
 /// Everything the auth service reads from its environment.
@@ -6,6 +7,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub jwt: JwtConfig,
     pub mongo: MongoConfig,
+    pub bus: BusConfig,
     /// `COOKIE_SECURE`: add `Secure` to the session cookie. Defaults to true except in development.
     pub cookie_secure: bool,
 }
@@ -17,6 +19,7 @@ impl Config {
             http: HttpConfig::from_env(env)?,
             jwt: JwtConfig::from_env(env)?,
             mongo: MongoConfig::from_env(env, "auth")?,
+            bus: BusConfig::from_env(env)?,
             cookie_secure: env.or("COOKIE_SECURE", app_env != AppEnv::Development)?,
         })
     }

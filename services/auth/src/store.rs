@@ -6,6 +6,9 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
+use common::events::UserCreated;
+use common::outbox::{OutboxSignal, PendingEvent};
+
 use crate::domain::email::Email;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,6 +20,9 @@ pub struct UserDoc {
     pub password_hash: String,
     pub created_at: bson::DateTime,
     pub version: i64,
+    /// Outbox: events written with this document, removed once published.
+    #[serde(default)]
+    pub pending_events: Vec<bson::Bson>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +36,19 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct UserStore {
     users: Collection<UserDoc>,
+    outbox: OutboxSignal,
 }
 
 impl UserStore {
-    pub fn new(db: &Database) -> Self {
+    pub fn new(db: &Database, outbox: OutboxSignal) -> Self {
         Self {
             users: db.collection("users"),
+            outbox,
         }
+    }
+
+    pub fn collection(&self) -> &Collection<UserDoc> {
+        &self.users
     }
 
     /// The unique index on `email` is what makes concurrent signups safe.
@@ -54,20 +66,31 @@ impl UserStore {
         Ok(())
     }
 
+    /// Inserts the user together with its `user.created` event: one atomic write.
     pub async fn insert(
         &self,
         email: &Email,
         password_hash: String,
     ) -> Result<UserDoc, StoreError> {
+        let id = ObjectId::new();
+        let created = PendingEvent::new(UserCreated {
+            id: id.to_hex(),
+            email: email.as_str().to_owned(),
+            version: 0,
+        });
         let user = UserDoc {
-            id: ObjectId::new(),
+            id,
             email: email.as_str().to_owned(),
             password_hash,
             created_at: bson::DateTime::now(),
             version: 0,
+            pending_events: vec![created.to_bson()],
         };
         match self.users.insert_one(&user).await {
-            Ok(_) => Ok(user),
+            Ok(_) => {
+                self.outbox.notify();
+                Ok(user)
+            }
             Err(err) if common::mongo::is_duplicate_key(&err) => Err(StoreError::EmailTaken),
             Err(err) => Err(err.into()),
         }

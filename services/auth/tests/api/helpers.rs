@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use auth::{App, Config};
+use common::bus::BusConfig;
 use common::config::{HttpConfig, JwtConfig, MongoConfig, Secret};
 use serde_json::{Value, json};
 use testkit::{JsonResponse, TEST_JWT_KEY, TestDatabase};
@@ -22,6 +23,10 @@ impl Drop for TestApp {
 }
 
 pub fn test_config(mongo: MongoConfig) -> Config {
+    test_config_with_bus(mongo, testkit::bus_config("auth"))
+}
+
+pub fn test_config_with_bus(mongo: MongoConfig, bus: BusConfig) -> Config {
     Config {
         http: HttpConfig::ephemeral(),
         jwt: JwtConfig {
@@ -29,17 +34,14 @@ pub fn test_config(mongo: MongoConfig) -> Config {
             ttl: Duration::from_secs(3600),
         },
         mongo,
+        bus,
         cookie_secure: true,
     }
 }
 
 pub async fn spawn_app() -> TestApp {
     let db = TestDatabase::new("auth");
-    let config = test_config(MongoConfig {
-        url: db.url.clone(),
-        database: db.name.clone(),
-    });
-    spawn_with(config, db).await
+    spawn_with(test_config(db.config()), db).await
 }
 
 pub async fn spawn_with(config: Config, db: TestDatabase) -> TestApp {

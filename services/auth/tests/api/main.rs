@@ -2,6 +2,8 @@
 //! MongoDB-compatible test server, one database per test.
 #![allow(clippy::unwrap_used)]
 
+mod config;
+mod events;
 mod health;
 mod helpers;
 mod http_errors;
