@@ -13,5 +13,7 @@ pub mod listener;
 pub mod money;
 pub mod mongo;
 pub mod outbox;
+pub mod paging;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;

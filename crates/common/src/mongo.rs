@@ -32,9 +32,14 @@ pub async fn ping(db: &Database) -> Result<(), String> {
 }
 
 /// Parses an id from a URL path. A malformed id cannot name an existing record,
-/// so it is a 404, like an unknown one.
-pub fn parse_id(raw: &str) -> Result<ObjectId, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found())
+/// so it is a 404 "`what` not found", like an unknown one.
+pub fn parse_id(raw: &str, what: &str) -> Result<ObjectId, ApiError> {
+    raw.parse().map_err(|_| not_found(what))
+}
+
+/// The 404 for a record that does not exist.
+pub fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(format!("{what} not found"))
 }
 
 /// True when the write failed on a unique index (E11000).
@@ -58,9 +63,9 @@ mod tests {
     #[test]
     fn malformed_ids_are_not_found() {
         for raw in ["", "123", "zzzzzzzzzzzzzzzzzzzzzzzz", "../etc/passwd"] {
-            let err = parse_id(raw).err();
+            let err = parse_id(raw, "Ticket").err();
             assert!(matches!(err, Some(ApiError::NotFound(_))), "{raw}");
         }
-        assert!(parse_id("507f1f77bcf86cd799439011").is_ok());
+        assert!(parse_id("507f1f77bcf86cd799439011", "Ticket").is_ok());
     }
 }

@@ -201,3 +201,24 @@ impl JsonResponse {
             .collect()
     }
 }
+
+/// The JWT settings every test app uses.
+pub fn jwt_config() -> common::config::JwtConfig {
+    common::config::JwtConfig {
+        key: common::config::Secret::new(TEST_JWT_KEY),
+        ttl: Duration::from_secs(3600),
+    }
+}
+
+/// A `Cookie` header value signing in `user_id`, as the auth service would have issued.
+pub fn session_cookie(user_id: &str) -> String {
+    let (token, _) = common::auth::Jwt::new(&jwt_config())
+        .issue(user_id, &format!("{user_id}@example.com"))
+        .expect("sign test token");
+    format!("{}={token}", common::auth::SESSION_COOKIE)
+}
+
+/// A random user id, shaped like the auth service's (an ObjectId in hex).
+pub fn new_user_id() -> String {
+    bson::oid::ObjectId::new().to_hex()
+}

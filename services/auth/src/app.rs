@@ -1,11 +1,10 @@
 use anyhow::Context;
-use axum::Router;
 use axum::extract::FromRef;
 use common::auth::{CookiePolicy, Jwt};
 use common::bus::Bus;
 use common::health::Readiness;
-use common::http::{HttpServer, with_defaults};
 use common::outbox::{OutboxSignal, Relay};
+use common::service::Service;
 use common::shutdown::BackgroundTasks;
 use tokio_util::sync::CancellationToken;
 
@@ -30,11 +29,7 @@ impl FromRef<AppState> for Jwt {
 }
 
 /// The auth service, bound and ready to serve.
-pub struct App {
-    server: HttpServer,
-    router: Router,
-    tasks: BackgroundTasks,
-}
+pub struct App(Service);
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -62,24 +57,15 @@ impl App {
             passwords: Passwords::new(),
         };
         let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let router = with_defaults(http::router(state).merge(readiness.router()));
-        let server = HttpServer::bind(config.http.addr)
-            .await
-            .with_context(|| format!("binding {}", config.http.addr))?;
-        Ok(Self {
-            server,
-            router,
-            tasks,
-        })
+        let service = Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
+        Ok(Self(service))
     }
 
     pub fn port(&self) -> u16 {
-        self.server.local_addr().port()
+        self.0.port()
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let served = self.server.serve(self.router, shutdown).await;
-        self.tasks.stop().await;
-        Ok(served?)
+        self.0.run_until_stopped(shutdown).await
     }
 }

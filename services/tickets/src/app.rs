@@ -1,0 +1,65 @@
+use anyhow::Context;
+use axum::extract::FromRef;
+use common::auth::Jwt;
+use common::bus::Bus;
+use common::health::Readiness;
+use common::outbox::{OutboxSignal, Relay};
+use common::service::Service;
+use common::shutdown::BackgroundTasks;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::TicketStore;
+use crate::{http, listeners};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub tickets: TicketStore,
+    pub jwt: Jwt,
+}
+
+impl FromRef<AppState> for Jwt {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+/// The tickets service: HTTP API, outbox relay and event listeners.
+pub struct App(Service);
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = common::mongo::connect(&config.mongo, "tickets")
+            .await
+            .context("invalid MONGO_URL")?;
+        let bus = Bus::connect(&config.bus, "tickets").await?;
+        let outbox = OutboxSignal::default();
+        let tickets = TicketStore::new(&db, outbox.clone());
+        tickets.ensure_indexes().await.context("creating indexes")?;
+
+        let mut tasks = BackgroundTasks::new();
+        tasks.push(
+            Relay::new(bus.clone(), outbox)
+                .watch(tickets.collection())
+                .spawn(tasks.token()),
+        );
+        listeners::spawn_all(&bus, &tickets, &mut tasks).await?;
+
+        let state = AppState {
+            tickets,
+            jwt: Jwt::new(&config.jwt),
+        };
+        let readiness = Readiness::default().mongo(&db).nats(&bus);
+        let service =
+            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
+        Ok(Self(service))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.0.run_until_stopped(shutdown).await
+    }
+}

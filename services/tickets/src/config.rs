@@ -1,0 +1,22 @@
+use common::bus::BusConfig;
+use common::config::{ConfigError, Env, HttpConfig, JwtConfig, MongoConfig};
+
+/// Everything the tickets service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub jwt: JwtConfig,
+    pub mongo: MongoConfig,
+    pub bus: BusConfig,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http: HttpConfig::from_env(env)?,
+            jwt: JwtConfig::from_env(env)?,
+            mongo: MongoConfig::from_env(env, "tickets")?,
+            bus: BusConfig::from_env(env)?,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use common::auth::CurrentUser;
+use common::error::{ApiError, ApiResult, ErrorItem};
+use common::http::ApiJson;
+use common::money::Cents;
+use common::mongo::{not_found, parse_id};
+use common::outbox::PendingEvent;
+use common::paging::PageQuery;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::domain::{EditError, Ticket, Title};
+
+/// `{title, price}`; loose values so every bad field is reported at once.
+#[derive(Deserialize)]
+pub struct TicketBody {
+    #[serde(default)]
+    title: Value,
+    #[serde(default)]
+    price: Value,
+}
+
+impl TicketBody {
+    fn validate(&self) -> ApiResult<(Title, Cents)> {
+        let title = self
+            .title
+            .as_str()
+            .ok_or("Title is required")
+            .and_then(Title::parse);
+        let price = Cents::from_json(&self.price);
+        match (title, price) {
+            (Ok(title), Ok(price)) => Ok((title, price)),
+            (title, price) => {
+                let mut errors = Vec::new();
+                if let Err(message) = title {
+                    errors.push(ErrorItem::field("title", message));
+                }
+                if let Err(message) = price {
+                    errors.push(ErrorItem::field("price", message));
+                }
+                Err(ApiError::Validation(errors))
+            }
+        }
+    }
+}
+
+/// The public JSON form of a ticket: price in currency units.
+fn ticket_json(ticket: &Ticket) -> Value {
+    json!({
+        "id": ticket.id.to_hex(),
+        "title": ticket.title,
+        "price": ticket.price().map(Cents::to_json),
+        "userId": ticket.user_id,
+        "orderId": ticket.order_id,
+        "version": ticket.version,
+    })
+}
+
+/// `POST /api/tickets`
+pub async fn create_ticket(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<TicketBody>,
+) -> ApiResult<impl IntoResponse> {
+    let (title, price) = body.validate()?;
+    let ticket = Ticket::new(title, price, &user.id);
+    state
+        .tickets
+        .insert(&ticket)
+        .await
+        .map_err(ApiError::Internal)?;
+    tracing::info!(ticket.id = %ticket.id, user.id = user.id, "ticket listed");
+    Ok((StatusCode::CREATED, Json(ticket_json(&ticket))))
+}
+
+/// `GET /api/tickets`: available tickets, newest first, paged.
+pub async fn list_tickets(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let page = query.parse()?;
+    let batch = state
+        .tickets
+        .list_available(&page)
+        .await
+        .map_err(ApiError::internal)?;
+    let (tickets, next) = page.finish(batch, "/api/tickets", |t| t.id);
+    let mut headers = HeaderMap::new();
+    if let Some(link) = next {
+        headers.insert(header::LINK, link);
+    }
+    let body: Vec<Value> = tickets.iter().map(ticket_json).collect();
+    Ok((headers, Json(body)))
+}
+
+/// `GET /api/tickets/{id}`: public.
+pub async fn show_ticket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let ticket = state
+        .tickets
+        .find(parse_id(&id, "Ticket")?)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Ticket"))?;
+    Ok(Json(ticket_json(&ticket)))
+}
+
+/// `PUT /api/tickets/{id}`: checks 401, 400, 404, 403, 409 in that order.
+pub async fn update_ticket(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TicketBody>,
+) -> ApiResult<Json<Value>> {
+    let (title, price) = body.validate()?;
+    let ticket = state
+        .tickets
+        .find(parse_id(&id, "Ticket")?)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Ticket"))?;
+    let edited = ticket
+        .edit(&user.id, title, price)
+        .map_err(|err| match err {
+            EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
+            EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
+        })?;
+    let event = PendingEvent::new(edited.updated_event());
+    let saved = state
+        .tickets
+        .save_if_version(ticket.version, &edited, Some(event))
+        .await
+        .map_err(ApiError::internal)?;
+    if !saved {
+        return Err(ApiError::Conflict(
+            "The ticket was changed meanwhile; reload it and try again".into(),
+        ));
+    }
+    Ok(Json(ticket_json(&edited)))
+}

@@ -1,0 +1,97 @@
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use testkit::{eventually, new_user_id};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn creating_a_ticket_needs_a_session() {
+    let app = spawn_app().await;
+    let response = app
+        .request(
+            Method::POST,
+            "/api/tickets",
+            None,
+            Some(json!({"title": "Gig", "price": 10})),
+        )
+        .await;
+    assert_eq!(response.status, 401);
+    assert_eq!(response.error_message(), "Not authenticated");
+}
+
+#[tokio::test]
+async fn invalid_titles_and_prices_are_reported_per_field() {
+    let app = spawn_app().await;
+    let user = new_user_id();
+    let cases = [
+        (
+            json!({"title": "  ", "price": 10}),
+            vec!["title"],
+            "blank title",
+        ),
+        (
+            json!({"title": "x".repeat(121), "price": 10}),
+            vec!["title"],
+            "long title",
+        ),
+        (json!({"price": 10}), vec!["title"], "missing title"),
+        (
+            json!({"title": "Gig", "price": 0}),
+            vec!["price"],
+            "zero price",
+        ),
+        (
+            json!({"title": "Gig", "price": -3}),
+            vec!["price"],
+            "negative price",
+        ),
+        (
+            json!({"title": "Gig", "price": 10.001}),
+            vec!["price"],
+            "three decimals",
+        ),
+        (
+            json!({"title": "Gig", "price": 1000000.5}),
+            vec!["price"],
+            "too expensive",
+        ),
+        (
+            json!({"title": "Gig", "price": "10"}),
+            vec!["price"],
+            "price as a string",
+        ),
+        (json!({}), vec!["title", "price"], "empty body"),
+    ];
+    for (body, fields, why) in cases {
+        let response = app
+            .request(Method::POST, "/api/tickets", Some(&user), Some(body))
+            .await;
+        assert_eq!(response.status, 400, "{why}");
+        assert_eq!(response.error_fields(), fields, "{why}");
+    }
+}
+
+#[tokio::test]
+async fn a_created_ticket_is_returned_and_announced_in_cents() {
+    let app = spawn_app().await;
+    let seller = new_user_id();
+    let response = app.create(&seller, "  Opera night ", 19.99).await;
+    assert_eq!(response.status, 201);
+    let id = response.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        response.body,
+        json!({"id": id, "title": "Opera night", "price": 19.99, "userId": seller, "orderId": null, "version": 0})
+    );
+    let events = eventually("ticket.created", Duration::from_secs(10), || async {
+        let events = app.events("ticket.created").await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["data"],
+        json!({"id": id, "title": "Opera night", "priceCents": 1999, "userId": seller, "version": 0})
+    );
+}

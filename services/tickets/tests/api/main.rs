@@ -1,0 +1,10 @@
+//! Integration tests of the tickets service: the real app on a real port against NATS
+//! JetStream and the MongoDB-compatible test server, one database and stream per test.
+#![allow(clippy::unwrap_used)]
+
+mod config;
+mod create;
+mod helpers;
+mod listeners;
+mod read;
+mod update;
