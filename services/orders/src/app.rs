@@ -1,0 +1,76 @@
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::FromRef;
+use common::auth::Jwt;
+use common::bus::Bus;
+use common::health::Readiness;
+use common::outbox::{OutboxSignal, Relay};
+use common::service::Service;
+use common::shutdown::BackgroundTasks;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::OrderStore;
+use crate::{http, listeners, sweeper};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub orders: OrderStore,
+    pub jwt: Jwt,
+    pub expiration_window: Duration,
+}
+
+impl FromRef<AppState> for Jwt {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+/// The orders service: HTTP API, outbox relay, event listeners and the expiry sweeper.
+pub struct App(Service);
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_sweeper(config, sweeper::GRACE).await
+    }
+
+    /// As [`App::build`], with the sweeper's grace period chosen (tests shorten it).
+    pub async fn build_with_sweeper(config: Config, grace: Duration) -> anyhow::Result<Self> {
+        let db = common::mongo::connect(&config.mongo, "orders")
+            .await
+            .context("invalid MONGO_URL")?;
+        let bus = Bus::connect(&config.bus, "orders").await?;
+        let outbox = OutboxSignal::default();
+        let orders = OrderStore::new(&db, outbox.clone());
+        orders.ensure_indexes().await.context("creating indexes")?;
+
+        let mut tasks = BackgroundTasks::new();
+        tasks.push(
+            Relay::new(bus.clone(), outbox)
+                .watch(orders.orders())
+                .spawn(tasks.token()),
+        );
+        listeners::spawn_all(&bus, &orders, &mut tasks).await?;
+        let every = grace.min(Duration::from_secs(10));
+        tasks.push(sweeper::spawn(orders.clone(), every, grace, tasks.token()));
+
+        let state = AppState {
+            orders,
+            jwt: Jwt::new(&config.jwt),
+            expiration_window: config.expiration_window,
+        };
+        let readiness = Readiness::default().mongo(&db).nats(&bus);
+        let service =
+            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
+        Ok(Self(service))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.0.run_until_stopped(shutdown).await
+    }
+}

@@ -1,0 +1,183 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use bson::oid::ObjectId;
+use chrono::{SecondsFormat, Utc};
+use common::auth::CurrentUser;
+use common::error::{ApiError, ApiResult};
+use common::http::ApiJson;
+use common::money::Cents;
+use common::mongo::{not_found, parse_id};
+use common::paging::PageQuery;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::domain::{CancelError, Order, TicketSnapshot, Transition};
+use crate::store::InsertError;
+
+#[derive(Deserialize)]
+pub struct NewOrderBody {
+    #[serde(default, rename = "ticketId")]
+    ticket_id: Value,
+}
+
+/// The public JSON form of an order.
+fn order_json(order: &Order) -> Value {
+    json!({
+        "id": order.id.to_hex(),
+        "status": order.status.as_str(),
+        "expiresAt": order.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "userId": order.user_id,
+        "version": order.version,
+        "ticket": {
+            "id": order.ticket.id,
+            "title": order.ticket.title,
+            "price": Cents::new(order.ticket.price_cents).map(Cents::to_json),
+        },
+    })
+}
+
+/// `POST /api/orders`: reserve a ticket.
+pub async fn create_order(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<NewOrderBody>,
+) -> ApiResult<impl IntoResponse> {
+    let ticket_id = body
+        .ticket_id
+        .as_str()
+        .and_then(|raw| raw.parse::<ObjectId>().ok())
+        .ok_or_else(|| ApiError::field("ticketId", "ticketId must be a valid ticket id"))?;
+    let ticket = state
+        .orders
+        .find_ticket(ticket_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Ticket"))?;
+    if ticket.user_id == user.id {
+        return Err(ApiError::BadRequest(
+            "You cannot buy your own ticket".into(),
+        ));
+    }
+    let snapshot = TicketSnapshot {
+        id: ticket.id.to_hex(),
+        title: ticket.title,
+        price_cents: ticket.price_cents,
+    };
+    let window = chrono::Duration::from_std(state.expiration_window).map_err(ApiError::internal)?;
+    // A holder whose window has closed but whose expiry has not been processed yet is
+    // released here, once, rather than turning the buyer away.
+    for attempt in 0..2 {
+        let order = Order::place(&user.id, snapshot.clone(), Utc::now() + window);
+        match state.orders.insert(&order).await {
+            Ok(()) => {
+                tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
+                return Ok((StatusCode::CREATED, Json(order_json(&order))));
+            }
+            Err(InsertError::TicketHeld)
+                if attempt == 0 && release_lapsed_holder(&state, &snapshot.id).await? => {}
+            Err(InsertError::TicketHeld) => {
+                return Err(ApiError::Conflict("Ticket is already reserved".into()));
+            }
+            Err(InsertError::Other(err)) => return Err(ApiError::Internal(err)),
+        }
+    }
+    Err(ApiError::Conflict("Ticket is already reserved".into()))
+}
+
+/// True when the ticket's holder was an unpaid order past its window, now cancelled.
+async fn release_lapsed_holder(state: &AppState, ticket_id: &str) -> ApiResult<bool> {
+    let holder = state
+        .orders
+        .find_holder(ticket_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(holder) = holder.filter(|h| h.is_expired(Utc::now())) else {
+        return Ok(false);
+    };
+    let Transition::Apply(cancelled) = holder.expire() else {
+        return Ok(false);
+    };
+    state
+        .orders
+        .save_transition(holder.version, &cancelled, cancelled.status_event())
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// `GET /api/orders`: the caller's orders, newest first, paged.
+pub async fn list_orders(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let page = query.parse()?;
+    let batch = state
+        .orders
+        .list_for_user(&user.id, &page)
+        .await
+        .map_err(ApiError::internal)?;
+    let (orders, next) = page.finish(batch, "/api/orders", |o| o.id);
+    let mut headers = HeaderMap::new();
+    if let Some(link) = next {
+        headers.insert(header::LINK, link);
+    }
+    Ok((
+        headers,
+        Json(orders.iter().map(order_json).collect::<Vec<_>>()),
+    ))
+}
+
+async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order> {
+    let order = state
+        .orders
+        .find(parse_id(id, "Order")?)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Order"))?;
+    if order.user_id != user_id {
+        return Err(ApiError::Forbidden("Not your order".into()));
+    }
+    Ok(order)
+}
+
+/// `GET /api/orders/{id}`
+pub async fn show_order(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(order_json(&own_order(&state, &user.id, &id).await?)))
+}
+
+/// `DELETE /api/orders/{id}`: cancel an unpaid order; cancelling twice is a no-op.
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    for _ in 0..5 {
+        let order = own_order(&state, &user.id, &id).await?;
+        let cancelled = match order.cancel() {
+            Ok(Transition::Apply(cancelled)) => cancelled,
+            Ok(Transition::Unchanged) => return Ok(StatusCode::NO_CONTENT),
+            Err(CancelError::Completed) => {
+                return Err(ApiError::Conflict("Cannot cancel a completed order".into()));
+            }
+        };
+        let saved = state
+            .orders
+            .save_transition(order.version, &cancelled, cancelled.status_event())
+            .await
+            .map_err(ApiError::internal)?;
+        if saved {
+            tracing::info!(order.id = %order.id, "order cancelled by its buyer");
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    Err(ApiError::Conflict(
+        "The order is changing; try again".into(),
+    ))
+}

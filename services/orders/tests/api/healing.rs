@@ -1,0 +1,86 @@
+use std::time::Duration;
+
+use testkit::new_user_id;
+
+use crate::helpers::{Options, spawn_apps_with};
+
+#[tokio::test]
+async fn a_lapsed_reservation_whose_expiry_never_came_does_not_block_the_next_buyer() {
+    // No expiration service runs here: the expiry of the first order is "lost".
+    let apps = spawn_apps_with(Options {
+        window: Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let first_buyer = new_user_id();
+    let first = apps.order(&first_buyer, &ticket).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blocked = apps.order(&new_user_id(), &ticket).await;
+    assert_eq!(blocked.status, 409);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = apps.order(&new_user_id(), &ticket).await;
+    assert_eq!(second.status, 201, "{:?}", second.body);
+    assert_eq!(apps.order_status(&first_buyer, &first).await, "cancelled");
+    let second_id = second.body["id"].as_str().unwrap();
+    apps.wait_for_ticket_holder(&ticket, Some(second_id)).await;
+}
+
+#[tokio::test]
+async fn the_sweeper_cancels_orders_whose_expiry_was_lost() {
+    let apps = spawn_apps_with(Options {
+        window: Duration::from_secs(1),
+        sweeper_grace: Duration::from_millis(500),
+    })
+    .await;
+    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let buyer = new_user_id();
+    let order = apps.order(&buyer, &ticket).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
+    // Nobody publishes expiration.complete; the sweeper notices on its own.
+    apps.wait_for_status(&buyer, &order, "cancelled").await;
+    apps.wait_for_ticket_holder(&ticket, None).await;
+}
+
+#[tokio::test]
+async fn an_order_written_just_before_a_crash_is_announced_after_restart() {
+    let apps = spawn_apps_with(Options::default()).await;
+    let (_, ticket) = apps.listed_ticket(10.0).await;
+    // The state of the database after a crash right after the insert: the order and its
+    // event are stored, the relay never ran.
+    let order = bson::oid::ObjectId::new();
+    let event = common::outbox::PendingEvent::new(common::events::OrderCreated {
+        id: order.to_hex(),
+        user_id: new_user_id(),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+        ticket: common::events::OrderTicket {
+            id: ticket.clone(),
+            price_cents: 1000,
+        },
+        version: 0,
+    });
+    apps.orders_collection()
+        .await
+        .insert_one(bson::doc! {
+            "_id": order,
+            "userId": new_user_id(),
+            "status": "created",
+            "expiresAt": bson::DateTime::from_chrono(chrono::Utc::now() + chrono::Duration::minutes(15)),
+            "ticket": {"id": &ticket, "title": "Concert", "priceCents": 1000_i64},
+            "version": 0_i64,
+            "activeTicketId": &ticket,
+            "pendingEvents": [event.to_bson()],
+        })
+        .await
+        .unwrap();
+    // The running app's periodic sweep plays the restarted relay.
+    apps.wait_for_ticket_holder(&ticket, Some(&order.to_hex()))
+        .await;
+    assert_eq!(apps.events("order.created").await.len(), 1);
+}
