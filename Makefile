@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 STATE ?= .gittix/up
 
-.PHONY: help up down test install build test-servers test-servers-stop fmt lint
+.PHONY: help up down test install build bench test-servers test-servers-stop fmt lint
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-servers: install ## Start the private test servers alone (for `cargo test` 
 
 test-servers-stop: ## Stop the private test servers
 	@scripts/servers.sh stop .gittix/test
+
+bench: test-servers ## Benchmarks (expiry lateness over 1,000 orders); prints figures
+	cargo bench -p expiration --bench lateness
 
 fmt: ## Format the code
 	cargo fmt --all
