@@ -9,9 +9,11 @@ apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v nginx >/dev/null || apt_packages+=(nginx)
 command -v curl >/dev/null || apt_packages+=(curl)
-if [ "${GITTIX_BROWSER:-0}" = 1 ]; then
-  command -v chromium >/dev/null || apt_packages+=(chromium)
-fi
+# The browser test: Debian's Chromium (with a font: --no-install-recommends drops it)
+# driven by playwright-core on Node.js 20 or newer.
+command -v chromium >/dev/null || apt_packages+=(chromium fonts-dejavu-core)
+command -v node >/dev/null || apt_packages+=(nodejs)
+command -v npm >/dev/null || apt_packages+=(npm)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   log "installing Debian packages: ${apt_packages[*]}"
   as_root apt-get update -qq

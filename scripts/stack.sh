@@ -90,8 +90,11 @@ CONF
 }
 
 start_services() {
-  local key name port pid
+  local key name port pid payment_gateway=simulated
   key=$(jwt_key)
+  # Real Stripe when keys are given (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET pass through
+  # from the environment); otherwise the simulated gateway, which says so loudly.
+  [ -n "${STRIPE_SECRET_KEY:-}" ] && payment_gateway=stripe
   # shellcheck disable=SC1091
   source "$state/servers.env"
   for entry in "${GITTIX_SERVICES[@]}"; do
@@ -103,6 +106,10 @@ start_services() {
       JWT_KEY="$key" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
       MONGO_URL="$MONGO_URL" MONGO_DB="$name" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL" \
       EVENTS_STREAM="${EVENTS_STREAM:-GITTIX}" EVENTS_SUBJECT_PREFIX="${EVENTS_SUBJECT_PREFIX:-gittix}" \
+      EXPIRATION_WINDOW_SECONDS="${EXPIRATION_WINDOW_SECONDS:-900}" \
+      PAYMENT_GATEWAY="${PAYMENT_GATEWAY:-$payment_gateway}" \
+      AUTH_URL="http://127.0.0.1:$(service_port auth 4001)" TICKETS_URL="http://127.0.0.1:$(service_port tickets 4002)" \
+      ORDERS_URL="http://127.0.0.1:$(service_port orders 4003)" PAYMENTS_URL="http://127.0.0.1:$(service_port payments 4004)" \
       "$BIN_DIR/$name"
   done
   for entry in "${GITTIX_SERVICES[@]}"; do

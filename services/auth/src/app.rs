@@ -57,7 +57,8 @@ impl App {
             passwords: Passwords::new(),
         };
         let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let service = Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
+        let service =
+            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
         Ok(Self(service))
     }
 

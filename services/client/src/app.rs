@@ -1,0 +1,52 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use common::health::Readiness;
+use common::http::HttpServer;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::http;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Backend,
+    /// Stripe Elements on the order page when set; the test-mode button otherwise.
+    pub stripe_key: Option<Arc<str>>,
+}
+
+/// The web client, bound and ready to serve.
+pub struct App {
+    server: HttpServer,
+    router: Router,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = AppState {
+            backend: Backend::new(config.services).context("building the HTTP client")?,
+            stripe_key: config.stripe_publishable_key.map(Arc::from),
+        };
+        // Ready as soon as it serves: each page degrades on its own (a friendly 503 names the
+        // service that is down), so no dependency check can take the whole site, error
+        // pages included, out of the load balancer.
+        let stripe = state.stripe_key.is_some();
+        let router = http::router(state).merge(Readiness::default().router());
+        let router = http::with_page_defaults(router, stripe);
+        let server = HttpServer::bind(config.http.addr)
+            .await
+            .with_context(|| format!("binding {}", config.http.addr))?;
+        Ok(Self { server, router })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        Ok(self.server.serve(self.router, shutdown).await?)
+    }
+}

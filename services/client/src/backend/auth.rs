@@ -1,0 +1,85 @@
+//! The auth service: `/api/users/*`.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Backend, BackendError, Reply, Service, Session};
+
+/// The signed-in user, as `currentuser`, `signup` and `signin` describe them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CurrentUserBody {
+    current_user: Option<User>,
+}
+
+impl Backend {
+    /// Who the session belongs to. No cookie means nobody, without asking the service,
+    /// so anonymous pages keep working while auth is down.
+    pub async fn current_user(&self, session: &Session) -> Result<Option<User>, BackendError> {
+        if !session.is_present() {
+            return Ok(None);
+        }
+        let request = self.request(
+            Method::GET,
+            Service::Auth,
+            &["api", "users", "currentuser"],
+            session,
+        );
+        let reply: Reply<CurrentUserBody> = self.json(Service::Auth, request).await?;
+        Ok(reply.body.current_user)
+    }
+
+    pub async fn signup(
+        &self,
+        session: &Session,
+        email: &str,
+        password: &str,
+    ) -> Result<Reply<User>, BackendError> {
+        self.credentials("signup", session, email, password).await
+    }
+
+    pub async fn signin(
+        &self,
+        session: &Session,
+        email: &str,
+        password: &str,
+    ) -> Result<Reply<User>, BackendError> {
+        self.credentials("signin", session, email, password).await
+    }
+
+    /// Ends the session; the reply carries the cookie that clears it.
+    pub async fn signout(&self, session: &Session) -> Result<Reply<()>, BackendError> {
+        let request = self.request(
+            Method::POST,
+            Service::Auth,
+            &["api", "users", "signout"],
+            session,
+        );
+        Ok(self.send(Service::Auth, request).await?.0)
+    }
+
+    async fn credentials(
+        &self,
+        action: &str,
+        session: &Session,
+        email: &str,
+        password: &str,
+    ) -> Result<Reply<User>, BackendError> {
+        let request = self
+            .request(
+                Method::POST,
+                Service::Auth,
+                &["api", "users", action],
+                session,
+            )
+            .json(&json!({"email": email, "password": password}));
+        self.json(Service::Auth, request).await
+    }
+}

@@ -1,0 +1,121 @@
+//! The orders service: `/api/orders`.
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::tickets::paging_query;
+use super::{Backend, BackendError, PageRequest, Reply, Service, Session};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Reserved, waiting for payment until `expiresAt`.
+    Created,
+    /// Cancelled by the buyer or expired.
+    Cancelled,
+    /// Paid.
+    Complete,
+    /// A status this client does not know yet: shown as it is, never payable.
+    #[serde(other)]
+    Unknown,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Cancelled => "cancelled",
+            Self::Complete => "complete",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// What the badge says.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Created => "Awaiting payment",
+            Self::Cancelled => "Cancelled",
+            Self::Complete => "Complete",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub status: OrderStatus,
+    pub expires_at: DateTime<Utc>,
+    pub ticket: OrderTicket,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderTicket {
+    pub id: String,
+    pub title: String,
+    pub price: f64,
+}
+
+impl Order {
+    /// Payable: created and not yet past its expiry.
+    pub fn is_payable(&self, now: DateTime<Utc>) -> bool {
+        self.status == OrderStatus::Created && self.expires_at > now
+    }
+}
+
+impl Backend {
+    /// A page of the signed-in user's orders, newest first.
+    pub async fn list_orders(
+        &self,
+        session: &Session,
+        page: &PageRequest,
+    ) -> Result<Reply<Vec<Order>>, BackendError> {
+        let request = self
+            .request(Method::GET, Service::Orders, &["api", "orders"], session)
+            .query(&paging_query(page));
+        self.json(Service::Orders, request).await
+    }
+
+    pub async fn get_order(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<Reply<Order>, BackendError> {
+        let request = self.request(
+            Method::GET,
+            Service::Orders,
+            &["api", "orders", id],
+            session,
+        );
+        self.json(Service::Orders, request).await
+    }
+
+    /// Reserves the ticket for the signed-in user.
+    pub async fn create_order(
+        &self,
+        session: &Session,
+        ticket_id: &str,
+    ) -> Result<Reply<Order>, BackendError> {
+        let request = self
+            .request(Method::POST, Service::Orders, &["api", "orders"], session)
+            .json(&json!({"ticketId": ticket_id}));
+        self.json(Service::Orders, request).await
+    }
+
+    pub async fn cancel_order(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<Reply<()>, BackendError> {
+        let request = self.request(
+            Method::DELETE,
+            Service::Orders,
+            &["api", "orders", id],
+            session,
+        );
+        Ok(self.send(Service::Orders, request).await?.0)
+    }
+}

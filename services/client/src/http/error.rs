@@ -1,0 +1,162 @@
+//! Pages for what went wrong: never a stack trace, never JSON, always a way back.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::backend::{BackendError, Service};
+use crate::http::views::Layout;
+
+/// What a page handler can fail with; each variant says what the visitor sees.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// 404 page.
+    #[error("not found")]
+    NotFound,
+    /// 403 page with what is not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 405 page.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 400 page: a form the client did not send (wrong content type, too large).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 303 to the sign-in page, coming back to `next` afterwards.
+    #[error("sign-in required")]
+    SignIn { next: Option<String> },
+    /// 503 page naming the service that is down.
+    #[error("{} unavailable: {reason}", service.name())]
+    Unavailable { service: Service, reason: String },
+    /// 500 page; the cause is logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl PageError {
+    pub fn sign_in(next: impl Into<String>) -> Self {
+        Self::SignIn {
+            next: Some(next.into()),
+        }
+    }
+}
+
+impl From<BackendError> for PageError {
+    fn from(err: BackendError) -> Self {
+        match err {
+            BackendError::Unavailable { service, reason } => Self::Unavailable { service, reason },
+            BackendError::Rejected { status, errors, .. } => match status {
+                StatusCode::UNAUTHORIZED => Self::SignIn { next: None },
+                // A malformed id is a page that does not exist.
+                StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => Self::NotFound,
+                StatusCode::FORBIDDEN => Self::Forbidden(
+                    errors
+                        .into_iter()
+                        .next()
+                        .map(|e| e.message)
+                        .unwrap_or_else(|| "This page belongs to someone else.".into()),
+                ),
+                _ => Self::Internal(anyhow::anyhow!(
+                    "unhandled refusal {status}: {:?}",
+                    errors.first().map(|e| &e.message)
+                )),
+            },
+            err @ BackendError::Unexpected { .. } => Self::Internal(err.into()),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+    status: u16,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match &self {
+            Self::SignIn { next } => {
+                let target = match next {
+                    Some(next) => format!("/auth/signin?next={}", encode(next)),
+                    None => "/auth/signin".to_owned(),
+                };
+                return Redirect::to(&target).into_response();
+            }
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "We couldn't find that page. It may have moved, or the link may be mistyped."
+                    .to_owned(),
+            ),
+            Self::Forbidden(reason) => (
+                StatusCode::FORBIDDEN,
+                "Not yours to see",
+                format!("{reason}."),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "That didn't work",
+                "This page can't be used that way. Please start again from the home page."
+                    .to_owned(),
+            ),
+            Self::BadRequest(reason) => {
+                tracing::debug!(reason, "bad request");
+                (
+                    StatusCode::BAD_REQUEST,
+                    "That didn't work",
+                    "The request could not be read. Please go back and try again.".to_owned(),
+                )
+            }
+            Self::Unavailable { service, reason } => {
+                tracing::warn!(service = service.name(), reason, "service unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    format!(
+                        "{} is not available right now. Please try again in a moment.",
+                        service.label()
+                    ),
+                )
+            }
+            Self::Internal(err) => {
+                tracing::error!(error = ?err, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Sorry, something went wrong on our side. Please try again.".to_owned(),
+                )
+            }
+        };
+        let page = ErrorPage {
+            layout: Layout::bare(heading),
+            heading: heading.to_owned(),
+            message,
+            status: status.as_u16(),
+        };
+        let mut response = (status, page).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+/// Percent-encodes a query value (a local path for `next`).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char);
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,268 @@
+//! `/orders` (mine) and `/orders/:id`: the countdown, paying, cancelling.
+
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::backend::{Backend, Order, OrderStatus, Payment, Session, User};
+use crate::http::PageError;
+use crate::http::forms::{PageForm, PageQuery, refusal, valid_id};
+use crate::http::home::ListQuery;
+use crate::http::views::{Layout, clock, money, page_href};
+use crate::http::visitor::Visitor;
+
+/// The payment method of the simulated gateway's test-mode button.
+const TEST_PAYMENT_METHOD: &str = "pm_card_visa";
+
+/// After a payment succeeds the order turns complete when orders hears of it (an event):
+/// the client waits this long for that before showing the order anyway.
+const CONFIRMATION_WAIT: Duration = Duration::from_secs(5);
+
+pub struct OrderRow {
+    href: String,
+    title: String,
+    price: String,
+    status: &'static str,
+    status_label: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "orders.html")]
+pub struct OrdersPage {
+    layout: Layout,
+    orders: Vec<OrderRow>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+}
+
+/// `GET /orders`
+pub async fn index(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    PageQuery(query): PageQuery<ListQuery>,
+) -> Result<OrdersPage, PageError> {
+    let user = visitor.require("/orders")?;
+    let page = query.page();
+    let reply = state.backend.list_orders(&visitor.session, &page).await?;
+    let orders = reply
+        .body
+        .into_iter()
+        .map(|o| OrderRow {
+            href: format!("/orders/{}", o.id),
+            title: o.ticket.title,
+            price: money(o.ticket.price),
+            status: o.status.as_str(),
+            status_label: o.status.label(),
+        })
+        .collect();
+    Ok(OrdersPage {
+        layout: Layout::new("My orders", Some(user)),
+        orders,
+        next_href: reply
+            .next_cursor
+            .map(|cursor| page_href("/orders", &cursor, page.limit)),
+        first_href: page.cursor.is_some().then(|| "/orders".to_owned()),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "order.html")]
+pub struct OrderPage {
+    layout: Layout,
+    id: String,
+    title: String,
+    price: String,
+    ticket_href: String,
+    status: &'static str,
+    status_label: &'static str,
+    /// RFC 3339, for `<time datetime>`.
+    expires_at: String,
+    /// `18:34:05 UTC`; the countdown script shows it in the visitor's time zone.
+    expires_label: String,
+    seconds_left: i64,
+    clock: String,
+    /// Created, and still within its window: the pay form and the countdown.
+    payable: bool,
+    /// Created, but its window has passed (the expiry event has not landed yet).
+    expired: bool,
+    /// Paid a moment ago; orders has not recorded it yet.
+    confirming: bool,
+    error: Option<String>,
+    stripe_key: Option<String>,
+}
+
+impl OrderPage {
+    fn new(order: Order, user: User, stripe_key: Option<&str>, paid: bool) -> Self {
+        let now = Utc::now();
+        let seconds_left = (order.expires_at - now).num_seconds().max(0);
+        let created = order.status == OrderStatus::Created;
+        let confirming = paid && created;
+        let payable = order.is_payable(now) && !confirming;
+        let stripe_key = stripe_key.filter(|_| payable).map(str::to_owned);
+        let mut layout = Layout::new(format!("Order: {}", order.ticket.title), Some(user));
+        layout.stripe_key = stripe_key.clone();
+        layout.countdown = payable;
+        layout.refresh_seconds = confirming.then_some(2);
+        Self {
+            layout,
+            ticket_href: format!("/tickets/{}", order.ticket.id),
+            status: order.status.as_str(),
+            status_label: if confirming {
+                "Confirming payment"
+            } else {
+                order.status.label()
+            },
+            expires_at: order.expires_at.to_rfc3339(),
+            expires_label: order.expires_at.format("%H:%M:%S UTC").to_string(),
+            seconds_left,
+            clock: clock(seconds_left),
+            payable,
+            expired: created && !confirming && order.expires_at <= now,
+            confirming,
+            error: None,
+            stripe_key,
+            id: order.id,
+            title: order.ticket.title,
+            price: money(order.ticket.price),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderQuery {
+    paid: Option<String>,
+}
+
+/// `GET /orders/:id`
+pub async fn show(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    PageQuery(query): PageQuery<OrderQuery>,
+) -> Result<OrderPage, PageError> {
+    let id = valid_id(&id)?;
+    let user = visitor.require(&format!("/orders/{id}"))?;
+    let order = state.backend.get_order(&visitor.session, id).await?.body;
+    Ok(OrderPage::new(
+        order,
+        user,
+        state.stripe_key.as_deref(),
+        query.paid.is_some(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PayForm {
+    #[serde(default, rename = "paymentMethod")]
+    payment_method: String,
+}
+
+/// `POST /orders/:id/pay`: the form of the simulated gateway (and the no-JavaScript path).
+pub async fn pay(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<PayForm>,
+) -> Result<Response, PageError> {
+    let id = valid_id(&id)?;
+    let user = visitor.require(&format!("/orders/{id}"))?;
+    let method = match form.payment_method.trim() {
+        "" => TEST_PAYMENT_METHOD,
+        method => method,
+    };
+    let message = match state.backend.pay(&visitor.session, id, method).await {
+        Ok(reply) => match reply.body {
+            Payment::Succeeded => {
+                tracing::info!(order.id = id, "order paid through the client");
+                let done = wait_until_settled(&state.backend, &visitor.session, id).await;
+                let to = if done {
+                    format!("/orders/{id}")
+                } else {
+                    format!("/orders/{id}?paid=1")
+                };
+                return Ok(Redirect::to(&to).into_response());
+            }
+            Payment::RequiresAction { .. } => (
+                StatusCode::ACCEPTED,
+                "Your bank asks you to confirm this payment, which needs JavaScript. \
+                 Please enable it and try again."
+                    .to_owned(),
+            ),
+        },
+        Err(err) => {
+            let (status, errors) = refusal(err)?;
+            let message = errors
+                .into_iter()
+                .next()
+                .map(|e| e.message)
+                .unwrap_or_else(|| "The payment did not go through.".into());
+            (status, message)
+        }
+    };
+    order_again(&state, &visitor.session, id, user, message).await
+}
+
+/// `POST /orders/:id/cancel`
+pub async fn cancel(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = valid_id(&id)?;
+    let user = visitor.require(&format!("/orders/{id}"))?;
+    match state.backend.cancel_order(&visitor.session, id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        Err(err) => {
+            let (status, errors) = refusal(err)?;
+            let message = errors
+                .into_iter()
+                .next()
+                .map(|e| e.message)
+                .unwrap_or_else(|| "This order can't be cancelled.".into());
+            order_again(&state, &visitor.session, id, user, (status, message)).await
+        }
+    }
+}
+
+/// The order page again, with what went wrong above it.
+async fn order_again(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    user: User,
+    (status, message): (StatusCode, String),
+) -> Result<Response, PageError> {
+    let order = state.backend.get_order(session, id).await?.body;
+    let mut page = OrderPage::new(order, user, state.stripe_key.as_deref(), false);
+    page.error = Some(message);
+    Ok((status, page).into_response())
+}
+
+/// Polls the order until it is no longer awaiting payment, for at most
+/// [`CONFIRMATION_WAIT`]. True when it settled.
+async fn wait_until_settled(backend: &Backend, session: &Session, id: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + CONFIRMATION_WAIT;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match backend.get_order(session, id).await {
+            Ok(reply) if reply.body.status != OrderStatus::Created => return true,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, order.id = id, "cannot read the order after paying");
+                return false;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,105 @@
+//! What every page shares: the 404 page, assets, health, security headers.
+
+use crate::helpers::{Down, Options, spawn, spawn_with};
+
+#[tokio::test]
+async fn an_unknown_page_is_a_friendly_html_404() {
+    let stack = spawn().await;
+    let page = stack.browser().get("/no/such/page").await;
+    assert_eq!(page.status, 404);
+    assert!(page.header("content-type").starts_with("text/html"));
+    page.assert_has(&["Page not found", "href=\"/\"", "GitTix"]);
+    page.assert_lacks(&["\"errors\""]);
+    // An id that cannot exist is the same page, not a service error.
+    let page = stack.browser().get("/tickets/not-an-id!").await;
+    assert_eq!(page.status, 404);
+    let page = stack
+        .browser()
+        .get("/tickets/65f1c0ffee65f1c0ffee65f1")
+        .await;
+    assert_eq!(page.status, 404);
+    page.assert_has(&["Page not found"]);
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_friendly_html_405() {
+    let stack = spawn().await;
+    let page = stack.browser().post("/", &[]).await;
+    assert_eq!(page.status, 405);
+    assert!(page.header("content-type").starts_with("text/html"));
+}
+
+#[tokio::test]
+async fn health_and_readiness_do_not_depend_on_the_services() {
+    let stack = spawn_with(Options {
+        down: vec![Down::Auth, Down::Tickets, Down::Orders, Down::Payments],
+        ..Options::default()
+    })
+    .await;
+    let browser = stack.browser();
+    assert_eq!(browser.get("/healthz").await.status, 200);
+    let ready = browser.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+}
+
+#[tokio::test]
+async fn assets_are_served_by_the_client_itself() {
+    let stack = spawn().await;
+    let browser = stack.browser();
+    for (path, kind) in [
+        ("/assets/app.css", "text/css"),
+        ("/assets/order.js", "text/javascript"),
+        ("/assets/stripe-pay.js", "text/javascript"),
+        ("/assets/favicon.svg", "image/svg+xml"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.header("content-type").starts_with(kind), "{path}");
+        assert!(!page.body.is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn pages_load_no_external_script_without_a_stripe_key() {
+    let stack = spawn().await;
+    let page = stack.browser().get("/auth/signup").await;
+    assert_eq!(page.status, 200);
+    page.assert_has(&["/assets/app.css"]);
+    page.assert_lacks(&["https://", "<script>"]);
+    let policy = page.header("content-security-policy");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert_eq!(page.header("x-content-type-options"), "nosniff");
+}
+
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused() {
+    let stack = spawn().await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/signin", stack.address))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "ann@example.com"), ("password", "correct horse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("another site"));
+}
+
+#[tokio::test]
+async fn an_unreadable_query_or_form_is_a_friendly_400_page() {
+    let stack = spawn().await;
+    let page = stack.browser().get("/?limit=1&limit=2").await;
+    assert_eq!(page.status, 400);
+    assert!(page.header("content-type").starts_with("text/html"));
+    page.assert_has(&["That didn&#39;t work"]);
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/signin", stack.address))
+        .header("content-type", "application/json")
+        .body(r#"{"email":"ann@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("could not be read"));
+}
