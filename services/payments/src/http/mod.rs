@@ -1,0 +1,15 @@
+//! Routes of the payments service, all under `/api/payments`.
+
+mod payments;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/payments", post(payments::create_payment))
+        .route("/api/payments/webhook", post(payments::stripe_webhook))
+        .with_state(state)
+}

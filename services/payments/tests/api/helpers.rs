@@ -1,0 +1,186 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::bus::{Bus, BusConfig};
+use common::config::{HttpConfig, Secret};
+use common::events::{Envelope, Event, OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
+use payments::{App, Config, GatewayConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::{JsonResponse, TestDatabase, eventually, new_user_id, session_cookie};
+use tokio_util::sync::CancellationToken;
+
+use crate::stripe_stand_in::StripeStandIn;
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_standin";
+
+pub struct TestApp {
+    pub address: String,
+    pub stripe: StripeStandIn,
+    pub bus_config: BusConfig,
+    pub bus: Bus,
+    pub db: TestDatabase,
+    client: reqwest::Client,
+    stop: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let stripe = StripeStandIn::start().await;
+    let gateway = GatewayConfig::Stripe {
+        secret_key: Secret::new("sk_test_standin"),
+        webhook_secret: Secret::new(WEBHOOK_SECRET),
+        api_base: Some(stripe.url.clone()),
+        timeout: Duration::from_secs(1),
+    };
+    spawn_with(gateway, stripe).await
+}
+
+pub async fn spawn_with(gateway: GatewayConfig, stripe: StripeStandIn) -> TestApp {
+    common::telemetry::init_for_tests();
+    let db = TestDatabase::new("payments");
+    let bus_config = testkit::bus_config("payments");
+    let app = App::build(Config {
+        http: HttpConfig::ephemeral(),
+        jwt: testkit::jwt_config(),
+        mongo: db.config(),
+        bus: bus_config.clone(),
+        gateway,
+        currency: "usd".into(),
+    })
+    .await
+    .expect("build payments");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    TestApp {
+        address,
+        stripe,
+        bus: Bus::connect(&bus_config, "test").await.unwrap(),
+        bus_config,
+        db,
+        client: reqwest::Client::new(),
+        stop,
+    }
+}
+
+impl TestApp {
+    pub async fn publish<E: Event>(&self, data: E) {
+        self.bus.publish(&Envelope::new(data)).await.unwrap();
+    }
+
+    /// An order placed by a new buyer (via `order.created`), once the replica has it.
+    pub async fn order(&self, price_cents: i64, expires_at: DateTime<Utc>) -> (String, String) {
+        let buyer = new_user_id();
+        let id = bson::oid::ObjectId::new();
+        self.publish(OrderCreated {
+            id: id.to_hex(),
+            user_id: buyer.clone(),
+            expires_at,
+            ticket: OrderTicket {
+                id: bson::oid::ObjectId::new().to_hex(),
+                price_cents,
+            },
+            version: 0,
+        })
+        .await;
+        let orders = self.collection("orders").await;
+        eventually("the order replica", Duration::from_secs(10), || async {
+            orders
+                .find_one(bson::doc! {"_id": id})
+                .await
+                .unwrap()
+                .map(|_| ())
+        })
+        .await;
+        (buyer, id.to_hex())
+    }
+
+    pub async fn open_order(&self) -> (String, String) {
+        self.order(1999, Utc::now() + chrono::Duration::minutes(15))
+            .await
+    }
+
+    pub async fn cancel(&self, order_id: &str) {
+        self.publish(OrderCancelled {
+            id: order_id.to_owned(),
+            ticket: OrderTicketRef { id: "t".into() },
+            version: 1,
+        })
+        .await;
+        let orders = self.collection("orders").await;
+        let id: bson::oid::ObjectId = order_id.parse().unwrap();
+        eventually("the replica cancelled", Duration::from_secs(10), || async {
+            let order = orders.find_one(bson::doc! {"_id": id}).await.unwrap()?;
+            (order.get_str("status").ok()? == "cancelled").then_some(())
+        })
+        .await;
+    }
+
+    pub async fn pay(&self, user: Option<&str>, order_id: &str, method: &str) -> JsonResponse {
+        self.post(user, json!({"orderId": order_id, "paymentMethod": method}))
+            .await
+    }
+
+    pub async fn post(&self, user: Option<&str>, body: Value) -> JsonResponse {
+        let mut request = self
+            .client
+            .request(Method::POST, format!("{}/api/payments", self.address))
+            .json(&body);
+        if let Some(user) = user {
+            request = request.header("cookie", session_cookie(user));
+        }
+        JsonResponse::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn webhook(&self, body: &Value, signature: Option<String>) -> JsonResponse {
+        let mut request = self
+            .client
+            .post(format!("{}/api/payments/webhook", self.address))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap());
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        JsonResponse::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn collection(&self, name: &str) -> mongodb::Collection<bson::Document> {
+        mongodb::Client::with_uri_str(&self.db.url)
+            .await
+            .unwrap()
+            .database(&self.db.name)
+            .collection(name)
+    }
+
+    pub async fn payments_stored(&self) -> u64 {
+        self.collection("payments")
+            .await
+            .count_documents(bson::doc! {})
+            .await
+            .unwrap()
+    }
+
+    pub async fn payment_events(&self) -> Vec<Value> {
+        testkit::stored_events(&self.bus_config, "payment.created").await
+    }
+
+    /// Waits for `n` payment.created events, then checks no more arrive.
+    pub async fn expect_payment_events(&self, n: usize) -> Vec<Value> {
+        if n > 0 {
+            eventually("payment.created", Duration::from_secs(10), || async {
+                (self.payment_events().await.len() >= n).then_some(())
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let events = self.payment_events().await;
+        assert_eq!(events.len(), n, "{events:?}");
+        events
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the payments service: the real `async-stripe` client talks to a
+//! Stripe stand-in each test starts; NATS JetStream and the MongoDB-compatible server
+//! are real.
+#![allow(clippy::unwrap_used)]
+
+mod config;
+mod helpers;
+mod pay;
+mod stripe_stand_in;
+mod webhook;
