@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole stack as `make up` runs it (scripts/stack.sh, nginx in front), on private
+# ports, with the debug binaries: the purchase flow through the single origin.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+
+state="$root/.gittix/smoke"
+export BIN_DIR="${BIN_DIR:-$root/target/debug}"
+export HTTP_PORT=19080 AUTH_PORT=19481 TICKETS_PORT=19482 ORDERS_PORT=19483 PAYMENTS_PORT=19484 CLIENT_PORT=19485 EXPIRATION_PORT=19486
+export NATS_PORT=14622 MONGO_PORT=27618 REDIS_PORT=16779
+export EXPIRATION_WINDOW_SECONDS=3 PAYMENT_GATEWAY=simulated
+unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
+# Use the test servers' MongoDB when they run one (one FerretDB is enough).
+if [ -f "$root/.gittix/test/servers.env" ]; then
+  MONGO_URL=$(sed -n 's/^MONGO_URL=//p' "$root/.gittix/test/servers.env")
+  export MONGO_URL
+fi
+export EVENTS_STREAM="SMOKE_$$" EVENTS_SUBJECT_PREFIX="smoke$$"
+
+for bin in auth tickets orders payments expiration client; do
+  [ -x "$BIN_DIR/$bin" ] || die "smoke: $BIN_DIR/$bin is missing; run cargo build --workspace --bins"
+done
+stop() { "$root/scripts/stack.sh" stop "$state" >/dev/null 2>&1 || true; }
+trap stop EXIT
+stop
+rm -rf "$state"
+"$root/scripts/stack.sh" start "$state"
+if ! python3 "$root/e2e/smoke/purchase.py" "http://127.0.0.1:$HTTP_PORT"; then
+  warn "smoke failed; service logs are in $state/logs"
+  tail -n 20 "$state"/logs/*.log >&2 || true
+  exit 1
+fi
