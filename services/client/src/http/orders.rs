@@ -11,7 +11,9 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::backend::{Backend, Order, OrderStatus, Payment, Session, User};
+use crate::backend::{
+    Backend, BackendError, Order, OrderStatus, Payment, Reply, Service, Session, User,
+};
 use crate::http::PageError;
 use crate::http::forms::{PageForm, PageQuery, refusal, valid_id};
 use crate::http::home::ListQuery;
@@ -24,6 +26,10 @@ const TEST_PAYMENT_METHOD: &str = "pm_card_visa";
 /// After a payment succeeds the order turns complete when orders hears of it (an event):
 /// the client waits this long for that before showing the order anyway.
 const CONFIRMATION_WAIT: Duration = Duration::from_secs(5);
+
+/// Payments learns of a new order through an event too: just after the purchase it may not
+/// know the order yet. The client waits this long for it to catch up.
+const PAYMENTS_CATCH_UP: Duration = Duration::from_secs(5);
 
 pub struct OrderRow {
     href: String,
@@ -177,7 +183,7 @@ pub async fn pay(
         "" => TEST_PAYMENT_METHOD,
         method => method,
     };
-    let message = match state.backend.pay(&visitor.session, id, method).await {
+    let message = match pay_once_known(&state.backend, &visitor.session, id, method).await? {
         Ok(reply) => match reply.body {
             Payment::Succeeded => {
                 tracing::info!(order.id = id, "order paid through the client");
@@ -243,6 +249,51 @@ async fn order_again(
     let mut page = OrderPage::new(order, user, state.stripe_key.as_deref(), false);
     page.error = Some(message);
     Ok((status, page).into_response())
+}
+
+/// Pays, waiting for payments to hear of a fresh order: its 404 for an order that orders
+/// knows means "not yet" (nothing was charged), so the payment is tried again for at most
+/// [`PAYMENTS_CATCH_UP`]. An order that orders does not know either is a page not found;
+/// one payments still does not know afterwards is a refusal shown on the order page.
+async fn pay_once_known(
+    backend: &Backend,
+    session: &Session,
+    id: &str,
+    method: &str,
+) -> Result<Result<Reply<Payment>, BackendError>, PageError> {
+    let deadline = tokio::time::Instant::now() + PAYMENTS_CATCH_UP;
+    let mut pause = Duration::from_millis(100);
+    let mut order_checked = false;
+    loop {
+        let result = backend.pay(session, id, method).await;
+        let unknown = matches!(
+            &result,
+            Err(BackendError::Rejected { status, .. }) if *status == StatusCode::NOT_FOUND
+        );
+        if !unknown {
+            return Ok(result);
+        }
+        if !order_checked {
+            // A 404 page when the order does not exist at all (or the 403 when not theirs).
+            backend.get_order(session, id).await?;
+            order_checked = true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                order.id = id,
+                "payments has not heard of the order yet; asking the buyer to retry"
+            );
+            return Ok(Err(BackendError::Rejected {
+                service: Service::Payments,
+                status: StatusCode::CONFLICT,
+                errors: vec![common::error::ErrorItem::message(
+                    "Payments has not received this order yet. Please try again in a moment.",
+                )],
+            }));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
 }
 
 /// Polls the order until it is no longer awaiting payment, for at most

@@ -2,8 +2,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use client::{App, Config, ServiceUrls};
-use common::bus::Bus;
-use common::config::HttpConfig;
+use common::config::{HttpConfig, Secret};
+use payments::GatewayConfig;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use testkit::{TestDatabase, eventually};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +22,8 @@ pub struct Options {
     pub stripe_key: Option<String>,
     /// The orders service's reservation window.
     pub window: Duration,
+    /// The payments service's gateway: simulated, or Stripe at a stand-in's URL.
+    pub gateway: GatewayConfig,
 }
 
 impl Default for Options {
@@ -30,6 +32,7 @@ impl Default for Options {
             down: Vec::new(),
             stripe_key: None,
             window: Duration::from_secs(900),
+            gateway: GatewayConfig::Simulated,
         }
     }
 }
@@ -39,6 +42,16 @@ pub struct Stack {
     pub address: String,
     _dbs: Vec<TestDatabase>,
     stop: CancellationToken,
+}
+
+/// The real payments service's gateway when it calls a Stripe stand-in at `api_base`.
+pub fn stripe_gateway(api_base: String) -> GatewayConfig {
+    GatewayConfig::Stripe {
+        secret_key: Secret::new("sk_test_standin"),
+        webhook_secret: Secret::new("whsec_test_standin"),
+        api_base: Some(api_base),
+        timeout: Duration::from_secs(5),
+    }
 }
 
 impl Drop for Stack {
@@ -109,19 +122,19 @@ pub async fn spawn_with(options: Options) -> Stack {
     };
 
     let payments = if up(Down::Payments) {
-        let bus = Bus::connect(&bus_config, "fake-payments")
-            .await
-            .expect("connect the stand-in payments service");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let router = crate::fake_payments::router(bus, &orders);
-        let token = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
-        });
-        format!("http://127.0.0.1:{port}")
+        let db = TestDatabase::new("client_payments");
+        let app = payments::App::build(payments::Config {
+            http: HttpConfig::ephemeral(),
+            jwt: testkit::jwt_config(),
+            mongo: db.config(),
+            bus: bus_config.clone(),
+            gateway: options.gateway,
+            currency: "usd".into(),
+        })
+        .await
+        .expect("build payments");
+        dbs.push(db);
+        serve(app.port(), app.run_until_stopped(stop.clone()))
     } else {
         closed_port_url().await
     };

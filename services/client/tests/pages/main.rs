@@ -1,13 +1,14 @@
 //! Integration tests of the web client: the real client router on a real port, in front
-//! of the real auth, tickets and orders services (one database each, one event stream)
-//! and a stand-in payments service that keeps its contract.
+//! of the real auth, tickets, orders and payments services (one database each, one event
+//! stream; payments with its simulated gateway, or a Stripe stand-in where a test needs an
+//! answer the simulation cannot give).
 #![allow(clippy::unwrap_used)]
 
 mod account;
 mod config;
-mod fake_payments;
 mod helpers;
 mod orders;
 mod site;
+mod stripe_stand_in;
 mod tickets;
 mod unavailable;

@@ -1,10 +1,13 @@
-//! Buying: purchase, the order page with its countdown, paying (the stand-in payments
-//! service completes the order through the real orders service), cancelling, my orders.
+//! Buying: purchase, the order page with its countdown, paying (the real payments service
+//! charges through its simulated gateway, and its event completes the order in the real
+//! orders service), cancelling, my orders.
 
 use std::time::Duration;
 
-use crate::fake_payments::{DECLINED, NEEDS_ACTION};
-use crate::helpers::{Options, page_eventually, spawn, spawn_with};
+use crate::helpers::{Options, page_eventually, spawn, spawn_with, stripe_gateway};
+
+/// Declined by the simulated gateway, like Stripe's test card of that name.
+const DECLINED: &str = "pm_card_chargeDeclined";
 
 #[tokio::test]
 async fn buying_shows_the_countdown_and_paying_completes_the_order() {
@@ -70,7 +73,7 @@ async fn buying_shows_the_countdown_and_paying_completes_the_order() {
 }
 
 #[tokio::test]
-async fn payment_refusals_are_shown_on_the_order_page() {
+async fn a_declined_card_is_shown_on_the_order_page() {
     let stack = spawn().await;
     let (seller, _) = stack.signed_in_browser().await;
     let ticket = seller.sell("Derby", "20").await;
@@ -78,13 +81,64 @@ async fn payment_refusals_are_shown_on_the_order_page() {
     let order = buyer.buy(&ticket).await;
     let pay = format!("/orders/{order}/pay");
 
+    // Straight after the purchase: payments may not have heard of the order yet, and the
+    // client waits for it rather than calling the order unknown.
     let page = buyer.post(&pay, &[("paymentMethod", DECLINED)]).await;
-    assert_eq!(page.status, 402);
-    page.assert_has(&["Your card was declined", "Pay (test mode)"]);
+    assert_eq!(page.status, 402, "{}", page.body);
+    page.assert_has(&[
+        "Your card was declined.",
+        "Pay (test mode)",
+        "Awaiting payment",
+    ]);
 
-    let page = buyer.post(&pay, &[("paymentMethod", NEEDS_ACTION)]).await;
-    assert_eq!(page.status, 202);
-    page.assert_has(&["needs JavaScript"]);
+    // Another card after a decline goes through.
+    let paid = buyer.post(&pay, &[("paymentMethod", "pm_card_visa")]).await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let page = page_eventually(
+        &buyer,
+        &format!("/orders/{order}"),
+        "the order to show complete",
+        |p| p.body.contains("badge-complete"),
+    )
+    .await;
+    page.assert_has(&["Paid."]);
+}
+
+#[tokio::test]
+async fn a_card_that_needs_confirming_asks_for_javascript() {
+    let stripe = crate::stripe_stand_in::start().await;
+    let stack = spawn_with(Options {
+        gateway: stripe_gateway(stripe),
+        ..Options::default()
+    })
+    .await;
+    let (seller, _) = stack.signed_in_browser().await;
+    let ticket = seller.sell("Opera", "30").await;
+    let (buyer, _) = stack.signed_in_browser().await;
+    let order = buyer.buy(&ticket).await;
+
+    let page = buyer
+        .post(
+            &format!("/orders/{order}/pay"),
+            &[("paymentMethod", "pm_card_threeDSecure2Required")],
+        )
+        .await;
+    assert_eq!(page.status, 202, "{}", page.body);
+    page.assert_has(&["needs JavaScript", "Awaiting payment"]);
+}
+
+#[tokio::test]
+async fn paying_for_an_unknown_order_is_page_not_found() {
+    let stack = spawn().await;
+    let (buyer, _) = stack.signed_in_browser().await;
+    let page = buyer
+        .post(
+            "/orders/0123456789abcdef01234567/pay",
+            &[("paymentMethod", "pm_card_visa")],
+        )
+        .await;
+    assert_eq!(page.status, 404, "{}", page.body);
+    page.assert_has(&["Page not found"]);
 }
 
 #[tokio::test]
