@@ -62,7 +62,9 @@ impl Bus {
             .retry_on_initial_connect()
             .connect(&config.url)
             .await
-            .with_context(|| format!("connecting to NATS at {}", config.url))?;
+            .with_context(|| {
+                format!("connecting to NATS at {}", without_credentials(&config.url))
+            })?;
         let mut js = jetstream::new(client.clone());
         js.set_timeout(Duration::from_secs(5));
         let bus = Self {
@@ -183,6 +185,20 @@ impl Bus {
     }
 }
 
+/// A server URL fit for logs: any `user:password@` dropped.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}"),
+            None => url.to_owned(),
+        },
+        None => url
+            .rsplit_once('@')
+            .map_or(url, |(_, host)| host)
+            .to_owned(),
+    }
+}
+
 /// Header values must be one line and reasonably short.
 fn truncate_header(reason: &str) -> String {
     reason
@@ -190,4 +206,19 @@ fn truncate_header(reason: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(500)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_the_logs() {
+        assert_eq!(
+            without_credentials("nats://user:secret@nats:4222"),
+            "nats://nats:4222"
+        );
+        assert_eq!(without_credentials("nats://nats:4222"), "nats://nats:4222");
+        assert_eq!(without_credentials("token@nats:4222"), "nats:4222");
+    }
 }

@@ -40,11 +40,22 @@ pub fn with_defaults(router: Router) -> Router {
         .fallback(|| async { ApiError::NotFound("Route not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The timeout answers with an empty body: give it our error shape.
+        .layer(axum::middleware::map_response(json_timeout))
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
         .layer(telemetry::http_trace_layer())
+}
+
+async fn json_timeout(response: Response) -> Response {
+    let empty = axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && empty {
+        return ApiError::Unavailable("The request took too long; please try again".into())
+            .into_response();
+    }
+    response
 }
 
 /// A bound listener: binding happens before serving so that port 0 works and the real

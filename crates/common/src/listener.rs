@@ -54,9 +54,22 @@ impl Default for ListenerOptions {
     fn default() -> Self {
         Self {
             ack_wait: Duration::from_secs(30),
-            max_deliver: 10,
+            // With the backoff below, about 25 minutes of retrying: a database election
+            // or a restart with a backlog does not dead-letter anything.
+            max_deliver: 30,
         }
     }
+}
+
+/// The longest pause between two deliveries of a retried message.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The delay before delivery `delivered + 1`: what the handler asked for, growing
+/// exponentially with the deliveries so far (0.25 s, 0.5 s, 1 s, … up to a minute).
+pub fn retry_delay(asked: Duration, delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let backoff = Duration::from_millis(250).saturating_mul(2u32.saturating_pow(exponent));
+    asked.max(backoff).min(MAX_RETRY_DELAY)
 }
 
 /// The durable consumer name of a service for an event, e.g. `tickets-order-created`.
@@ -136,7 +149,14 @@ where
     async fn run(self, consumer: PullConsumer, shutdown: CancellationToken) {
         let consumer_name = durable_name(&self.service, E::SUBJECT);
         loop {
-            let mut messages = match consumer.messages().await {
+            // Small batches: messages waiting in a large buffer would run out their ack
+            // wait while an earlier one is retried.
+            let mut messages = match consumer
+                .stream()
+                .max_messages_per_batch(10)
+                .messages()
+                .await
+            {
                 Ok(messages) => messages,
                 Err(err) => {
                     tracing::warn!(consumer = consumer_name, error = %err, "cannot pull; retrying");
@@ -177,7 +197,7 @@ where
         };
         let ack = match outcome {
             Outcome::Ack => AckKind::Ack,
-            Outcome::Retry(delay) => AckKind::Nak(Some(delay)),
+            Outcome::Retry(delay) => AckKind::Nak(Some(retry_delay(delay, delivered))),
             Outcome::Reject(reason) => {
                 tracing::error!(
                     subject = E::SUBJECT,
@@ -208,22 +228,23 @@ where
     }
 
     /// Runs the handler in a task of its own, so that a panic is caught, and bounded by
-    /// the ack wait, so that a stuck handler does not overlap its own redelivery.
+    /// the ack wait: a stuck handler is aborted, so it never overlaps its own redelivery.
     async fn handle(&self, envelope: Envelope<E>) -> Outcome {
         let event_id = envelope.id;
-        let task = tokio::spawn((self.handler)(envelope));
+        let mut task = tokio::spawn((self.handler)(envelope));
         let limit = self
             .options
             .ack_wait
             .saturating_sub(Duration::from_secs(1))
             .max(Duration::from_millis(100));
-        match tokio::time::timeout(limit, task).await {
+        match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join_error)) => {
                 tracing::error!(%event_id, subject = E::SUBJECT, error = %join_error, "handler panicked; will retry");
                 Outcome::Retry(Duration::from_secs(1))
             }
             Err(_) => {
+                task.abort();
                 tracing::warn!(%event_id, subject = E::SUBJECT, "handler timed out; will retry");
                 Outcome::Retry(Duration::from_secs(1))
             }
@@ -253,10 +274,13 @@ impl VersionCheck {
         }
     }
 
-    /// The listener outcome when the update was not applied for this reason.
+    /// The listener outcome when a version-checked write did not apply and a re-read
+    /// gave this. `Apply` means the record reached the previous version meanwhile: try
+    /// again at once rather than ack an update that was never written.
     pub fn outcome_when_not_applied(self) -> Outcome {
         match self {
-            Self::AlreadyApplied | Self::Apply => Outcome::Ack,
+            Self::AlreadyApplied => Outcome::Ack,
+            Self::Apply => Outcome::Retry(Duration::ZERO),
             Self::Gap => Outcome::Retry(Duration::from_millis(500)),
         }
     }
@@ -273,6 +297,22 @@ mod tests {
         assert_eq!(VersionCheck::of(Some(3), 1), VersionCheck::AlreadyApplied);
         assert_eq!(VersionCheck::of(Some(3), 5), VersionCheck::Gap);
         assert_eq!(VersionCheck::of(None, 1), VersionCheck::Gap);
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_minute() {
+        let asked = Duration::from_millis(100);
+        assert_eq!(retry_delay(asked, 1), Duration::from_millis(250));
+        assert_eq!(retry_delay(asked, 3), Duration::from_secs(1));
+        assert_eq!(
+            retry_delay(Duration::from_secs(5), 1),
+            Duration::from_secs(5)
+        );
+        assert_eq!(retry_delay(asked, 29), MAX_RETRY_DELAY);
+        assert_eq!(
+            VersionCheck::Apply.outcome_when_not_applied(),
+            Outcome::Retry(Duration::ZERO)
+        );
     }
 
     #[test]

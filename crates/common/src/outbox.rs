@@ -174,8 +174,13 @@ impl Relay {
             .await?;
         Ok(docs
             .into_iter()
-            .filter_map(|d| bson::from_document::<Pending>(d).ok())
-            .filter(|p| !p.pending_events.is_empty())
+            .filter_map(|d| match bson::from_document::<Pending>(d) {
+                Ok(pending) => Some(pending),
+                Err(err) => {
+                    tracing::error!(error = %err, "document with an unreadable pendingEvents field");
+                    None
+                }
+            })
             .collect())
     }
 
@@ -186,22 +191,29 @@ impl Relay {
         doc: Pending,
     ) -> anyhow::Result<usize> {
         for raw in &doc.pending_events {
-            let event: PendingEvent = bson::from_bson(raw.clone())
-                .map_err(|e| anyhow::anyhow!("malformed pending event on {}: {e}", doc.id))?;
-            self.bus
-                .publish_raw(&event.subject, &event.id, event.body.clone().into())
-                .await?;
+            match bson::from_bson::<PendingEvent>(raw.clone()) {
+                Ok(event) => {
+                    self.bus
+                        .publish_raw(&event.subject, &event.id, event.body.clone().into())
+                        .await?;
+                    tracing::debug!(
+                        event.id = event.id,
+                        event.subject = event.subject,
+                        "event published"
+                    );
+                }
+                // Cannot be published, ever: log it loudly and take it out, so it does not
+                // block the events after it.
+                Err(err) => {
+                    tracing::error!(document = %doc.id, event = %raw, error = %err, "dropping a malformed pending event")
+                }
+            }
             collection
                 .update_one(
                     doc! {"_id": &doc.id},
                     doc! {"$pullAll": {PENDING_EVENTS: [raw.clone()]}},
                 )
                 .await?;
-            tracing::debug!(
-                event.id = event.id,
-                event.subject = event.subject,
-                "event published"
-            );
         }
         Ok(doc.pending_events.len())
     }

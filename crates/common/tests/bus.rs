@@ -359,3 +359,24 @@ async fn a_running_relay_publishes_right_after_it_is_signalled() {
     .await;
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_malformed_pending_event_is_dropped_without_blocking_the_others() {
+    let bus = test_bus().await;
+    let db = TestDatabase::new("outbox");
+    let client = mongodb::Client::with_uri_str(&db.url).await.unwrap();
+    let tickets = client
+        .database(&db.name)
+        .collection::<bson::Document>("tickets");
+    let good = PendingEvent::new(ticket(1));
+    tickets
+        .insert_one(doc! {"_id": "t1", "pendingEvents": [{"not": "an event"}, good.to_bson()]})
+        .await
+        .unwrap();
+    let relay = Relay::new(bus.clone(), OutboxSignal::default()).watch(&tickets);
+    relay.drain().await.unwrap();
+    let messages = stored(&bus, &bus.subject(TicketUpdated::SUBJECT)).await;
+    assert_eq!(messages.len(), 1);
+    let doc = tickets.find_one(doc! {"_id": "t1"}).await.unwrap().unwrap();
+    assert!(doc.get_array("pendingEvents").unwrap().is_empty());
+}
