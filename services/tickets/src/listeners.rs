@@ -48,8 +48,14 @@ pub async fn spawn_all(
 
 /// The result of deciding on a change to one ticket.
 enum Change {
-    /// Save this ticket (with this event, if any).
-    Save(Ticket, Option<PendingEvent>),
+    /// Save this ticket version with its event; `released` names the order it frees the
+    /// ticket from.
+    Save {
+        ticket: Ticket,
+        released: Option<String>,
+    },
+    /// Record a cancellation of an order that does not hold the ticket.
+    Remember(String),
     /// Nothing to write.
     Done(Outcome),
 }
@@ -57,10 +63,10 @@ enum Change {
 async fn reserve(store: TicketStore, event: Envelope<OrderCreated>) -> Outcome {
     let order_id = event.data.id;
     change(&store, &event.data.ticket.id, |ticket| match ticket.reserve(&order_id) {
-        Reserve::Apply(reserved) => {
-            let event = PendingEvent::new(reserved.updated_event());
-            Change::Save(reserved, Some(event))
-        }
+        Reserve::Apply(reserved) => Change::Save {
+            ticket: reserved,
+            released: None,
+        },
         Reserve::AlreadyHeld | Reserve::OrderReleased => Change::Done(Outcome::Ack),
         Reserve::HeldByOther => {
             tracing::info!(order.id = order_id, ticket.id = %ticket.id, "ticket held by another order; waiting for its cancellation");
@@ -74,11 +80,11 @@ async fn release(store: TicketStore, event: Envelope<OrderCancelled>) -> Outcome
     let order_id = event.data.id;
     change(&store, &event.data.ticket.id, |ticket| {
         match ticket.release(&order_id) {
-            Release::Apply(free) => {
-                let event = PendingEvent::new(free.updated_event());
-                Change::Save(free, Some(event))
-            }
-            Release::Remember(ticket) => Change::Save(ticket, None),
+            Release::Apply(free) => Change::Save {
+                ticket: free,
+                released: Some(order_id.clone()),
+            },
+            Release::Remember(_) => Change::Remember(order_id.clone()),
             Release::AlreadyReleased => Change::Done(Outcome::Ack),
         }
     })
@@ -101,15 +107,25 @@ async fn change(
             Ok(None) => return Outcome::Reject(format!("unknown ticket {ticket_id}")),
             Err(err) => return Outcome::retry_after_error(&err.into()),
         };
-        match decide(&ticket) {
+        let saved = match decide(&ticket) {
             Change::Done(outcome) => return outcome,
-            Change::Save(changed, event) => {
-                match store.save_if_version(ticket.version, &changed, event).await {
-                    Ok(true) => return Outcome::Ack,
-                    Ok(false) => continue,
-                    Err(err) => return Outcome::retry_after_error(&err.into()),
-                }
+            Change::Remember(order_id) => {
+                store.remember_release(id, &order_id).await.map(|()| true)
             }
+            Change::Save {
+                ticket: changed,
+                released,
+            } => {
+                let event = PendingEvent::new(changed.updated_event());
+                store
+                    .save_if_version(ticket.version, &changed, event, released.as_deref())
+                    .await
+            }
+        };
+        match saved {
+            Ok(true) => return Outcome::Ack,
+            Ok(false) => continue,
+            Err(err) => return Outcome::retry_after_error(&err.into()),
         }
     }
     Outcome::Retry(Duration::from_millis(200))

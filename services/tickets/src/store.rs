@@ -11,6 +11,8 @@ use mongodb::{Collection, Database, IndexModel};
 
 use crate::domain::Ticket;
 
+const RELEASED_ORDER_IDS: &str = "releasedOrderIds";
+
 #[derive(Clone)]
 pub struct TicketStore {
     tickets: Collection<Ticket>,
@@ -77,32 +79,54 @@ impl TicketStore {
 
     /// Writes `changed` if the stored ticket is still at `expected_version`, with `event`
     /// on its outbox, in one atomic update. False when someone else changed it first.
+    ///
+    /// `releasedOrderIds` is never overwritten, only added to: a ticket is never saved as
+    /// held by an order whose cancellation was recorded meanwhile, and `released` (the
+    /// order a release frees it from) is recorded in the same write.
     pub async fn save_if_version(
         &self,
         expected_version: i64,
         changed: &Ticket,
-        event: Option<PendingEvent>,
+        event: PendingEvent,
+        released: Option<&str>,
     ) -> mongodb::error::Result<bool> {
-        let mut update = doc! {"$set": {
-            "title": &changed.title,
-            "priceCents": changed.price_cents,
-            "orderId": &changed.order_id,
-            "version": changed.version,
-            "releasedOrderIds": &changed.released_order_ids,
-        }};
-        if let Some(event) = &event {
-            update.extend(event.push());
+        let mut filter = doc! {"_id": changed.id, "version": expected_version};
+        if let Some(holder) = &changed.order_id {
+            filter.insert(RELEASED_ORDER_IDS, doc! {"$nin": [holder]});
         }
-        let result = self
-            .tickets
-            .update_one(
-                doc! {"_id": changed.id, "version": expected_version},
-                update,
-            )
-            .await?;
-        if result.matched_count == 1 && event.is_some() {
+        let mut push = doc! {PENDING_EVENTS: event.to_bson()};
+        if let Some(order_id) = released {
+            push.insert(RELEASED_ORDER_IDS, order_id);
+        }
+        let update = doc! {
+            "$set": {
+                "title": &changed.title,
+                "priceCents": changed.price_cents,
+                "orderId": &changed.order_id,
+                "version": changed.version,
+            },
+            "$push": push,
+        };
+        let saved = self.tickets.update_one(filter, update).await?.matched_count == 1;
+        if saved {
             self.outbox.notify();
         }
-        Ok(result.matched_count == 1)
+        Ok(saved)
+    }
+
+    /// Records that an order not holding the ticket was cancelled (no version change, no
+    /// event), so its late creation will not reserve the ticket.
+    pub async fn remember_release(
+        &self,
+        id: ObjectId,
+        order_id: &str,
+    ) -> mongodb::error::Result<()> {
+        self.tickets
+            .update_one(
+                doc! {"_id": id, RELEASED_ORDER_IDS: {"$nin": [order_id]}},
+                doc! {"$push": {RELEASED_ORDER_IDS: order_id}},
+            )
+            .await?;
+        Ok(())
     }
 }

@@ -134,7 +134,7 @@ pub async fn update_ticket(
     let event = PendingEvent::new(edited.updated_event());
     let saved = state
         .tickets
-        .save_if_version(ticket.version, &edited, Some(event))
+        .save_if_version(ticket.version, &edited, event, None)
         .await
         .map_err(ApiError::internal)?;
     if !saved {
