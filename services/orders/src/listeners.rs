@@ -160,8 +160,8 @@ pub async fn transition(
     for _ in 0..5 {
         let order = match store.find(id).await {
             Ok(Some(order)) => order,
-            // Its creation is still in flight (events are not ordered across services).
-            Ok(None) => return Outcome::Retry(Duration::from_secs(1)),
+            // Orders owns orders: an id it does not know is not one of its orders.
+            Ok(None) => return Outcome::Reject(format!("unknown order {id}")),
             Err(err) => return Outcome::retry_after_error(&err.into()),
         };
         let changed = match decide(&order) {

@@ -87,24 +87,39 @@ pub async fn create_order(
     Err(ApiError::Conflict("Ticket is already reserved".into()))
 }
 
-/// True when the ticket's holder was an unpaid order past its window, now cancelled.
+/// True when the ticket may be free now: its holder was an unpaid order past its window
+/// (now cancelled), or it has no holder any more.
 async fn release_lapsed_holder(state: &AppState, ticket_id: &str) -> ApiResult<bool> {
-    let holder = state
+    let Some(holder) = state
         .orders
         .find_holder(ticket_id)
         .await
-        .map_err(ApiError::internal)?;
-    let Some(holder) = holder.filter(|h| h.is_expired(Utc::now())) else {
-        return Ok(false);
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(true);
     };
+    if !holder.is_expired(Utc::now()) {
+        return Ok(false);
+    }
     let Transition::Apply(cancelled) = holder.expire() else {
-        return Ok(false);
+        return Ok(true);
     };
-    state
+    let saved = state
         .orders
         .save_transition(holder.version, &cancelled, cancelled.status_event())
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    if saved {
+        return Ok(true);
+    }
+    // Someone else (the expiry listener) changed it first, most likely freeing it.
+    let still_held = state
+        .orders
+        .find_holder(ticket_id)
+        .await
+        .map_err(ApiError::internal)?
+        .is_some_and(|h| h.id == holder.id);
+    Ok(!still_held)
 }
 
 /// `GET /api/orders`: the caller's orders, newest first, paged.
