@@ -38,7 +38,7 @@ impl Config {
                 secret_key: env.secret("STRIPE_SECRET_KEY")?,
                 webhook_secret: env.secret("STRIPE_WEBHOOK_SECRET")?,
                 api_base: env.optional("STRIPE_API_BASE")?,
-                timeout: env.seconds("STRIPE_TIMEOUT_SECONDS", 20)?,
+                timeout: stripe_timeout(env)?,
             },
             "simulated" if app_env == AppEnv::Production => {
                 return Err(ConfigError::new(
@@ -70,6 +70,21 @@ impl Config {
             currency,
         })
     }
+}
+
+/// Below the HTTP request timeout, so a slow Stripe gives our 503, not a cut-off request.
+fn stripe_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    let timeout = env.seconds("STRIPE_TIMEOUT_SECONDS", 20)?;
+    if timeout >= common::http::REQUEST_TIMEOUT {
+        return Err(ConfigError::new(
+            "STRIPE_TIMEOUT_SECONDS",
+            format!(
+                "must be less than {} seconds",
+                common::http::REQUEST_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    Ok(timeout)
 }
 
 #[cfg(test)]

@@ -51,9 +51,13 @@ pub enum GatewayError {
     /// Unreachable, timed out, or answering nonsense: nothing was charged as far as we know.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
-    /// A request Stripe refused for a reason other than the card (a bug or bad config).
-    #[error("payment provider refused the request: {0}")]
-    Rejected(String),
+    /// A request Stripe refused for a reason other than the card: `param` names the
+    /// parameter at fault when Stripe says (e.g. an unknown `payment_method`).
+    #[error("payment provider refused the request: {message}")]
+    Rejected {
+        message: String,
+        param: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -115,8 +119,11 @@ async fn charge_with_stripe(
     client: &stripe::Client,
     charge: &Charge,
 ) -> Result<ChargeOutcome, GatewayError> {
-    let key = IdempotencyKey::new(charge.idempotency_key())
-        .map_err(|e| GatewayError::Rejected(format!("idempotency key: {e}")))?;
+    let key =
+        IdempotencyKey::new(charge.idempotency_key()).map_err(|e| GatewayError::Rejected {
+            message: format!("idempotency key: {e}"),
+            param: Some("payment_method".into()),
+        })?;
     let currency =
         stripe_types::Currency::from_str(&charge.currency).unwrap_or_else(|never| match never {});
     let request = CreatePaymentIntent::new(charge.amount_cents, currency)
@@ -151,10 +158,13 @@ async fn charge_with_stripe(
         Err(StripeError::Stripe(error, status)) if status >= 500 => Err(GatewayError::Unavailable(
             format!("stripe answered {status}: {:?}", error.message),
         )),
-        Err(StripeError::Stripe(error, status)) => Err(GatewayError::Rejected(format!(
-            "stripe answered {status}: {:?}",
-            error.message
-        ))),
+        Err(StripeError::Stripe(error, _)) => Err(GatewayError::Rejected {
+            message: error
+                .message
+                .clone()
+                .unwrap_or_else(|| "The payment provider refused the request.".into()),
+            param: error.param.clone(),
+        }),
         Err(other) => Err(GatewayError::Unavailable(other.to_string())),
     }
 }

@@ -55,6 +55,8 @@ impl Payment {
 pub struct PaymentStore {
     orders: Collection<OrderReplica>,
     payments: Collection<Payment>,
+    /// Successful charges for orders already paid by another PaymentIntent: to refund.
+    refunds_due: Collection<Document>,
     outbox: OutboxSignal,
 }
 
@@ -75,6 +77,7 @@ impl PaymentStore {
         Self {
             orders: db.collection("orders"),
             payments: db.collection("payments"),
+            refunds_due: db.collection("refunds_due"),
             outbox,
         }
     }
@@ -149,6 +152,33 @@ impl PaymentStore {
         Ok(())
     }
 
+    /// A second successful PaymentIntent for an order already paid (say a card that
+    /// needed 3-D Secure, completed after another card paid): kept once, for a refund.
+    async fn record_refund_due(
+        &self,
+        extra: &Payment,
+        kept: &Payment,
+    ) -> mongodb::error::Result<()> {
+        tracing::error!(
+            order.id = extra.order_id,
+            stripe.id = extra.stripe_id,
+            kept.stripe_id = kept.stripe_id,
+            "second successful payment for a paid order; recorded for refund"
+        );
+        let record = doc! {
+            "_id": &extra.stripe_id,
+            "orderId": &extra.order_id,
+            "amountCents": extra.amount_cents,
+            "currency": &extra.currency,
+            "keptStripeId": &kept.stripe_id,
+            "detectedAt": bson::DateTime::now(),
+        };
+        match self.refunds_due.insert_one(record).await {
+            Err(err) if !common::mongo::is_duplicate_key(&err) => Err(err),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn find_payment_for(
         &self,
         order_id: &str,
@@ -185,6 +215,9 @@ impl PaymentStore {
                                 payment.stripe_id
                             )
                         })?;
+                if existing.stripe_id != payment.stripe_id {
+                    self.record_refund_due(&payment, &existing).await?;
+                }
                 Ok((existing, false))
             }
             Err(err) => Err(err.into()),

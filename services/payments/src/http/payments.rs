@@ -17,6 +17,9 @@ use crate::gateway::{Charge, ChargeOutcome, GatewayError};
 use crate::store::{OrderReplica, Payment};
 use crate::webhook;
 
+/// Stripe ids are short; the bound keeps the idempotency key under Stripe's 255 bytes.
+const MAX_PAYMENT_METHOD_LEN: usize = 100;
+
 /// How long one request may hold an order's charging slot (longer than the Stripe timeout).
 const CHARGE_SLOT: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -36,7 +39,7 @@ impl PaymentBody {
             .and_then(|raw| raw.parse::<ObjectId>().ok());
         let method = self.payment_method.as_str().map(str::trim).filter(|m| {
             !m.is_empty()
-                && m.len() <= 255
+                && m.len() <= MAX_PAYMENT_METHOD_LEN
                 && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         let mut errors = Vec::new();
@@ -95,11 +98,16 @@ pub async fn create_payment(
             "A payment for this order is already in progress".into(),
         ));
     }
-    let result = charge(&state, &order, payment_method).await;
-    if let Err(err) = state.store.release_charge(order_id).await {
-        tracing::warn!(order.id = %order_id, error = %err, "could not release the charging slot; it lapses by itself");
-    }
-    result
+    // In a task of its own: a client that disconnects (or the request timeout) must not
+    // cancel a charge half-way, between Stripe taking the money and the payment record.
+    let charging = tokio::spawn(async move {
+        let result = charge(&state, order_id, payment_method).await;
+        if let Err(err) = state.store.release_charge(order_id).await {
+            tracing::warn!(order.id = %order_id, error = %err, "could not release the charging slot; it lapses by itself");
+        }
+        result
+    });
+    charging.await.map_err(ApiError::internal)?
 }
 
 async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> {
@@ -122,11 +130,18 @@ async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> 
 
 async fn charge(
     state: &AppState,
-    order: &OrderReplica,
+    order_id: ObjectId,
     payment_method: String,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    // Checked again inside the slot: a request that held it may have just paid.
-    check_payable(state, order).await?;
+    // Read and checked again inside the slot: a request that held it may have just paid,
+    // or the order changed meanwhile.
+    let order = state
+        .store
+        .find_order(order_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Order"))?;
+    check_payable(state, &order).await?;
     let charge = Charge {
         order_id: order.id.to_hex(),
         amount_cents: order.price_cents,
@@ -149,7 +164,19 @@ async fn charge(
                         .into(),
                 )
             }
-            GatewayError::Rejected(reason) => ApiError::internal(anyhow::anyhow!(reason)),
+            GatewayError::Rejected { message, param }
+                if param.as_deref() == Some("payment_method") =>
+            {
+                ApiError::field("paymentMethod", &message)
+            }
+            GatewayError::Rejected { message, .. } => {
+                tracing::warn!(
+                    order.id = charge.order_id,
+                    message,
+                    "payment provider refused the request"
+                );
+                ApiError::BadRequest(message)
+            }
         })?;
     match outcome {
         ChargeOutcome::Succeeded { stripe_id } => {

@@ -69,6 +69,18 @@ async fn create_intent(
     if method == "pm_card_slow" {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    if method == "pm_unknown" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "param": "payment_method",
+                "message": "No such PaymentMethod: 'pm_unknown'",
+            }})),
+        )
+            .into_response();
+    }
     if method == "pm_card_chargeDeclined" {
         return (
             StatusCode::PAYMENT_REQUIRED,

@@ -87,3 +87,51 @@ async fn webhooks_without_a_valid_signature_are_400_and_ignored() {
     assert_eq!(app.payments_stored().await, 0);
     app.expect_payment_events(0).await;
 }
+
+#[tokio::test]
+async fn a_second_successful_intent_for_a_paid_order_is_recorded_for_refund() {
+    let app = spawn_app().await;
+    let (buyer, order) = app.open_order().await;
+    // Card A needs 3-D Secure; the buyer pays with card B meanwhile.
+    assert_eq!(
+        app.pay(Some(&buyer), &order, "pm_card_threeDSecure2Required")
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        app.pay(Some(&buyer), &order, "pm_card_visa").await.status,
+        201
+    );
+    // Then completes 3-D Secure for card A.
+    let late = succeeded_event("pi_standin_1", &order, 1999);
+    let delivered = app.webhook(&late, signed(&late)).await;
+    assert_eq!(
+        (delivered.status, delivered.body["handled"].clone()),
+        (200, json!(false))
+    );
+    app.expect_payment_events(1).await;
+    let refunds = app.collection("refunds_due").await;
+    let due = refunds
+        .find_one(bson::doc! {})
+        .await
+        .unwrap()
+        .expect("a refund record");
+    assert_eq!(due.get_str("_id").unwrap(), "pi_standin_1");
+    assert_eq!(due.get_str("orderId").unwrap(), order);
+    // Stripe retrying the delivery records it once.
+    app.webhook(&late, signed(&late)).await;
+    assert_eq!(refunds.count_documents(bson::doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_payment_method_is_400_not_500() {
+    let app = spawn_app().await;
+    let (buyer, order) = app.open_order().await;
+    let response = app.pay(Some(&buyer), &order, "pm_unknown").await;
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    assert_eq!(response.error_fields(), ["paymentMethod"]);
+    let long = "pm_".to_owned() + &"x".repeat(200);
+    let response = app.pay(Some(&buyer), &order, &long).await;
+    assert_eq!(response.status, 400);
+}
