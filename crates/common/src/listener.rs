@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::events::{Envelope, Event};
+use crate::shutdown::BackgroundTasks;
 
 /// What to do with a delivered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,48 @@ where
         _event: PhantomData,
     };
     Ok(tokio::spawn(listener.run(consumer, shutdown)))
+}
+
+/// One service's subscriptions: handlers that share a state (its store, say), each on a
+/// consumer of its own, stopped with the service's background tasks.
+pub struct Subscriptions<'a, S> {
+    bus: &'a Bus,
+    service: &'a str,
+    state: S,
+    options: ListenerOptions,
+    tasks: &'a mut BackgroundTasks,
+}
+
+impl<'a, S: Clone + Send + Sync + 'static> Subscriptions<'a, S> {
+    pub fn new(bus: &'a Bus, service: &'a str, state: S, tasks: &'a mut BackgroundTasks) -> Self {
+        Self {
+            bus,
+            service,
+            state,
+            options: ListenerOptions::default(),
+            tasks,
+        }
+    }
+
+    /// Consumes `E` with `handler(state, event)`.
+    pub async fn on<E, F, Fut>(&mut self, handler: F) -> anyhow::Result<&mut Self>
+    where
+        E: Event,
+        F: Fn(S, Envelope<E>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let state = self.state.clone();
+        let handle = spawn(
+            self.bus,
+            self.service,
+            self.options,
+            move |event: Envelope<E>| handler(state.clone(), event),
+            self.tasks.token(),
+        )
+        .await?;
+        self.tasks.push(handle);
+        Ok(self)
+    }
 }
 
 async fn create_consumer<E: Event>(
@@ -250,6 +293,13 @@ where
             }
         }
     }
+}
+
+/// An id carried by an event. A malformed one can never be applied, so the message is
+/// rejected (dead-lettered) rather than retried.
+pub fn event_id(raw: &str, what: &str) -> Result<bson::oid::ObjectId, Outcome> {
+    raw.parse()
+        .map_err(|_| Outcome::Reject(format!("malformed {what} id {raw:?}")))
 }
 
 /// How a replica should treat an update carrying `incoming`, given its own `local`

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use common::bus::Bus;
 use common::events::{Envelope, OrderCancelled, OrderCompleted, OrderCreated};
-use common::listener::{self, ListenerOptions, Outcome};
+use common::listener::{Outcome, Subscriptions};
 use common::shutdown::BackgroundTasks;
 use tokio::sync::Notify;
 
@@ -13,61 +13,48 @@ use crate::schedule::Schedule;
 
 pub const SERVICE: &str = "expiration";
 
+/// What the handlers share: the schedule, and the worker's wake-up for new jobs.
+#[derive(Clone)]
+struct Scheduler {
+    schedule: Schedule,
+    wake: Arc<Notify>,
+}
+
 pub async fn spawn_all(
     bus: &Bus,
     schedule: &Schedule,
     wake: Arc<Notify>,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    let options = ListenerOptions::default();
-    let token = tasks.token();
-    let s = schedule.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCreated>| {
-                let (s, wake) = (s.clone(), wake.clone());
-                async move {
-                    let result = s.add(&e.data.id, due_ms(e.data.expires_at)).await;
-                    wake.notify_one();
-                    done(result)
-                }
-            },
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = schedule.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCancelled>| {
-                let s = s.clone();
-                async move { done(s.remove(&e.data.id).await) }
-            },
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = schedule.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCompleted>| {
-                let s = s.clone();
-                async move { done(s.remove(&e.data.id).await) }
-            },
-            token,
-        )
-        .await?,
-    );
+    let scheduler = Scheduler {
+        schedule: schedule.clone(),
+        wake,
+    };
+    Subscriptions::new(bus, SERVICE, scheduler, tasks)
+        .on(order_created)
+        .await?
+        .on(order_cancelled)
+        .await?
+        .on(order_completed)
+        .await?;
     Ok(())
+}
+
+async fn order_created(s: Scheduler, event: Envelope<OrderCreated>) -> Outcome {
+    let result = s
+        .schedule
+        .add(&event.data.id, due_ms(event.data.expires_at))
+        .await;
+    s.wake.notify_one();
+    done(result)
+}
+
+async fn order_cancelled(s: Scheduler, event: Envelope<OrderCancelled>) -> Outcome {
+    done(s.schedule.remove(&event.data.id).await)
+}
+
+async fn order_completed(s: Scheduler, event: Envelope<OrderCompleted>) -> Outcome {
+    done(s.schedule.remove(&event.data.id).await)
 }
 
 /// Whole milliseconds, rounded up: a job never fires before `expiresAt`.

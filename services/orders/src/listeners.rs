@@ -7,7 +7,7 @@ use bson::doc;
 use bson::oid::ObjectId;
 use common::bus::Bus;
 use common::events::{Envelope, ExpirationComplete, PaymentCreated, TicketCreated, TicketUpdated};
-use common::listener::{self, ListenerOptions, Outcome, VersionCheck};
+use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
 use common::shutdown::BackgroundTasks;
 
 use crate::domain::{Order, TicketReplica, Transition};
@@ -20,63 +20,21 @@ pub async fn spawn_all(
     store: &OrderStore,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    let options = ListenerOptions::default();
-    let token = tasks.token();
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<TicketCreated>| ticket_created(s.clone(), e),
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<TicketUpdated>| ticket_updated(s.clone(), e),
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<ExpirationComplete>| expiration_complete(s.clone(), e),
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<PaymentCreated>| payment_created(s.clone(), e),
-            token,
-        )
-        .await?,
-    );
+    Subscriptions::new(bus, SERVICE, store.clone(), tasks)
+        .on(ticket_created)
+        .await?
+        .on(ticket_updated)
+        .await?
+        .on(expiration_complete)
+        .await?
+        .on(payment_created)
+        .await?;
     Ok(())
-}
-
-fn parse_id(raw: &str, what: &str) -> Result<ObjectId, Outcome> {
-    raw.parse()
-        .map_err(|_| Outcome::Reject(format!("malformed {what} id {raw:?}")))
 }
 
 async fn ticket_created(store: OrderStore, event: Envelope<TicketCreated>) -> Outcome {
     let data = event.data;
-    let id = match parse_id(&data.id, "ticket") {
+    let id = match event_id(&data.id, "ticket") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
@@ -96,7 +54,7 @@ async fn ticket_created(store: OrderStore, event: Envelope<TicketCreated>) -> Ou
 
 async fn ticket_updated(store: OrderStore, event: Envelope<TicketUpdated>) -> Outcome {
     let data = event.data;
-    let id = match parse_id(&data.id, "ticket") {
+    let id = match event_id(&data.id, "ticket") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
@@ -119,7 +77,7 @@ async fn ticket_updated(store: OrderStore, event: Envelope<TicketUpdated>) -> Ou
 }
 
 async fn expiration_complete(store: OrderStore, event: Envelope<ExpirationComplete>) -> Outcome {
-    let id = match parse_id(&event.data.order_id, "order") {
+    let id = match event_id(&event.data.order_id, "order") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
@@ -128,7 +86,7 @@ async fn expiration_complete(store: OrderStore, event: Envelope<ExpirationComple
 
 async fn payment_created(store: OrderStore, event: Envelope<PaymentCreated>) -> Outcome {
     let payment = event.data;
-    let id = match parse_id(&payment.order_id, "order") {
+    let id = match event_id(&payment.order_id, "order") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };

@@ -1,9 +1,8 @@
 //! Keeps the order replica from order events (version rules of the backbone).
 
-use bson::oid::ObjectId;
 use common::bus::Bus;
 use common::events::{Envelope, OrderCancelled, OrderCompleted, OrderCreated};
-use common::listener::{self, ListenerOptions, Outcome, VersionCheck};
+use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
 use common::shutdown::BackgroundTasks;
 
 use crate::store::{OrderReplica, PaymentStore};
@@ -15,54 +14,29 @@ pub async fn spawn_all(
     store: &PaymentStore,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    let options = ListenerOptions::default();
-    let token = tasks.token();
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCreated>| created(s.clone(), e),
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCancelled>| {
-                let s = s.clone();
-                async move { status(&s, &e.data.id, e.data.version, "cancelled").await }
-            },
-            token.clone(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCompleted>| {
-                let s = s.clone();
-                async move { status(&s, &e.data.id, e.data.version, "complete").await }
-            },
-            token,
-        )
-        .await?,
-    );
+    Subscriptions::new(bus, SERVICE, store.clone(), tasks)
+        .on(created)
+        .await?
+        .on(cancelled)
+        .await?
+        .on(completed)
+        .await?;
     Ok(())
+}
+
+async fn cancelled(store: PaymentStore, event: Envelope<OrderCancelled>) -> Outcome {
+    status(&store, &event.data.id, event.data.version, "cancelled").await
+}
+
+async fn completed(store: PaymentStore, event: Envelope<OrderCompleted>) -> Outcome {
+    status(&store, &event.data.id, event.data.version, "complete").await
 }
 
 async fn created(store: PaymentStore, event: Envelope<OrderCreated>) -> Outcome {
     let data = event.data;
-    let Ok(id) = data.id.parse::<ObjectId>() else {
-        return Outcome::Reject(format!("malformed order id {:?}", data.id));
+    let id = match event_id(&data.id, "order") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
     };
     let order = OrderReplica {
         id,
@@ -79,8 +53,9 @@ async fn created(store: PaymentStore, event: Envelope<OrderCreated>) -> Outcome 
 }
 
 async fn status(store: &PaymentStore, order_id: &str, version: i64, status: &str) -> Outcome {
-    let Ok(id) = order_id.parse::<ObjectId>() else {
-        return Outcome::Reject(format!("malformed order id {order_id:?}"));
+    let id = match event_id(order_id, "order") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
     };
     match store.update_order_status(id, version, status).await {
         Ok(true) => Outcome::Ack,

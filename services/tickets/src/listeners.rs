@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use bson::oid::ObjectId;
 use common::bus::Bus;
 use common::events::{Envelope, OrderCancelled, OrderCreated};
-use common::listener::{self, ListenerOptions, Outcome};
+use common::listener::{Outcome, Subscriptions, event_id};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
@@ -20,29 +19,11 @@ pub async fn spawn_all(
     store: &TicketStore,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    let options = ListenerOptions::default();
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCreated>| reserve(s.clone(), e),
-            tasks.token(),
-        )
-        .await?,
-    );
-    let s = store.clone();
-    tasks.push(
-        listener::spawn(
-            bus,
-            SERVICE,
-            options,
-            move |e: Envelope<OrderCancelled>| release(s.clone(), e),
-            tasks.token(),
-        )
-        .await?,
-    );
+    Subscriptions::new(bus, SERVICE, store.clone(), tasks)
+        .on(reserve)
+        .await?
+        .on(release)
+        .await?;
     Ok(())
 }
 
@@ -98,8 +79,9 @@ async fn change(
     ticket_id: &str,
     decide: impl Fn(&Ticket) -> Change,
 ) -> Outcome {
-    let Ok(id) = ticket_id.parse::<ObjectId>() else {
-        return Outcome::Reject(format!("malformed ticket id {ticket_id:?}"));
+    let id = match event_id(ticket_id, "ticket") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
     };
     for _ in 0..5 {
         let ticket = match store.find(id).await {
