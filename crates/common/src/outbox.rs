@@ -121,6 +121,24 @@ impl Relay {
         self
     }
 
+    /// Creates on each watched collection the sparse index the sweep reads, which holds
+    /// only documents with pending events: a sweep never scans the whole collection.
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        for collection in &self.collections {
+            let index = mongodb::IndexModel::builder()
+                .keys(doc! {format!("{PENDING_EVENTS}.id"): 1})
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("pending_events".to_owned())
+                        .sparse(true)
+                        .build(),
+                )
+                .build();
+            collection.create_index(index).await?;
+        }
+        Ok(())
+    }
+
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move { self.run(shutdown).await })
     }
@@ -166,7 +184,7 @@ impl Relay {
 
     async fn pending(&self, collection: &Collection<Document>) -> anyhow::Result<Vec<Pending>> {
         let docs: Vec<Document> = collection
-            .find(doc! {format!("{PENDING_EVENTS}.0"): {"$exists": true}})
+            .find(doc! {format!("{PENDING_EVENTS}.id"): {"$exists": true}})
             .projection(doc! {PENDING_EVENTS: 1})
             .limit(100)
             .await?

@@ -42,11 +42,12 @@ impl App {
         users.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
-        tasks.push(
-            Relay::new(bus.clone(), outbox)
-                .watch(users.collection())
-                .spawn(tasks.token()),
-        );
+        let relay = Relay::new(bus.clone(), outbox).watch(users.collection());
+        relay
+            .ensure_indexes()
+            .await
+            .context("creating the outbox index")?;
+        tasks.push(relay.spawn(tasks.token()));
 
         let state = AppState {
             users,

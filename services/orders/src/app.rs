@@ -46,11 +46,12 @@ impl App {
         orders.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
-        tasks.push(
-            Relay::new(bus.clone(), outbox)
-                .watch(orders.orders())
-                .spawn(tasks.token()),
-        );
+        let relay = Relay::new(bus.clone(), outbox).watch(orders.orders());
+        relay
+            .ensure_indexes()
+            .await
+            .context("creating the outbox index")?;
+        tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &orders, &mut tasks).await?;
         let every = grace.min(Duration::from_secs(10));
         tasks.push(sweeper::spawn(orders.clone(), every, grace, tasks.token()));

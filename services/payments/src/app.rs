@@ -45,11 +45,12 @@ impl App {
         store.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
-        tasks.push(
-            Relay::new(bus.clone(), outbox)
-                .watch(store.payments())
-                .spawn(tasks.token()),
-        );
+        let relay = Relay::new(bus.clone(), outbox).watch(store.payments());
+        relay
+            .ensure_indexes()
+            .await
+            .context("creating the outbox index")?;
+        tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &store, &mut tasks).await?;
 
         let webhook_secret = match &config.gateway {

@@ -38,11 +38,12 @@ impl App {
         tickets.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
-        tasks.push(
-            Relay::new(bus.clone(), outbox)
-                .watch(tickets.collection())
-                .spawn(tasks.token()),
-        );
+        let relay = Relay::new(bus.clone(), outbox).watch(tickets.collection());
+        relay
+            .ensure_indexes()
+            .await
+            .context("creating the outbox index")?;
+        tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &tickets, &mut tasks).await?;
 
         let state = AppState {

@@ -483,3 +483,35 @@ async fn over_one_connection_writes_inside_an_open_cursor_do_not_wait_for_the_cu
         0
     );
 }
+
+/// The relay's sweep must not scan every document: a sparse index on `pendingEvents.id`
+/// holds only documents with pending events, and `{"pendingEvents.id": {$exists: true}}`
+/// finds exactly them with the index in place.
+#[tokio::test]
+async fn a_sparse_index_on_pending_event_ids_serves_the_relay_query() {
+    let store = Store::new().await;
+    let coll = outbox_fixture(&store).await;
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! {"pendingEvents.id": 1})
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name("pending_events".to_owned())
+                    .sparse(true)
+                    .build(),
+            )
+            .build(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        coll.list_index_names()
+            .await
+            .unwrap()
+            .contains(&"pending_events".to_owned())
+    );
+    assert_eq!(
+        ids_matching(&coll, doc! {"pendingEvents.id": {"$exists": true}}).await,
+        set(&["one", "two"])
+    );
+}
