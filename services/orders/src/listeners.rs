@@ -115,12 +115,25 @@ pub async fn transition(
     id: ObjectId,
     decide: impl Fn(&Order) -> Result<Transition, bson::Document>,
 ) -> Outcome {
+    transition_from(store, id, None, decide).await
+}
+
+/// As [`transition`], starting from an order already read (re-read only on a conflict).
+pub async fn transition_from(
+    store: &OrderStore,
+    id: ObjectId,
+    mut loaded: Option<Order>,
+    decide: impl Fn(&Order) -> Result<Transition, bson::Document>,
+) -> Outcome {
     for _ in 0..5 {
-        let order = match store.find(id).await {
-            Ok(Some(order)) => order,
-            // Orders owns orders: an id it does not know is not one of its orders.
-            Ok(None) => return Outcome::Reject(format!("unknown order {id}")),
-            Err(err) => return Outcome::retry_after_error(&err.into()),
+        let order = match loaded.take() {
+            Some(order) => order,
+            None => match store.find(id).await {
+                Ok(Some(order)) => order,
+                // Orders owns orders: an id it does not know is not one of its orders.
+                Ok(None) => return Outcome::Reject(format!("unknown order {id}")),
+                Err(err) => return Outcome::retry_after_error(&err.into()),
+            },
         };
         let changed = match decide(&order) {
             Ok(Transition::Apply(changed)) => changed,

@@ -9,7 +9,7 @@ use common::listener::Outcome;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::listeners::transition;
+use crate::listeners::transition_from;
 use crate::store::OrderStore;
 
 /// How long past `expiresAt` before the sweeper steps in.
@@ -38,7 +38,9 @@ async fn sweep(store: &OrderStore, grace: Duration) -> anyhow::Result<()> {
     let before = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
     for order in store.expired_unpaid(before, 100).await? {
         tracing::warn!(order.id = %order.id, expires_at = %order.expires_at, "cancelling an order whose expiry never arrived");
-        if let Outcome::Retry(_) = transition(store, order.id, |o| Ok(o.expire())).await {
+        if let Outcome::Retry(_) =
+            transition_from(store, order.id, Some(order.clone()), |o| Ok(o.expire())).await
+        {
             anyhow::bail!("could not cancel order {}", order.id);
         }
     }
