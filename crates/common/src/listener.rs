@@ -156,23 +156,22 @@ async fn create_consumer<E: Event>(
         .get_stream(bus.stream_name())
         .await
         .with_context(|| format!("opening stream {}", bus.stream_name()))?;
+    // Create or update: a deployment that changes these settings gets them on its
+    // existing consumer, with the position it had.
     stream
-        .get_or_create_consumer(
-            &name,
-            pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: bus.subject(E::SUBJECT),
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: options.ack_wait,
-                // One more than we count, so the server never drops a message before we
-                // have dead-lettered it ourselves.
-                max_deliver: options.max_deliver + 1,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: bus.subject(E::SUBJECT),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: options.ack_wait,
+            // One more than we count, so the server never drops a message before we
+            // have dead-lettered it ourselves.
+            max_deliver: options.max_deliver + 1,
+            ..Default::default()
+        })
         .await
-        .with_context(|| format!("creating consumer {name}"))
+        .with_context(|| format!("creating or updating consumer {name}"))
 }
 
 struct Listener<E, F> {

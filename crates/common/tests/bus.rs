@@ -380,3 +380,39 @@ async fn a_malformed_pending_event_is_dropped_without_blocking_the_others() {
     let doc = tickets.find_one(doc! {"_id": "t1"}).await.unwrap().unwrap();
     assert!(doc.get_array("pendingEvents").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
+    let bus = test_bus().await;
+    let start = |max_deliver: i64| {
+        let bus = bus.clone();
+        async move {
+            let stop = CancellationToken::new();
+            let options = ListenerOptions {
+                ack_wait: Duration::from_secs(5),
+                max_deliver,
+            };
+            listener::spawn(
+                &bus,
+                "svc",
+                options,
+                |_: Envelope<UserCreated>| async { Outcome::Ack },
+                stop.clone(),
+            )
+            .await
+            .unwrap();
+            stop.cancel();
+        }
+    };
+    start(3).await;
+    start(7).await;
+    let stream = bus.jetstream().get_stream(bus.stream_name()).await.unwrap();
+    let mut consumer = stream
+        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&listener::durable_name(
+            "svc",
+            UserCreated::SUBJECT,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(consumer.info().await.unwrap().config.max_deliver, 8);
+}
