@@ -44,6 +44,8 @@
 
 #[path = "mongo_contract/claims.rs"]
 mod claims;
+#[path = "mongo_contract/indexes.rs"]
+mod indexes;
 #[path = "mongo_contract/queries.rs"]
 mod queries;
 #[path = "mongo_contract/support.rs"]

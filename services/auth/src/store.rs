@@ -2,8 +2,8 @@
 
 use bson::doc;
 use bson::oid::ObjectId;
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use common::mongo::{ensure_indexes, index};
+use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use common::events::UserCreated;
@@ -53,17 +53,11 @@ impl UserStore {
 
     /// The unique index on `email` is what makes concurrent signups safe.
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        let unique_email = IndexModel::builder()
-            .keys(doc! {"email": 1})
-            .options(
-                IndexOptions::builder()
-                    .unique(true)
-                    .name("email_unique".to_owned())
-                    .build(),
-            )
-            .build();
-        self.users.create_index(unique_email).await?;
-        Ok(())
+        ensure_indexes(
+            &self.users,
+            &[index("email_unique", doc! {"email": 1}).unique()],
+        )
+        .await
     }
 
     /// Inserts the user together with its `user.created` event: one atomic write.

@@ -5,9 +5,9 @@ use bson::oid::ObjectId;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
 use common::events::PaymentCreated;
+use common::mongo::{ensure_indexes, index};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 /// What the payments service knows of an order.
@@ -60,18 +60,6 @@ pub struct PaymentStore {
     outbox: OutboxSignal,
 }
 
-fn unique(keys: Document, name: &str) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(
-            IndexOptions::builder()
-                .name(name.to_owned())
-                .unique(true)
-                .build(),
-        )
-        .build()
-}
-
 impl PaymentStore {
     pub fn new(db: &Database, outbox: OutboxSignal) -> Self {
         Self {
@@ -87,13 +75,14 @@ impl PaymentStore {
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        self.payments
-            .create_indexes([
-                unique(doc! {"orderId": 1}, "one_payment_per_order"),
-                unique(doc! {"stripeId": 1}, "one_payment_per_intent"),
-            ])
-            .await?;
-        Ok(())
+        ensure_indexes(
+            &self.payments,
+            &[
+                index("one_payment_per_order", doc! {"orderId": 1}).unique(),
+                index("one_payment_per_intent", doc! {"stripeId": 1}).unique(),
+            ],
+        )
+        .await
     }
 
     pub async fn find_order(&self, id: ObjectId) -> mongodb::error::Result<Option<OrderReplica>> {

@@ -42,6 +42,16 @@ impl Store {
         }
     }
 
+    /// The same database through a client of its own, as a restarted service sees it.
+    pub async fn reconnect(other: &Store) -> Database {
+        let mut options = ClientOptions::parse(&other._guard.url).await.unwrap();
+        options.app_name = Some("mongo-contract-restarted".to_owned());
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        mongodb::Client::with_options(options)
+            .unwrap()
+            .database(&other._guard.name)
+    }
+
     pub fn docs(&self, name: &str) -> Collection<Document> {
         self.db.collection(name)
     }

@@ -1,0 +1,83 @@
+//! Item 2 and 9 at every start: a service ensures its indexes each time it starts, so
+//! ensuring them again, from a new client, on a collection that has them and holds data,
+//! must succeed and keep their rules. FerretDB 1.24 panics on one `createIndexes` command
+//! naming several indexes that exist already (the connection is dropped), which is why
+//! `common::mongo::ensure_indexes` sends one command per index.
+
+use bson::{Document, doc};
+use common::mongo::{IndexSpec, ensure_indexes, index};
+use futures::TryStreamExt;
+use mongodb::Collection;
+
+use crate::support::{Store, error_code};
+
+/// The shapes the services use: compound with `_id`, unique, sparse unique, sparse.
+fn every_kind() -> Vec<IndexSpec> {
+    vec![
+        index("one_active_order_per_ticket", doc! {"activeTicketId": 1})
+            .unique()
+            .sparse(),
+        index("by_user_newest_first", doc! {"userId": 1, "_id": -1}),
+        index("unpaid_by_expiry", doc! {"status": 1, "expiresAt": 1}),
+        index("email_unique", doc! {"email": 1}).unique(),
+        index("pending_events", doc! {"pendingEvents.id": 1}).sparse(),
+    ]
+}
+
+async fn index_names(coll: &Collection<Document>) -> Vec<String> {
+    let mut names: Vec<String> = coll
+        .list_index_names()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|name| name != "_id_")
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn ensuring_indexes_again_from_a_new_client_keeps_them_and_their_rules() {
+    let store = Store::new().await;
+    let orders = store.docs("orders");
+    ensure_indexes(&orders, &every_kind()).await.unwrap();
+    orders
+        .insert_many([
+            doc! {"_id": 1, "userId": "u", "status": "created", "activeTicketId": "t1", "email": "a@x"},
+            doc! {"_id": 2, "userId": "u", "status": "cancelled", "email": "b@x"},
+        ])
+        .await
+        .unwrap();
+
+    // The same process again, then a "restarted service": a client of its own.
+    ensure_indexes(&orders, &every_kind()).await.unwrap();
+    let restarted = Store::reconnect(&store).await;
+    let orders_again = restarted.collection::<Document>("orders");
+    ensure_indexes(&orders_again, &every_kind()).await.unwrap();
+    ensure_indexes(&orders_again, &every_kind()).await.unwrap();
+
+    let mut expected: Vec<String> = every_kind().iter().map(|i| i.name().to_owned()).collect();
+    expected.sort();
+    assert_eq!(index_names(&orders_again).await, expected);
+
+    // Their rules still hold: a second active order for t1 and a second b@x are refused.
+    let dup_ticket = orders_again
+        .insert_one(doc! {"_id": 3, "activeTicketId": "t1", "email": "c@x"})
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&dup_ticket), Some(11000));
+    let dup_email = orders_again
+        .insert_one(doc! {"_id": 4, "email": "b@x"})
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&dup_email), Some(11000));
+    // The data is untouched.
+    let ids: Vec<Document> = orders_again
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+}
