@@ -46,7 +46,8 @@ pub fn token_on_signal() -> CancellationToken {
 }
 
 /// The background tasks of a service (listeners, relays, schedulers), stopped together
-/// after the HTTP server has drained.
+/// after the HTTP server has drained. Dropped without [`Self::stop`] (a start-up attempt
+/// that failed half-way), they are told to stop all the same.
 pub struct BackgroundTasks {
     token: CancellationToken,
     handles: Vec<tokio::task::JoinHandle<()>>,
@@ -76,14 +77,20 @@ impl BackgroundTasks {
     }
 
     /// Asks every task to finish its current item and waits (bounded) for them.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.token.cancel();
-        let all = futures::future::join_all(self.handles);
+        let all = futures::future::join_all(std::mem::take(&mut self.handles));
         if tokio::time::timeout(std::time::Duration::from_secs(10), all)
             .await
             .is_err()
         {
             tracing::warn!("background tasks did not stop within 10 s");
         }
+    }
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        self.token.cancel();
     }
 }

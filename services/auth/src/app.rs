@@ -4,8 +4,9 @@ use common::auth::{CookiePolicy, Jwt};
 use common::bus::Bus;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
-use common::service::Service;
+use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
+use mongodb::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -36,9 +37,19 @@ impl App {
         let db = common::mongo::connect(&config.mongo, "auth")
             .await
             .context("invalid MONGO_URL")?;
+        let passwords = Passwords::new();
+        let service = Service::start(config.http.addr, || {
+            Self::start(&config, &db, passwords.clone())
+        })
+        .await?;
+        Ok(Self(service))
+    }
+
+    /// Everything that needs NATS and Mongo to answer; retried until they do.
+    async fn start(config: &Config, db: &Database, passwords: Passwords) -> anyhow::Result<Ready> {
         let bus = Bus::connect(&config.bus, "auth").await?;
         let outbox = OutboxSignal::default();
-        let users = UserStore::new(&db, outbox.clone());
+        let users = UserStore::new(db, outbox.clone());
         users.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
@@ -55,12 +66,13 @@ impl App {
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
             },
-            passwords: Passwords::new(),
+            passwords,
         };
-        let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let service =
-            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
-        Ok(Self(service))
+        Ok(Ready {
+            routes: http::router(state),
+            readiness: Readiness::default().mongo(db).nats(&bus),
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use axum::Router;
 use common::bus::Bus;
 use common::health::Readiness;
-use common::service::Service;
+use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,12 @@ pub struct App(Service);
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let service = Service::start(config.http.addr, || Self::start(&config)).await?;
+        Ok(Self(service))
+    }
+
+    /// Everything that needs Redis and NATS to answer; retried until they do.
+    async fn start(config: &Config) -> anyhow::Result<Ready> {
         let schedule = Schedule::connect(&config.redis_url, &config.key_prefix).await?;
         let bus = Bus::connect(&config.bus, "expiration").await?;
         let wake = Arc::new(Notify::new());
@@ -38,8 +44,11 @@ impl App {
                 async move { redis.ping().await }
             })
             .nats(&bus);
-        let service = Service::bind(config.http.addr, Router::new(), readiness, tasks).await?;
-        Ok(Self(service))
+        Ok(Ready {
+            routes: Router::new(),
+            readiness,
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -5,8 +5,9 @@ use common::bus::Bus;
 use common::config::Secret;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
-use common::service::Service;
+use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
+use mongodb::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, GatewayConfig};
@@ -39,9 +40,18 @@ impl App {
         let db = common::mongo::connect(&config.mongo, "payments")
             .await
             .context("invalid MONGO_URL")?;
+        let service = Service::start(config.http.addr, || {
+            Self::start(&config, &db, gateway.clone())
+        })
+        .await?;
+        Ok(Self(service))
+    }
+
+    /// Everything that needs NATS and Mongo to answer; retried until they do.
+    async fn start(config: &Config, db: &Database, gateway: Gateway) -> anyhow::Result<Ready> {
         let bus = Bus::connect(&config.bus, "payments").await?;
         let outbox = OutboxSignal::default();
-        let store = PaymentStore::new(&db, outbox.clone());
+        let store = PaymentStore::new(db, outbox.clone());
         store.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
@@ -61,13 +71,14 @@ impl App {
             store,
             gateway,
             jwt: Jwt::new(&config.jwt),
-            currency: config.currency,
+            currency: config.currency.clone(),
             webhook_secret,
         };
-        let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let service =
-            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
-        Ok(Self(service))
+        Ok(Ready {
+            routes: http::router(state),
+            readiness: Readiness::default().mongo(db).nats(&bus),
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {

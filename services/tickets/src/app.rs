@@ -4,8 +4,9 @@ use common::auth::Jwt;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
-use common::service::Service;
+use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
+use mongodb::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -32,9 +33,15 @@ impl App {
         let db = common::mongo::connect(&config.mongo, "tickets")
             .await
             .context("invalid MONGO_URL")?;
+        let service = Service::start(config.http.addr, || Self::start(&config, &db)).await?;
+        Ok(Self(service))
+    }
+
+    /// Everything that needs NATS and Mongo to answer; retried until they do.
+    async fn start(config: &Config, db: &Database) -> anyhow::Result<Ready> {
         let bus = Bus::connect(&config.bus, "tickets").await?;
         let outbox = OutboxSignal::default();
-        let tickets = TicketStore::new(&db, outbox.clone());
+        let tickets = TicketStore::new(db, outbox.clone());
         tickets.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();
@@ -50,10 +57,11 @@ impl App {
             tickets,
             jwt: Jwt::new(&config.jwt),
         };
-        let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let service =
-            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
-        Ok(Self(service))
+        Ok(Ready {
+            routes: http::router(state),
+            readiness: Readiness::default().mongo(db).nats(&bus),
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -5,7 +5,12 @@ use tickets::{App, Config};
 async fn main() -> anyhow::Result<()> {
     telemetry::init("tickets");
     let config = Config::from_env(&common::config::Env::from_process())?;
-    let app = App::build(config).await?;
+    let shutdown = shutdown::token_on_signal();
+    // Start-up waits for its dependencies as long as it takes; a signal ends the wait.
+    let app = tokio::select! {
+        app = App::build(config) => app?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
     tracing::info!(port = app.port(), "tickets listening");
-    app.run_until_stopped(shutdown::token_on_signal()).await
+    app.run_until_stopped(shutdown).await
 }
