@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod change;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod money;
 pub mod mongo;
 pub mod outbox;
 pub mod paging;
+pub mod redrive;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,8 +1,9 @@
 //! Ticket rules, with no I/O: who may edit, when a ticket can be reserved or released.
 
 use bson::oid::ObjectId;
-use common::events::{TicketCreated, TicketUpdated};
+use common::events::{TicketCreated, TicketSnapshot, TicketUpdated};
 use common::money::Cents;
+use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_TITLE_CHARS: usize = 120;
@@ -153,6 +154,18 @@ impl Ticket {
         }
     }
 
+    /// The ticket's whole state, for a replica that lost track of it.
+    pub fn snapshot_event(&self) -> PendingEvent {
+        PendingEvent::new(TicketSnapshot {
+            id: self.id.to_hex(),
+            title: self.title.clone(),
+            price_cents: self.price_cents,
+            user_id: self.user_id.clone(),
+            order_id: self.order_id.clone(),
+            version: self.version,
+        })
+    }
+
     pub fn updated_event(&self) -> TicketUpdated {
         TicketUpdated {
             id: self.id.to_hex(),
@@ -214,7 +227,7 @@ mod tests {
         assert_eq!(held.version, 1);
         assert_eq!(held.reserve("o1"), Reserve::AlreadyHeld);
         assert_eq!(held.reserve("o2"), Reserve::HeldByOther);
-        // A cancellation of another order must not free it (the original's bug).
+        // A cancellation of another order must not free it.
         let Release::Remember(still_held) = held.release("o2") else {
             panic!()
         };

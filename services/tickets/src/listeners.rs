@@ -1,10 +1,13 @@
 //! What the tickets service does with other services' events: orders reserve and
-//! release tickets. Both handlers are idempotent under redelivery.
-
-use std::time::Duration;
+//! release tickets; replicas ask for a ticket's state. Every handler is idempotent under
+//! redelivery, and every write is conditioned on the ticket as read (`common::change`).
 
 use common::bus::Bus;
-use common::events::{Envelope, OrderCancelled, OrderCreated};
+use common::change::{Decision, change};
+use common::events::{
+    Envelope, OrderCancelled, OrderCreated, OrderResyncRequested, OrderSnapshot,
+    TicketResyncRequested,
+};
 use common::listener::{Outcome, Subscriptions, event_id};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
@@ -20,95 +23,142 @@ pub async fn spawn_all(
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
     Subscriptions::new(bus, SERVICE, store.clone(), tasks)
-        .on(reserve)
+        .on(on_order_created)
         .await?
-        .on(release)
+        .on(on_order_cancelled)
+        .await?
+        .on(on_order_snapshot)
+        .await?
+        .on(on_ticket_resync_requested)
         .await?;
     Ok(())
 }
 
-/// The result of deciding on a change to one ticket.
-enum Change {
-    /// Save this ticket version with its event; `released` names the order it frees the
-    /// ticket from.
+/// What to write to a ticket, as decided from the ticket read.
+enum Write {
+    /// This ticket version with its event; `released` names the order it frees the ticket
+    /// from.
     Save {
         ticket: Ticket,
         released: Option<String>,
     },
     /// Record a cancellation of an order that does not hold the ticket.
     Remember(String),
-    /// Nothing to write.
-    Done(Outcome),
+    /// Publish this event about the ticket as read (its state, for a replica).
+    Announce(PendingEvent),
 }
 
-async fn reserve(store: TicketStore, event: Envelope<OrderCreated>) -> Outcome {
-    let order_id = event.data.id;
-    change(&store, &event.data.ticket.id, |ticket| match ticket.reserve(&order_id) {
-        Reserve::Apply(reserved) => Change::Save {
-            ticket: reserved,
-            released: None,
-        },
-        Reserve::AlreadyHeld | Reserve::OrderReleased => Change::Done(Outcome::Ack),
-        Reserve::HeldByOther => {
-            tracing::info!(order.id = order_id, ticket.id = %ticket.id, "ticket held by another order; waiting for its cancellation");
-            Change::Done(Outcome::Retry(Duration::from_secs(1)))
+async fn on_order_created(store: TicketStore, event: Envelope<OrderCreated>) -> Outcome {
+    reserve(&store, event.data.id, &event.data.ticket.id).await
+}
+
+async fn on_order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>) -> Outcome {
+    release(&store, event.data.id, &event.data.ticket.id).await
+}
+
+/// An order's whole state, asked for when this service lost track of it: a live order
+/// holds its ticket, a cancelled one releases it, as their events would have.
+async fn on_order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> Outcome {
+    let order = event.data;
+    match order.status.as_str() {
+        "cancelled" => release(&store, order.id, &order.ticket.id).await,
+        _ => reserve(&store, order.id, &order.ticket.id).await,
+    }
+}
+
+/// A replica lost track of a ticket: announce its whole current state.
+async fn on_ticket_resync_requested(
+    store: TicketStore,
+    event: Envelope<TicketResyncRequested>,
+) -> Outcome {
+    let request = event.data;
+    tracing::info!(ticket.id = request.id, by = request.requested_by, known = ?request.known_version, "ticket state requested");
+    apply(&store, &request.id, |ticket| {
+        Decision::Write(Write::Announce(ticket.snapshot_event()), Outcome::Ack)
+    })
+    .await
+}
+
+async fn reserve(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+    apply(store, ticket_id, |ticket| {
+        match ticket.reserve(&order_id) {
+            Reserve::Apply(reserved) => Decision::Write(
+                Write::Save {
+                    ticket: reserved,
+                    released: None,
+                },
+                Outcome::Ack,
+            ),
+            Reserve::AlreadyHeld | Reserve::OrderReleased => Decision::Keep(Outcome::Ack),
+            Reserve::HeldByOther => {
+                tracing::info!(order.id = order_id, ticket.id = %ticket.id, "ticket held by another order; waiting for its cancellation");
+                Decision::Keep(Outcome::Behind {
+                    resync: holder_state_request(ticket),
+                })
+            }
         }
     })
     .await
 }
 
-async fn release(store: TicketStore, event: Envelope<OrderCancelled>) -> Outcome {
-    let order_id = event.data.id;
-    change(&store, &event.data.ticket.id, |ticket| {
-        match ticket.release(&order_id) {
-            Release::Apply(free) => Change::Save {
+/// Asks orders for the state of the order holding `ticket`: if its cancellation was lost,
+/// the answer frees the ticket.
+fn holder_state_request(ticket: &Ticket) -> PendingEvent {
+    let holder = ticket.order_id.clone().unwrap_or_default();
+    PendingEvent::keyed(
+        &format!("{SERVICE}:{holder}:{}", ticket.version),
+        OrderResyncRequested {
+            id: holder,
+            known_version: None,
+            requested_by: SERVICE.to_owned(),
+        },
+    )
+}
+
+async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+    apply(store, ticket_id, |ticket| match ticket.release(&order_id) {
+        Release::Apply(free) => Decision::Write(
+            Write::Save {
                 ticket: free,
                 released: Some(order_id.clone()),
             },
-            Release::Remember(_) => Change::Remember(order_id.clone()),
-            Release::AlreadyReleased => Change::Done(Outcome::Ack),
-        }
+            Outcome::Ack,
+        ),
+        Release::Remember(_) => Decision::Write(Write::Remember(order_id.clone()), Outcome::Ack),
+        Release::AlreadyReleased => Decision::Keep(Outcome::Ack),
     })
     .await
 }
 
-/// Reads the ticket, decides, and saves if nobody changed it meanwhile; re-reads and
-/// decides again when someone did.
-async fn change(
+/// Decides on the ticket as read and writes the decision only if the ticket is still as
+/// read (`common::change`).
+async fn apply(
     store: &TicketStore,
     ticket_id: &str,
-    decide: impl Fn(&Ticket) -> Change,
+    decide: impl Fn(&Ticket) -> Decision<Write, Outcome>,
 ) -> Outcome {
     let id = match event_id(ticket_id, "ticket") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    for _ in 0..5 {
-        let ticket = match store.find(id).await {
-            Ok(Some(ticket)) => ticket,
-            Ok(None) => return Outcome::Reject(format!("unknown ticket {ticket_id}")),
-            Err(err) => return Outcome::retry_after_error(&err.into()),
-        };
-        let saved = match decide(&ticket) {
-            Change::Done(outcome) => return outcome,
-            Change::Remember(order_id) => {
-                store.remember_release(id, &order_id).await.map(|()| true)
+    let written = change(
+        || store.find(id),
+        decide,
+        |read, write| async move {
+            match write {
+                Write::Save { ticket, released } => {
+                    let event = PendingEvent::new(ticket.updated_event());
+                    store
+                        .save_if_version(read.version, &ticket, event, released.as_deref())
+                        .await
+                }
+                Write::Remember(order_id) => store.remember_release(&read, &order_id).await,
+                Write::Announce(event) => store.push_event_if_version(&read, event).await,
             }
-            Change::Save {
-                ticket: changed,
-                released,
-            } => {
-                let event = PendingEvent::new(changed.updated_event());
-                store
-                    .save_if_version(ticket.version, &changed, event, released.as_deref())
-                    .await
-            }
-        };
-        match saved {
-            Ok(true) => return Outcome::Ack,
-            Ok(false) => continue,
-            Err(err) => return Outcome::retry_after_error(&err.into()),
-        }
-    }
-    Outcome::Retry(Duration::from_millis(200))
+        },
+    )
+    .await;
+    written.unwrap_or_else(|err| {
+        err.into_outcome(Outcome::Reject(format!("unknown ticket {ticket_id}")))
+    })
 }

@@ -3,11 +3,11 @@
 
 use bson::oid::ObjectId;
 use bson::{Document, doc};
+use common::mongo::{ensure_indexes, index};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
 use common::paging::Page;
 use futures::TryStreamExt;
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
 
 use crate::domain::Ticket;
 
@@ -33,16 +33,14 @@ impl TicketStore {
 
     /// The listing reads available tickets newest first: `{orderId: null}` sorted by `_id`.
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        let available = IndexModel::builder()
-            .keys(doc! {"orderId": 1, "_id": -1})
-            .options(
-                IndexOptions::builder()
-                    .name("available_newest_first".to_owned())
-                    .build(),
-            )
-            .build();
-        self.tickets.create_index(available).await?;
-        Ok(())
+        ensure_indexes(
+            &self.tickets,
+            &[index(
+                "available_newest_first",
+                doc! {"orderId": 1, "_id": -1},
+            )],
+        )
+        .await
     }
 
     /// Inserts a new ticket with its `ticket.created` event.
@@ -114,19 +112,89 @@ impl TicketStore {
         Ok(saved)
     }
 
+    /// Publishes `event` about the ticket as read, only if it is still at that version.
+    pub async fn push_event_if_version(
+        &self,
+        read: &Ticket,
+        event: PendingEvent,
+    ) -> mongodb::error::Result<bool> {
+        let result = self
+            .tickets
+            .update_one(doc! {"_id": read.id, "version": read.version}, event.push())
+            .await?;
+        let saved = result.matched_count == 1;
+        if saved {
+            self.outbox.notify();
+        }
+        Ok(saved)
+    }
+
     /// Records that an order not holding the ticket was cancelled (no version change, no
-    /// event), so its late creation will not reserve the ticket.
+    /// event), so its late creation will not reserve the ticket. Conditioned on the ticket
+    /// as read: if it was reserved meanwhile (by this very order, say), nothing is written
+    /// and the caller decides again. False when it was not as read.
     pub async fn remember_release(
         &self,
-        id: ObjectId,
+        read: &Ticket,
         order_id: &str,
-    ) -> mongodb::error::Result<()> {
-        self.tickets
+    ) -> mongodb::error::Result<bool> {
+        let result = self
+            .tickets
             .update_one(
-                doc! {"_id": id, RELEASED_ORDER_IDS: {"$nin": [order_id]}},
+                doc! {"_id": read.id, "version": read.version, RELEASED_ORDER_IDS: {"$nin": [order_id]}},
                 doc! {"$push": {RELEASED_ORDER_IDS: order_id}},
             )
             .await?;
-        Ok(())
+        Ok(result.matched_count == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::{Reserve, Title};
+    use common::money::Cents;
+
+    async fn store() -> (TicketStore, testkit::TestDatabase) {
+        let db = testkit::TestDatabase::new("tickets_store");
+        let database = common::mongo::connect(&db.config(), "test").await.unwrap();
+        (TicketStore::new(&database, OutboxSignal::default()), db)
+    }
+
+    /// The interleaving a fault run found: `order.cancelled` read the ticket free and
+    /// decided "remember this release"; the same order's reservation was saved before the
+    /// remembering was written. The stale decision must write nothing, or the ticket stays
+    /// held by a cancelled order for good.
+    #[tokio::test]
+    async fn a_release_decided_on_a_free_ticket_is_not_recorded_once_that_order_holds_it() {
+        let (store, _db) = store().await;
+        let ticket = Ticket::new(
+            Title::parse("Gig").unwrap(),
+            Cents::new(1000).unwrap(),
+            "seller",
+        );
+        store.insert(&ticket).await.unwrap();
+        let read_by_release = store.find(ticket.id).await.unwrap().unwrap();
+
+        let Reserve::Apply(reserved) = read_by_release.reserve("o1") else {
+            panic!("a free ticket is reservable")
+        };
+        let event = PendingEvent::new(reserved.updated_event());
+        assert!(
+            store
+                .save_if_version(0, &reserved, event, None)
+                .await
+                .unwrap()
+        );
+
+        let written = store
+            .remember_release(&read_by_release, "o1")
+            .await
+            .unwrap();
+        assert!(!written, "a decision on a stale read must not be written");
+        let now = store.find(ticket.id).await.unwrap().unwrap();
+        assert_eq!(now.order_id.as_deref(), Some("o1"));
+        assert!(now.released_order_ids.is_empty(), "{now:?}");
     }
 }

@@ -3,6 +3,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use common::auth::CurrentUser;
+use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult, ErrorItem};
 use common::http::ApiJson;
 use common::money::Cents;
@@ -119,28 +120,26 @@ pub async fn update_ticket(
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<Json<Value>> {
     let (title, price) = body.validate()?;
-    let ticket = state
-        .tickets
-        .find(parse_id(&id, "Ticket")?)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| not_found("Ticket"))?;
-    let edited = ticket
-        .edit(&user.id, title, price)
-        .map_err(|err| match err {
-            EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
-            EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
-        })?;
-    let event = PendingEvent::new(edited.updated_event());
-    let saved = state
-        .tickets
-        .save_if_version(ticket.version, &edited, event, None)
-        .await
-        .map_err(ApiError::internal)?;
-    if !saved {
-        return Err(ApiError::Conflict(
-            "The ticket was changed meanwhile; reload it and try again".into(),
-        ));
-    }
+    let id = parse_id(&id, "Ticket")?;
+    let tickets = &state.tickets;
+    let edited = change(
+        || tickets.find(id),
+        |ticket| match ticket.edit(&user.id, title.clone(), price) {
+            Ok(edited) => Decision::Write(edited.clone(), Ok(edited)),
+            Err(err) => Decision::Keep(Err(err)),
+        },
+        |read, edited| async move {
+            let event = PendingEvent::new(edited.updated_event());
+            tickets
+                .save_if_version(read.version, &edited, event, None)
+                .await
+        },
+    )
+    .await
+    .map_err(|err| err.into_api_error("Ticket"))?
+    .map_err(|err| match err {
+        EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
+        EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
+    })?;
     Ok(Json(ticket_json(&edited)))
 }

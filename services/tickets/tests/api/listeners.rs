@@ -123,3 +123,67 @@ async fn a_new_order_waits_until_the_previous_holder_is_cancelled() {
     let t = wait_for_order_id(&app, &id, Some("o2")).await;
     assert_eq!(t["version"], 3);
 }
+
+#[tokio::test]
+async fn a_state_request_is_answered_with_the_ticket_as_it_is() {
+    let app = spawn_app().await;
+    let (seller, id) = app.listed_ticket().await;
+    app.publish(created("o1", &id)).await;
+    wait_for_order_id(&app, &id, Some("o1")).await;
+    app.publish(common::events::TicketResyncRequested {
+        id: id.clone(),
+        known_version: Some(0),
+        requested_by: "orders".into(),
+    })
+    .await;
+    let snapshot = eventually("a ticket.snapshot", Duration::from_secs(10), || async {
+        app.events("ticket.snapshot").await.pop()
+    })
+    .await;
+    let data = &snapshot["data"];
+    assert_eq!(data["id"], id.as_str());
+    assert_eq!(data["orderId"], "o1");
+    assert_eq!(data["userId"], seller.as_str());
+    assert_eq!(data["version"], 1);
+}
+
+#[tokio::test]
+async fn a_lost_cancellation_is_recovered_from_the_holders_state() {
+    let app = spawn_app().await;
+    let (_, id) = app.listed_ticket().await;
+    app.publish(created("o1", &id)).await;
+    wait_for_order_id(&app, &id, Some("o1")).await;
+    // o1's cancellation never arrives; o2 waits for the ticket and asks for o1's state.
+    app.publish(created("o2", &id)).await;
+    let request = eventually(
+        "an order.resync_requested",
+        Duration::from_secs(30),
+        || async { app.events("order.resync_requested").await.pop() },
+    )
+    .await;
+    assert_eq!(request["data"]["id"], "o1");
+    assert_eq!(request["data"]["requestedBy"], "tickets");
+    // orders answers: o1 is cancelled. The ticket is freed, then o2 takes it.
+    app.publish(common::events::OrderSnapshot {
+        id: "o1".into(),
+        user_id: new_user_id(),
+        status: "cancelled".into(),
+        expires_at: chrono::Utc::now(),
+        ticket: OrderTicket {
+            id: id.clone(),
+            price_cents: 2000,
+        },
+        payment_id: None,
+        version: 1,
+    })
+    .await;
+    let held = eventually("o2 holds the ticket", Duration::from_secs(30), || async {
+        let t = ticket(&app, &id).await;
+        (t["orderId"] == "o2").then_some(t)
+    })
+    .await;
+    assert_eq!(
+        held["version"], 3,
+        "released, then reserved: one version each"
+    );
+}
