@@ -78,6 +78,11 @@ events! {
     OrderCompleted = "order.completed";
     ExpirationComplete = "expiration.complete";
     PaymentCreated = "payment.created";
+    PaymentRefunded = "payment.refunded";
+    TicketResyncRequested = "ticket.resync_requested";
+    TicketSnapshot = "ticket.snapshot";
+    OrderResyncRequested = "order.resync_requested";
+    OrderSnapshot = "order.snapshot";
 }
 
 /// A user signed up.
@@ -158,6 +163,10 @@ pub struct OrderCompleted {
     pub id: String,
     pub ticket: OrderTicketRef,
     pub version: i64,
+    /// The payment (`payment.created`'s `id`) that completed the order; every other
+    /// successful charge of the order is refunded.
+    #[serde(default)]
+    pub payment_id: Option<String>,
 }
 
 /// An order's payment window has passed.
@@ -177,6 +186,77 @@ pub struct PaymentCreated {
     /// Amount charged in integer cents (of `currency`).
     pub amount_cents: i64,
     pub currency: String,
+    pub version: i64,
+}
+
+/// A charge was refunded, as Stripe confirmed: it could not complete its order
+/// (cancelled meanwhile, paid by another charge, or for another amount).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    /// The refund record's id.
+    pub id: String,
+    pub payment_id: String,
+    pub order_id: String,
+    /// The PaymentIntent refunded.
+    pub stripe_id: String,
+    /// Stripe's refund id (`re_…`).
+    pub refund_id: String,
+    /// Amount refunded in integer cents (of `currency`).
+    pub amount_cents: i64,
+    pub currency: String,
+    pub reason: String,
+}
+
+/// A replica of tickets (orders) lost track of a ticket: its owner, the tickets service,
+/// answers with a [`TicketSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketResyncRequested {
+    pub id: String,
+    /// The version the replica has, if any.
+    pub known_version: Option<i64>,
+    /// The service asking, for the logs.
+    pub requested_by: String,
+}
+
+/// The whole current state of a ticket at `version`: a replica applies it when it is
+/// newer than what it has (state transfer), whatever events it missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSnapshot {
+    pub id: String,
+    pub title: String,
+    /// Price in integer cents.
+    pub price_cents: i64,
+    pub user_id: String,
+    pub order_id: Option<String>,
+    pub version: i64,
+}
+
+/// A service that follows orders (tickets, payments) lost track of one: orders answers
+/// with an [`OrderSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderResyncRequested {
+    pub id: String,
+    /// The version the replica has, if any.
+    pub known_version: Option<i64>,
+    /// The service asking, for the logs.
+    pub requested_by: String,
+}
+
+/// The whole current state of an order at `version` (state transfer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSnapshot {
+    pub id: String,
+    pub user_id: String,
+    /// `created`, `cancelled` or `complete`.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub ticket: OrderTicket,
+    pub payment_id: Option<String>,
     pub version: i64,
 }
 

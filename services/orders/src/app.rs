@@ -6,17 +6,19 @@ use common::auth::Jwt;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
-use common::service::Service;
+use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
+use mongodb::Database;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::store::OrderStore;
+use crate::transitions::{Rules, Transitions};
 use crate::{http, listeners, sweeper};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub orders: OrderStore,
+    pub orders: Transitions,
     pub jwt: Jwt,
     pub expiration_window: Duration,
 }
@@ -40,13 +42,26 @@ impl App {
         let db = common::mongo::connect(&config.mongo, "orders")
             .await
             .context("invalid MONGO_URL")?;
+        let service = Service::start(config.http.addr, || Self::start(&config, &db, grace)).await?;
+        Ok(Self(service))
+    }
+
+    /// Everything that needs NATS and Mongo to answer; retried until they do.
+    async fn start(config: &Config, db: &Database, grace: Duration) -> anyhow::Result<Ready> {
         let bus = Bus::connect(&config.bus, "orders").await?;
         let outbox = OutboxSignal::default();
-        let orders = OrderStore::new(&db, outbox.clone());
-        orders.ensure_indexes().await.context("creating indexes")?;
+        let store = OrderStore::new(db, outbox.clone());
+        store.ensure_indexes().await.context("creating indexes")?;
+        let orders = Transitions::new(
+            store,
+            Rules {
+                payment_grace: config.payment_grace,
+                currency: config.currency.clone(),
+            },
+        );
 
         let mut tasks = BackgroundTasks::new();
-        let relay = Relay::new(bus.clone(), outbox).watch(orders.orders());
+        let relay = Relay::new(bus.clone(), outbox).watch(orders.store.orders());
         relay
             .ensure_indexes()
             .await
@@ -61,10 +76,11 @@ impl App {
             jwt: Jwt::new(&config.jwt),
             expiration_window: config.expiration_window,
         };
-        let readiness = Readiness::default().mongo(&db).nats(&bus);
-        let service =
-            Service::bind(config.http.addr, http::router(state), readiness, tasks).await?;
-        Ok(Self(service))
+        Ok(Ready {
+            routes: http::router(state),
+            readiness: Readiness::default().mongo(db).nats(&bus),
+            tasks,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -12,6 +12,12 @@ pub struct Config {
     pub bus: BusConfig,
     /// `EXPIRATION_WINDOW_SECONDS`: how long a reservation waits for payment.
     pub expiration_window: Duration,
+    /// `PAYMENT_GRACE_SECONDS`: how long after its payment deadline an unpaid order is
+    /// kept, so a charge accepted just in time completes it. Longer than payments'
+    /// `STRIPE_TIMEOUT_SECONDS` plus a margin.
+    pub payment_grace: Duration,
+    /// `PAYMENT_CURRENCY`: the currency every charge must be in to complete an order.
+    pub currency: String,
 }
 
 impl Config {
@@ -22,6 +28,10 @@ impl Config {
             mongo: MongoConfig::from_env(env, "orders")?,
             bus: BusConfig::from_env(env)?,
             expiration_window: env.seconds("EXPIRATION_WINDOW_SECONDS", 900)?,
+            payment_grace: env.seconds("PAYMENT_GRACE_SECONDS", 30)?,
+            currency: env
+                .or("PAYMENT_CURRENCY", "usd".to_owned())?
+                .to_ascii_lowercase(),
         })
     }
 }

@@ -5,10 +5,18 @@
 //!    └──cancel / expire──▶ cancelled
 //! ```
 //! Every transition bumps `version` and has an event, so replicas never wait on a gap.
+//!
+//! Two instants bound an unpaid order: `expiresAt`, the payment deadline the buyer sees
+//! (payments accepts no charge after it), and `expiresAt + grace`, after which it may be
+//! cancelled. The grace is longer than the longest charge attempt, so a charge accepted
+//! just before the deadline completes the order instead of racing its cancellation.
 
 use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
-use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderTicket, OrderTicketRef};
+use common::events::{
+    OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, OrderTicket, OrderTicketRef,
+    TicketCreated, TicketUpdated,
+};
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +58,53 @@ pub struct Order {
     pub expires_at: DateTime<Utc>,
     pub ticket: TicketSnapshot,
     pub version: i64,
+    /// The payment that completed the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// Charges of this order that payments refunded (a payment that came too late, or a
+    /// second one), as announced by `payment.refunded`.
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
+}
+
+/// A refunded charge, as the buyer is shown it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub payment_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
+/// A successful charge, as `payment.created` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentReceived {
+    pub id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
+/// What a payment does to an order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// It completes the order: the changed order.
+    Apply(Order),
+    /// Already completed by this payment (a redelivery).
+    AlreadyComplete,
+    /// It cannot complete the order: cancelled meanwhile, completed by another payment, or
+    /// for another amount or currency. Payments refunds such a charge once the order ends.
+    Refused(&'static str),
+}
+
+/// What the passing of time does to an unpaid order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Cancel it: the changed order.
+    Apply(Order),
+    /// Paid or cancelled already: nothing to do.
+    Unchanged,
+    /// A charge may still be in flight until the grace has passed: not before this long.
+    NotYet(std::time::Duration),
 }
 
 /// Why an order cannot be cancelled by its buyer.
@@ -74,6 +129,8 @@ impl Order {
             expires_at,
             ticket,
             version: 0,
+            payment_id: None,
+            refunds: Vec::new(),
         }
     }
 
@@ -86,26 +143,46 @@ impl Order {
         }
     }
 
-    /// The payment window passed: only an unpaid order is cancelled.
-    pub fn expire(&self) -> Transition {
-        match self.status {
-            Status::Created => Transition::Apply(self.moved_to(Status::Cancelled)),
-            Status::Cancelled | Status::Complete => Transition::Unchanged,
+    /// The payment window passed: an unpaid order is cancelled once `grace` has passed
+    /// after its deadline too, never while a charge accepted in time may still succeed.
+    pub fn expire(&self, now: DateTime<Utc>, grace: std::time::Duration) -> Expiry {
+        if self.status != Status::Created {
+            return Expiry::Unchanged;
+        }
+        let cancellable_at =
+            self.expires_at + chrono::Duration::from_std(grace).unwrap_or_default();
+        match (cancellable_at - now).to_std() {
+            Ok(wait) if !wait.is_zero() => Expiry::NotYet(wait),
+            _ => Expiry::Apply(self.moved_to(Status::Cancelled)),
         }
     }
 
-    /// A payment arrived. `None` when the order was cancelled meanwhile: a paid but
-    /// cancelled order is a conflict to refund, never a resurrection.
-    pub fn complete(&self) -> Option<Transition> {
+    /// A payment arrived: it completes an unpaid order when it charged the order's price
+    /// in the deployment's `currency`. A paid but cancelled order is never resurrected.
+    pub fn complete(&self, payment: &PaymentReceived, currency: &str) -> Completion {
         match self.status {
-            Status::Created => Some(Transition::Apply(self.moved_to(Status::Complete))),
-            Status::Complete => Some(Transition::Unchanged),
-            Status::Cancelled => None,
+            Status::Complete if self.payment_id.as_deref() == Some(payment.id.as_str()) => {
+                Completion::AlreadyComplete
+            }
+            Status::Complete => Completion::Refused("the order was paid by another payment"),
+            Status::Cancelled => Completion::Refused("the order was cancelled"),
+            Status::Created if payment.amount_cents != self.ticket.price_cents => {
+                Completion::Refused("the amount differs from the order's price")
+            }
+            Status::Created if !payment.currency.eq_ignore_ascii_case(currency) => {
+                Completion::Refused("the currency differs from the order's")
+            }
+            Status::Created => Completion::Apply(Self {
+                payment_id: Some(payment.id.clone()),
+                ..self.moved_to(Status::Complete)
+            }),
         }
     }
 
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.status == Status::Created && self.expires_at <= now
+    /// Whether a buyer may be turned away for this order holding the ticket: true once
+    /// it is cancellable (see [`Self::expire`]).
+    pub fn is_lapsed(&self, now: DateTime<Utc>, grace: std::time::Duration) -> bool {
+        matches!(self.expire(now, grace), Expiry::Apply(_))
     }
 
     fn moved_to(&self, status: Status) -> Self {
@@ -153,6 +230,22 @@ impl Order {
         }
     }
 
+    /// The order's whole state, for state transfer.
+    pub fn snapshot_event(&self) -> PendingEvent {
+        PendingEvent::new(OrderSnapshot {
+            id: self.id.to_hex(),
+            user_id: self.user_id.clone(),
+            status: self.status.as_str().to_owned(),
+            expires_at: self.expires_at,
+            ticket: OrderTicket {
+                id: self.ticket.id.clone(),
+                price_cents: self.ticket.price_cents,
+            },
+            payment_id: self.payment_id.clone(),
+            version: self.version,
+        })
+    }
+
     pub fn completed_event(&self) -> OrderCompleted {
         OrderCompleted {
             id: self.id.to_hex(),
@@ -160,6 +253,7 @@ impl Order {
                 id: self.ticket.id.clone(),
             },
             version: self.version,
+            payment_id: self.payment_id.clone(),
         }
     }
 }
@@ -174,6 +268,38 @@ pub struct TicketReplica {
     pub price_cents: i64,
     pub user_id: String,
     pub version: i64,
+}
+
+impl TicketReplica {
+    pub fn from_created(id: ObjectId, event: TicketCreated) -> Self {
+        Self {
+            id,
+            title: event.title,
+            price_cents: event.price_cents,
+            user_id: event.user_id,
+            version: event.version,
+        }
+    }
+
+    pub fn from_updated(id: ObjectId, event: TicketUpdated) -> Self {
+        Self {
+            id,
+            title: event.title,
+            price_cents: event.price_cents,
+            user_id: event.user_id,
+            version: event.version,
+        }
+    }
+
+    pub fn from_snapshot(id: ObjectId, event: common::events::TicketSnapshot) -> Self {
+        Self {
+            id,
+            title: event.title,
+            price_cents: event.price_cents,
+            user_id: event.user_id,
+            version: event.version,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +319,20 @@ mod tests {
         )
     }
 
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    fn payment(amount_cents: i64) -> PaymentReceived {
+        PaymentReceived {
+            id: "p1".into(),
+            amount_cents,
+            currency: "usd".into(),
+        }
+    }
+
+    fn past_grace(order: &Order) -> DateTime<Utc> {
+        order.expires_at + chrono::Duration::seconds(31)
+    }
+
     #[test]
     fn every_transition_bumps_the_version_once() {
         let Ok(Transition::Apply(cancelled)) = order().cancel() else {
@@ -203,30 +343,79 @@ mod tests {
             (Status::Cancelled, 1)
         );
         assert_eq!(cancelled.cancel(), Ok(Transition::Unchanged));
-        assert_eq!(cancelled.expire(), Transition::Unchanged);
         assert_eq!(
-            cancelled.complete(),
-            None,
-            "paid after cancellation is a conflict"
+            cancelled.expire(past_grace(&cancelled), GRACE),
+            Expiry::Unchanged
+        );
+        assert!(
+            matches!(
+                cancelled.complete(&payment(100), "usd"),
+                Completion::Refused(_)
+            ),
+            "paid after cancellation is refused, for a refund"
         );
 
-        let Some(Transition::Apply(paid)) = order().complete() else {
+        let Completion::Apply(paid) = order().complete(&payment(100), "usd") else {
             panic!()
         };
         assert_eq!((paid.status, paid.version), (Status::Complete, 1));
+        assert_eq!(paid.payment_id.as_deref(), Some("p1"));
+        assert_eq!(paid.completed_event().payment_id.as_deref(), Some("p1"));
         assert_eq!(paid.cancel(), Err(CancelError::Completed));
-        assert_eq!(paid.expire(), Transition::Unchanged);
-        assert_eq!(paid.complete(), Some(Transition::Unchanged));
+        assert_eq!(paid.expire(past_grace(&paid), GRACE), Expiry::Unchanged);
+        assert_eq!(
+            paid.complete(&payment(100), "usd"),
+            Completion::AlreadyComplete
+        );
+        let other = PaymentReceived {
+            id: "p2".into(),
+            ..payment(100)
+        };
+        assert!(matches!(
+            paid.complete(&other, "usd"),
+            Completion::Refused(_)
+        ));
     }
 
     #[test]
-    fn only_unpaid_orders_past_their_window_are_expired() {
+    fn a_payment_completes_only_for_the_price_in_the_currency() {
         let o = order();
-        assert!(o.is_expired(o.expires_at));
-        assert!(!o.is_expired(o.expires_at - chrono::Duration::seconds(1)));
-        let Some(Transition::Apply(paid)) = o.complete() else {
+        assert!(matches!(
+            o.complete(&payment(99), "usd"),
+            Completion::Refused(_)
+        ));
+        assert!(matches!(
+            o.complete(&payment(100), "eur"),
+            Completion::Refused(_)
+        ));
+        assert!(matches!(
+            o.complete(&payment(100), "USD"),
+            Completion::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn an_unpaid_order_is_cancelled_only_after_its_deadline_plus_the_grace() {
+        let o = order();
+        assert_eq!(
+            o.expire(o.expires_at, GRACE),
+            Expiry::NotYet(GRACE),
+            "at the deadline a charge may still be in flight"
+        );
+        assert!(!o.is_lapsed(o.expires_at + chrono::Duration::seconds(29), GRACE));
+        let Expiry::Apply(cancelled) =
+            o.expire(o.expires_at + chrono::Duration::seconds(30), GRACE)
+        else {
             panic!()
         };
-        assert!(!paid.is_expired(paid.expires_at));
+        assert_eq!(
+            (cancelled.status, cancelled.version),
+            (Status::Cancelled, 1)
+        );
+        assert!(o.is_lapsed(past_grace(&o), GRACE));
+        let Completion::Apply(paid) = o.complete(&payment(100), "usd") else {
+            panic!()
+        };
+        assert!(!paid.is_lapsed(past_grace(&paid), GRACE));
     }
 }

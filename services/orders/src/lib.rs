@@ -6,8 +6,10 @@ mod config;
 mod domain;
 mod http;
 mod listeners;
+mod replica;
 mod store;
 mod sweeper;
+mod transitions;
 
 pub use app::App;
 pub use config::Config;

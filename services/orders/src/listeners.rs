@@ -1,159 +1,143 @@
 //! What the orders service does with other services' events. Every handler is
-//! idempotent under redelivery.
+//! idempotent under redelivery; order changes go through `transitions`.
 
 use std::time::Duration;
 
-use bson::doc;
-use bson::oid::ObjectId;
 use common::bus::Bus;
-use common::events::{Envelope, ExpirationComplete, PaymentCreated, TicketCreated, TicketUpdated};
-use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
+use common::events::{
+    Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated, PaymentRefunded,
+    TicketCreated, TicketSnapshot, TicketUpdated,
+};
+use common::listener::{Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
 
-use crate::domain::{Order, TicketReplica, Transition};
-use crate::store::OrderStore;
+use crate::domain::{PaymentReceived, Refund, TicketReplica};
+use crate::replica;
+use crate::transitions::{Expired, Paid, Transitions};
 
 pub const SERVICE: &str = "orders";
 
 pub async fn spawn_all(
     bus: &Bus,
-    store: &OrderStore,
+    orders: &Transitions,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    Subscriptions::new(bus, SERVICE, store.clone(), tasks)
-        .on(ticket_created)
+    Subscriptions::new(bus, SERVICE, orders.clone(), tasks)
+        .on(on_ticket_created)
         .await?
-        .on(ticket_updated)
+        .on(on_ticket_updated)
         .await?
-        .on(expiration_complete)
+        .on(on_ticket_snapshot)
         .await?
-        .on(payment_created)
+        .on(on_expiration_complete)
+        .await?
+        .on(on_payment_created)
+        .await?
+        .on(on_payment_refunded)
+        .await?
+        .on(on_order_resync_requested)
         .await?;
     Ok(())
 }
 
-async fn ticket_created(store: OrderStore, event: Envelope<TicketCreated>) -> Outcome {
+async fn on_ticket_created(orders: Transitions, event: Envelope<TicketCreated>) -> Outcome {
     let data = event.data;
     let id = match event_id(&data.id, "ticket") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    let replica = TicketReplica {
-        id,
-        title: data.title,
-        price_cents: data.price_cents,
-        user_id: data.user_id,
-        version: data.version,
-    };
-    // Inserted, or there already (a redelivery): either way done.
-    match store.insert_ticket(&replica).await {
-        Ok(_) => Outcome::Ack,
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+    replica::created(&orders.store, TicketReplica::from_created(id, data)).await
 }
 
-async fn ticket_updated(store: OrderStore, event: Envelope<TicketUpdated>) -> Outcome {
+async fn on_ticket_updated(orders: Transitions, event: Envelope<TicketUpdated>) -> Outcome {
     let data = event.data;
     let id = match event_id(&data.id, "ticket") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    let replica = TicketReplica {
-        id,
-        title: data.title,
-        price_cents: data.price_cents,
-        user_id: data.user_id,
-        version: data.version,
-    };
-    match store.update_ticket(&replica).await {
-        Ok(true) => Outcome::Ack,
-        Ok(false) => match store.find_ticket(id).await {
-            Ok(local) => VersionCheck::of(local.map(|t| t.version), replica.version)
-                .outcome_when_not_applied(),
-            Err(err) => Outcome::retry_after_error(&err.into()),
-        },
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+    replica::updated(&orders.store, TicketReplica::from_updated(id, data)).await
 }
 
-async fn expiration_complete(store: OrderStore, event: Envelope<ExpirationComplete>) -> Outcome {
+async fn on_ticket_snapshot(orders: Transitions, event: Envelope<TicketSnapshot>) -> Outcome {
+    let data = event.data;
+    let id = match event_id(&data.id, "ticket") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
+    };
+    replica::snapshot(&orders.store, TicketReplica::from_snapshot(id, data)).await
+}
+
+async fn on_expiration_complete(
+    orders: Transitions,
+    event: Envelope<ExpirationComplete>,
+) -> Outcome {
     let id = match event_id(&event.data.order_id, "order") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    transition(&store, id, |order| Ok(order.expire())).await
+    match orders.expire(id, None).await {
+        Ok(Expired::Cancelled | Expired::AlreadyFinal) => Outcome::Ack,
+        // The deadline passed but a charge may still complete it: look again after the grace.
+        Ok(Expired::NotYet(wait)) => Outcome::Retry(wait + Duration::from_millis(50)),
+        Err(err) => err.into_outcome(Outcome::Reject(format!("unknown order {id}"))),
+    }
 }
 
-async fn payment_created(store: OrderStore, event: Envelope<PaymentCreated>) -> Outcome {
-    let payment = event.data;
-    let id = match event_id(&payment.order_id, "order") {
+async fn on_payment_created(orders: Transitions, event: Envelope<PaymentCreated>) -> Outcome {
+    let data = event.data;
+    let id = match event_id(&data.order_id, "order") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    let conflict = doc! {
-        "_id": format!("payment-{}", payment.id),
-        "orderId": &payment.order_id,
-        "paymentId": &payment.id,
-        "stripeId": &payment.stripe_id,
-        "amountCents": payment.amount_cents,
-        "currency": &payment.currency,
-        "detectedAt": bson::DateTime::now(),
-        "resolution": "refund",
+    let payment = PaymentReceived {
+        id: data.id,
+        amount_cents: data.amount_cents,
+        currency: data.currency,
     };
-    transition(&store, id, |order| match order.complete() {
-        Some(transition) => Ok(transition),
-        None => Err(conflict.clone()),
-    })
-    .await
-}
-
-/// Applies a transition to an order with its event, re-reading on a concurrent change.
-/// `decide` returns `Err(conflict)` for a payment that arrived after a cancellation,
-/// which is recorded for a refund.
-pub async fn transition(
-    store: &OrderStore,
-    id: ObjectId,
-    decide: impl Fn(&Order) -> Result<Transition, bson::Document>,
-) -> Outcome {
-    transition_from(store, id, None, decide).await
-}
-
-/// As [`transition`], starting from an order already read (re-read only on a conflict).
-pub async fn transition_from(
-    store: &OrderStore,
-    id: ObjectId,
-    mut loaded: Option<Order>,
-    decide: impl Fn(&Order) -> Result<Transition, bson::Document>,
-) -> Outcome {
-    for _ in 0..5 {
-        let order = match loaded.take() {
-            Some(order) => order,
-            None => match store.find(id).await {
-                Ok(Some(order)) => order,
-                // Orders owns orders: an id it does not know is not one of its orders.
-                Ok(None) => return Outcome::Reject(format!("unknown order {id}")),
-                Err(err) => return Outcome::retry_after_error(&err.into()),
-            },
-        };
-        let changed = match decide(&order) {
-            Ok(Transition::Apply(changed)) => changed,
-            Ok(Transition::Unchanged) => return Outcome::Ack,
-            Err(conflict) => {
-                tracing::error!(order.id = %order.id, ?conflict, "payment received for a cancelled order; recorded for refund");
-                return match store.record_payment_conflict(conflict).await {
-                    Ok(()) => Outcome::Ack,
-                    Err(err) => Outcome::retry_after_error(&err.into()),
-                };
-            }
-        };
-        match store
-            .save_transition(order.version, &changed, changed.status_event())
-            .await
-        {
-            Ok(true) => return Outcome::Ack,
-            Ok(false) => continue,
-            Err(err) => return Outcome::retry_after_error(&err.into()),
+    match orders.pay(id, &payment).await {
+        Ok(Paid::Completed | Paid::AlreadyCompleted) => Outcome::Ack,
+        Ok(Paid::Refused(why)) => {
+            // Not an error here: payments refunds every charge that did not complete its
+            // order once the order is final (docs/ARCHITECTURE.md, "Money").
+            tracing::warn!(order.id = %id, payment.id = payment.id, why, "payment does not complete the order; payments will refund it");
+            Outcome::Ack
         }
+        Err(err) => err.into_outcome(Outcome::Reject(format!("unknown order {id}"))),
     }
-    Outcome::Retry(Duration::from_millis(200))
+}
+
+async fn on_payment_refunded(orders: Transitions, event: Envelope<PaymentRefunded>) -> Outcome {
+    let data = event.data;
+    let id = match event_id(&data.order_id, "order") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
+    };
+    let refund = Refund {
+        payment_id: data.payment_id,
+        amount_cents: data.amount_cents,
+        currency: data.currency,
+    };
+    match orders.store.record_refund(id, &refund).await {
+        Ok(true) => Outcome::Ack,
+        Ok(false) => Outcome::Reject(format!("refund for unknown order {id}")),
+        Err(err) => Outcome::retry_after_error(&err.into()),
+    }
+}
+
+/// A service following orders lost track of one: announce its whole current state.
+async fn on_order_resync_requested(
+    orders: Transitions,
+    event: Envelope<OrderResyncRequested>,
+) -> Outcome {
+    let id = match event_id(&event.data.id, "order") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
+    };
+    tracing::info!(order.id = %id, by = event.data.requested_by, known = ?event.data.known_version, "order state requested");
+    match orders.announce(id).await {
+        Ok(()) => Outcome::Ack,
+        Err(err) => err.into_outcome(Outcome::Reject(format!(
+            "state requested for unknown order {id}"
+        ))),
+    }
 }

@@ -1,16 +1,16 @@
-//! The orders service's collections: `orders` (owned), `tickets` (a replica kept from
-//! events) and `payment_conflicts` (payments for orders cancelled meanwhile, to refund).
+//! The orders service's collections: `orders` (owned) and `tickets` (a replica kept from
+//! events).
 
 use bson::oid::ObjectId;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
+use common::mongo::{ensure_indexes, index};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
 use common::paging::Page;
 use futures::TryStreamExt;
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Collection, Database};
 
-use crate::domain::{Order, TicketReplica};
+use crate::domain::{Order, Refund, TicketReplica};
 
 /// Present only on orders that hold their ticket (created or complete). A sparse unique
 /// index on it lets one insert decide a race for a ticket: exactly one active order per
@@ -29,15 +29,7 @@ pub enum InsertError {
 pub struct OrderStore {
     orders: Collection<Order>,
     tickets: Collection<TicketReplica>,
-    conflicts: Collection<Document>,
     outbox: OutboxSignal,
-}
-
-fn index(keys: Document, name: &str) -> IndexModel {
-    IndexModel::builder()
-        .keys(keys)
-        .options(IndexOptions::builder().name(name.to_owned()).build())
-        .build()
 }
 
 impl OrderStore {
@@ -45,7 +37,6 @@ impl OrderStore {
         Self {
             orders: db.collection("orders"),
             tickets: db.collection("tickets"),
-            conflicts: db.collection("payment_conflicts"),
             outbox,
         }
     }
@@ -55,24 +46,17 @@ impl OrderStore {
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        let one_active = IndexModel::builder()
-            .keys(doc! {ACTIVE_TICKET_ID: 1})
-            .options(
-                IndexOptions::builder()
-                    .name("one_active_order_per_ticket".to_owned())
-                    .unique(true)
-                    .sparse(true)
-                    .build(),
-            )
-            .build();
-        self.orders
-            .create_indexes([
-                one_active,
-                index(doc! {"userId": 1, "_id": -1}, "by_user_newest_first"),
-                index(doc! {"status": 1, "expiresAt": 1}, "unpaid_by_expiry"),
-            ])
-            .await?;
-        Ok(())
+        ensure_indexes(
+            &self.orders,
+            &[
+                index("one_active_order_per_ticket", doc! {ACTIVE_TICKET_ID: 1})
+                    .unique()
+                    .sparse(),
+                index("by_user_newest_first", doc! {"userId": 1, "_id": -1}),
+                index("unpaid_by_expiry", doc! {"status": 1, "expiresAt": 1}),
+            ],
+        )
+        .await
     }
 
     /// Places the order with its `order.created` event in one insert, which fails with
@@ -169,12 +153,42 @@ impl OrderStore {
             .await
     }
 
-    /// Keeps a payment that arrived for a cancelled order, once per payment.
-    pub async fn record_payment_conflict(&self, conflict: Document) -> mongodb::error::Result<()> {
-        match self.conflicts.insert_one(conflict).await {
-            Err(err) if !common::mongo::is_duplicate_key(&err) => Err(err),
-            _ => Ok(()),
+    /// Publishes `event` about the order as read, only if it is still at that version (a
+    /// snapshot must describe the state it announces). False when it changed meanwhile.
+    pub async fn push_event_if_version(
+        &self,
+        read: &Order,
+        event: PendingEvent,
+    ) -> mongodb::error::Result<bool> {
+        let result = self
+            .orders
+            .update_one(doc! {"_id": read.id, "version": read.version}, event.push())
+            .await?;
+        let saved = result.matched_count == 1;
+        if saved {
+            self.outbox.notify();
         }
+        Ok(saved)
+    }
+
+    /// Shows a refund on its order, once per refunded payment. False for an unknown order.
+    pub async fn record_refund(
+        &self,
+        id: ObjectId,
+        refund: &Refund,
+    ) -> mongodb::error::Result<bool> {
+        let result = self
+            .orders
+            .update_one(
+                doc! {"_id": id, "refunds.paymentId": {"$ne": &refund.payment_id}},
+                doc! {"$push": {"refunds": bson::to_bson(refund)?}},
+            )
+            .await?;
+        if result.matched_count == 1 {
+            return Ok(true);
+        }
+        // Recorded before (a redelivery), or no such order.
+        Ok(self.find(id).await?.is_some())
     }
 
     pub async fn find_ticket(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketReplica>> {
@@ -188,6 +202,26 @@ impl OrderStore {
             Err(err) if common::mongo::is_duplicate_key(&err) => Ok(false),
             Err(err) => Err(err),
         }
+    }
+
+    /// Applies a ticket's whole state when it is newer than the replica's (or the replica
+    /// lacks the ticket).
+    pub async fn apply_ticket_snapshot(
+        &self,
+        ticket: &TicketReplica,
+    ) -> mongodb::error::Result<()> {
+        let newer = self
+            .tickets
+            .update_one(
+                doc! {"_id": ticket.id, "version": {"$lt": ticket.version}},
+                doc! {"$set": {"title": &ticket.title, "priceCents": ticket.price_cents, "userId": &ticket.user_id, "version": ticket.version}},
+            )
+            .await?;
+        if newer.matched_count == 0 {
+            // Absent (inserted now), or as new already (the insert is a duplicate).
+            self.insert_ticket(ticket).await?;
+        }
+        Ok(())
     }
 
     /// Applies the next version of a ticket; false when the replica is not at the version

@@ -1,22 +1,21 @@
-//! A safety net under the expiration service: unpaid orders well past their window are
-//! cancelled here too, so a ticket is never held forever if an expiry is lost (the
+//! A safety net under the expiration service: unpaid orders well past their window (and
+//! its payment grace) are cancelled here too, so a ticket is never held forever if an expiry is lost (the
 //! expiration service's Redis wiped, a dead-lettered message). Normally the expiration
 //! service has cancelled them long before.
 
 use std::time::Duration;
 
-use common::listener::Outcome;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::listeners::transition_from;
-use crate::store::OrderStore;
+use crate::transitions::{Expired, Transitions};
 
-/// How long past `expiresAt` before the sweeper steps in.
+/// How long past the moment an order may be cancelled (`expiresAt` plus the payment
+/// grace) before the sweeper steps in.
 pub const GRACE: Duration = Duration::from_secs(30);
 
 pub fn spawn(
-    store: OrderStore,
+    orders: Transitions,
     every: Duration,
     grace: Duration,
     shutdown: CancellationToken,
@@ -27,21 +26,23 @@ pub fn spawn(
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {},
             }
-            if let Err(err) = sweep(&store, grace).await {
+            if let Err(err) = sweep(&orders, grace).await {
                 tracing::warn!(error = ?err, "expiry sweep failed");
             }
         }
     })
 }
 
-async fn sweep(store: &OrderStore, grace: Duration) -> anyhow::Result<()> {
-    let before = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
-    for order in store.expired_unpaid(before, 100).await? {
-        tracing::warn!(order.id = %order.id, expires_at = %order.expires_at, "cancelling an order whose expiry never arrived");
-        if let Outcome::Retry(_) =
-            transition_from(store, order.id, Some(order.clone()), |o| Ok(o.expire())).await
-        {
-            anyhow::bail!("could not cancel order {}", order.id);
+async fn sweep(orders: &Transitions, grace: Duration) -> anyhow::Result<()> {
+    let overdue = grace + orders.rules.payment_grace;
+    let before = chrono::Utc::now() - chrono::Duration::from_std(overdue)?;
+    for order in orders.store.expired_unpaid(before, 100).await? {
+        let id = order.id;
+        tracing::warn!(order.id = %id, expires_at = %order.expires_at, "cancelling an order whose expiry never arrived");
+        match orders.expire(id, Some(order)).await {
+            Ok(Expired::Cancelled | Expired::AlreadyFinal) => {}
+            Ok(Expired::NotYet(_)) => anyhow::bail!("order {id} is not cancellable yet"),
+            Err(err) => anyhow::bail!("could not cancel order {id}: {err}"),
         }
     }
     Ok(())

@@ -112,6 +112,8 @@ pub async fn spawn_with(options: Options) -> Stack {
             mongo: db.config(),
             bus: bus_config.clone(),
             expiration_window: options.window,
+            payment_grace: Duration::from_millis(300),
+            currency: "usd".to_owned(),
         })
         .await
         .expect("build orders");

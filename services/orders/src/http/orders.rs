@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::domain::{CancelError, Order, TicketSnapshot, Transition};
+use crate::domain::{Order, TicketSnapshot};
 use crate::store::InsertError;
+use crate::transitions::Cancelled;
 
 #[derive(Deserialize)]
 pub struct NewOrderBody {
@@ -23,8 +24,17 @@ pub struct NewOrderBody {
     ticket_id: Value,
 }
 
-/// The public JSON form of an order.
+/// The public JSON form of an order. `refund` is null, or the money given back for
+/// charges that could not complete it.
 fn order_json(order: &Order) -> Value {
+    let refund = order.refunds.first().map(|first| {
+        let cents: i64 = order.refunds.iter().map(|r| r.amount_cents).sum();
+        json!({
+            "amount": Cents::new(cents).map(Cents::to_json),
+            "currency": first.currency,
+            "status": "succeeded",
+        })
+    });
     json!({
         "id": order.id.to_hex(),
         "status": order.status.as_str(),
@@ -36,6 +46,7 @@ fn order_json(order: &Order) -> Value {
             "title": order.ticket.title,
             "price": Cents::new(order.ticket.price_cents).map(Cents::to_json),
         },
+        "refund": refund,
     })
 }
 
@@ -52,6 +63,7 @@ pub async fn create_order(
         .ok_or_else(|| ApiError::field("ticketId", "ticketId must be a valid ticket id"))?;
     let ticket = state
         .orders
+        .store
         .find_ticket(ticket_id)
         .await
         .map_err(ApiError::internal)?
@@ -67,17 +79,22 @@ pub async fn create_order(
         price_cents: ticket.price_cents,
     };
     let window = chrono::Duration::from_std(state.expiration_window).map_err(ApiError::internal)?;
-    // A holder whose window has closed but whose expiry has not been processed yet is
+    // A holder past its deadline and grace whose expiry has not been processed yet is
     // released here, once, rather than turning the buyer away.
     for attempt in 0..2 {
         let order = Order::place(&user.id, snapshot.clone(), Utc::now() + window);
-        match state.orders.insert(&order).await {
+        match state.orders.store.insert(&order).await {
             Ok(()) => {
                 tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
                 return Ok((StatusCode::CREATED, Json(order_json(&order))));
             }
             Err(InsertError::TicketHeld)
-                if attempt == 0 && release_lapsed_holder(&state, &snapshot.id).await? => {}
+                if attempt == 0
+                    && state
+                        .orders
+                        .free_lapsed_holder(&snapshot.id)
+                        .await
+                        .map_err(|err| err.into_api_error("Order"))? => {}
             Err(InsertError::TicketHeld) => {
                 return Err(ApiError::Conflict("Ticket is already reserved".into()));
             }
@@ -85,41 +102,6 @@ pub async fn create_order(
         }
     }
     Err(ApiError::Conflict("Ticket is already reserved".into()))
-}
-
-/// True when the ticket may be free now: its holder was an unpaid order past its window
-/// (now cancelled), or it has no holder any more.
-async fn release_lapsed_holder(state: &AppState, ticket_id: &str) -> ApiResult<bool> {
-    let Some(holder) = state
-        .orders
-        .find_holder(ticket_id)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        return Ok(true);
-    };
-    if !holder.is_expired(Utc::now()) {
-        return Ok(false);
-    }
-    let Transition::Apply(cancelled) = holder.expire() else {
-        return Ok(true);
-    };
-    let saved = state
-        .orders
-        .save_transition(holder.version, &cancelled, cancelled.status_event())
-        .await
-        .map_err(ApiError::internal)?;
-    if saved {
-        return Ok(true);
-    }
-    // Someone else (the expiry listener) changed it first, most likely freeing it.
-    let still_held = state
-        .orders
-        .find_holder(ticket_id)
-        .await
-        .map_err(ApiError::internal)?
-        .is_some_and(|h| h.id == holder.id);
-    Ok(!still_held)
 }
 
 /// `GET /api/orders`: the caller's orders, newest first, paged.
@@ -131,6 +113,7 @@ pub async fn list_orders(
     let page = query.parse()?;
     let batch = state
         .orders
+        .store
         .list_for_user(&user.id, &page)
         .await
         .map_err(ApiError::internal)?;
@@ -148,6 +131,7 @@ pub async fn list_orders(
 async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order> {
     let order = state
         .orders
+        .store
         .find(parse_id(id, "Order")?)
         .await
         .map_err(ApiError::internal)?
@@ -173,26 +157,17 @@ pub async fn cancel_order(
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    for _ in 0..5 {
-        let order = own_order(&state, &user.id, &id).await?;
-        let cancelled = match order.cancel() {
-            Ok(Transition::Apply(cancelled)) => cancelled,
-            Ok(Transition::Unchanged) => return Ok(StatusCode::NO_CONTENT),
-            Err(CancelError::Completed) => {
-                return Err(ApiError::Conflict("Cannot cancel a completed order".into()));
-            }
-        };
-        let saved = state
-            .orders
-            .save_transition(order.version, &cancelled, cancelled.status_event())
-            .await
-            .map_err(ApiError::internal)?;
-        if saved {
-            tracing::info!(order.id = %order.id, "order cancelled by its buyer");
-            return Ok(StatusCode::NO_CONTENT);
+    let cancelled = state
+        .orders
+        .cancel(parse_id(&id, "Order")?, &user.id)
+        .await
+        .map_err(|err| err.into_api_error("Order"))?;
+    match cancelled {
+        Cancelled::Done => {
+            tracing::info!(order.id = id, "order cancelled by its buyer");
+            Ok(StatusCode::NO_CONTENT)
         }
+        Cancelled::NotYours => Err(ApiError::Forbidden("Not your order".into())),
+        Cancelled::Completed => Err(ApiError::Conflict("Cannot cancel a completed order".into())),
     }
-    Err(ApiError::Conflict(
-        "The order is changing; try again".into(),
-    ))
 }

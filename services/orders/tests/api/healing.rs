@@ -9,6 +9,7 @@ async fn a_lapsed_reservation_whose_expiry_never_came_does_not_block_the_next_bu
     // No expiration service runs here: the expiry of the first order is "lost".
     let apps = spawn_apps_with(Options {
         window: Duration::from_secs(1),
+        payment_grace: Duration::from_secs(1),
         ..Options::default()
     })
     .await;
@@ -21,7 +22,13 @@ async fn a_lapsed_reservation_whose_expiry_never_came_does_not_block_the_next_bu
     let blocked = apps.order(&new_user_id(), &ticket).await;
     assert_eq!(blocked.status, 409);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Past the deadline but within the grace, a charge may still complete the first order.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let within_grace = apps.order(&new_user_id(), &ticket).await;
+    assert_eq!(within_grace.status, 409, "{:?}", within_grace.body);
+    assert_eq!(apps.order_status(&first_buyer, &first).await, "created");
+
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let second = apps.order(&new_user_id(), &ticket).await;
     assert_eq!(second.status, 201, "{:?}", second.body);
     assert_eq!(apps.order_status(&first_buyer, &first).await, "cancelled");
@@ -34,6 +41,7 @@ async fn the_sweeper_cancels_orders_whose_expiry_was_lost() {
     let apps = spawn_apps_with(Options {
         window: Duration::from_secs(1),
         sweeper_grace: Duration::from_millis(500),
+        ..Options::default()
     })
     .await;
     let (_, ticket) = apps.listed_ticket(10.0).await;

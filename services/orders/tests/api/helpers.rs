@@ -28,6 +28,8 @@ impl Drop for TestApps {
 
 pub struct Options {
     pub window: Duration,
+    /// How long past its deadline an unpaid order waits for a charge in flight.
+    pub payment_grace: Duration,
     pub sweeper_grace: Duration,
 }
 
@@ -35,6 +37,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(900),
+            payment_grace: Duration::from_millis(300),
             sweeper_grace: Duration::from_secs(3600),
         }
     }
@@ -68,6 +71,8 @@ pub async fn spawn_apps_with(options: Options) -> TestApps {
             mongo: orders_db.config(),
             bus: bus_config.clone(),
             expiration_window: options.window,
+            payment_grace: options.payment_grace,
+            currency: "usd".to_owned(),
         },
         options.sweeper_grace,
     )

@@ -9,4 +9,6 @@ mod create;
 mod events;
 mod healing;
 mod helpers;
+mod money;
 mod read;
+mod resync;

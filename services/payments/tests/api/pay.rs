@@ -87,6 +87,7 @@ async fn cancelled_completed_and_expired_orders_are_refused() {
         id: completed.clone(),
         ticket: OrderTicketRef { id: "t".into() },
         version: 1,
+        payment_id: None,
     })
     .await;
     eventually("the replica complete", Duration::from_secs(10), || async {
