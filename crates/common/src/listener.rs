@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::events::{Envelope, Event};
+use crate::outbox::PendingEvent;
 use crate::shutdown::BackgroundTasks;
 
 /// What to do with a delivered message.
@@ -32,7 +33,16 @@ pub enum Outcome {
     Retry(Duration),
     /// Never: dead-letter it with this reason.
     Reject(String),
+    /// Not yet: the record this event changes is behind it (an earlier event is missing).
+    /// Retried like [`Outcome::Retry`]; when the gap has not closed after
+    /// [`RESYNC_AFTER_DELIVERIES`], `resync` (a request for the owner's full state) is
+    /// published, and again every so often, so a replica never diverges for good.
+    Behind { resync: PendingEvent },
 }
+
+/// Deliveries of an event that finds its record behind before the owner is asked for the
+/// record's whole state (state transfer).
+pub const RESYNC_AFTER_DELIVERIES: i64 = 4;
 
 impl Outcome {
     /// The usual answer to an unexpected error: log it and try again shortly.
@@ -226,13 +236,22 @@ where
     }
 
     async fn process(&self, message: Message) {
+        if redriven_for_another_service(&message, &self.service) {
+            if let Err(err) = message.ack().await {
+                tracing::debug!(error = %err, "ack of another service's redriven event failed");
+            }
+            return;
+        }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let outcome = match serde_json::from_slice::<Envelope<E>>(&message.payload) {
             Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
             Ok(envelope) => self.handle(envelope).await,
         };
+        if let Outcome::Behind { resync } = &outcome {
+            self.request_resync(resync, delivered).await;
+        }
         let outcome = match outcome {
-            Outcome::Retry(_) if delivered >= self.options.max_deliver => {
+            Outcome::Retry(_) | Outcome::Behind { .. } if delivered >= self.options.max_deliver => {
                 Outcome::Reject(format!("gave up after {delivered} deliveries"))
             }
             other => other,
@@ -240,6 +259,9 @@ where
         let ack = match outcome {
             Outcome::Ack => AckKind::Ack,
             Outcome::Retry(delay) => AckKind::Nak(Some(retry_delay(delay, delivered))),
+            Outcome::Behind { .. } => {
+                AckKind::Nak(Some(retry_delay(Duration::from_millis(500), delivered)))
+            }
             Outcome::Reject(reason) => {
                 tracing::error!(
                     subject = E::SUBJECT,
@@ -269,6 +291,35 @@ where
         }
     }
 
+    /// Asks the owner for the record's whole state when a gap has lasted (and on the last
+    /// delivery, before the event is dead-lettered). The message id is derived from what
+    /// the replica has and the delivery, so a redelivered ask is stored once.
+    async fn request_resync(&self, resync: &PendingEvent, delivered: i64) {
+        let due = delivered >= RESYNC_AFTER_DELIVERIES
+            && ((delivered - RESYNC_AFTER_DELIVERIES) % RESYNC_AFTER_DELIVERIES == 0
+                || delivered >= self.options.max_deliver);
+        if !due {
+            return;
+        }
+        tracing::warn!(
+            subject = E::SUBJECT,
+            delivered,
+            request = resync.subject,
+            "a gap has not closed; asking the owner for the record's state"
+        );
+        if let Err(err) = self
+            .bus
+            .publish_raw(
+                &resync.subject,
+                &format!("{}-{delivered}", resync.id),
+                resync.body.clone().into(),
+            )
+            .await
+        {
+            tracing::warn!(error = ?err, "cannot ask for a resync; will ask again");
+        }
+    }
+
     /// Runs the handler in a task of its own, so that a panic is caught, and bounded by
     /// the ack wait: a stuck handler is aborted, so it never overlaps its own redelivery.
     async fn handle(&self, envelope: Envelope<E>) -> Outcome {
@@ -292,6 +343,15 @@ where
             }
         }
     }
+}
+
+/// A dead letter replayed (`common::redrive`) for another service than `service`.
+fn redriven_for_another_service(message: &Message, service: &str) -> bool {
+    message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(crate::redrive::REDRIVE_FOR))
+        .is_some_and(|target| target.as_str() != service)
 }
 
 /// An id carried by an event. A malformed one can never be applied, so the message is
@@ -320,6 +380,15 @@ impl VersionCheck {
             Some(local) if incoming <= local => Self::AlreadyApplied,
             Some(local) if incoming == local + 1 => Self::Apply,
             Some(_) => Self::Gap,
+        }
+    }
+
+    /// As [`Self::outcome_when_not_applied`], asking the owner for the record's state
+    /// (`resync`) when the gap lasts.
+    pub fn outcome_when_behind(self, resync: impl FnOnce() -> PendingEvent) -> Outcome {
+        match self {
+            Self::Gap => Outcome::Behind { resync: resync() },
+            other => other.outcome_when_not_applied(),
         }
     }
 

@@ -42,6 +42,12 @@ impl PendingEvent {
         Self::from_envelope(&Envelope::new(data))
     }
 
+    /// An event published at most once per `key` within the stream's duplicate window
+    /// (see [`Envelope::with_key`]), e.g. one state request per record and version.
+    pub fn keyed<E: Event>(key: &str, data: E) -> Self {
+        Self::from_envelope(&Envelope::with_key(key, data))
+    }
+
     pub fn from_envelope<E: Event>(envelope: &Envelope<E>) -> Self {
         Self {
             id: envelope.id.to_string(),
@@ -124,17 +130,11 @@ impl Relay {
     /// Creates on each watched collection the sparse index the sweep reads, which holds
     /// only documents with pending events: a sweep never scans the whole collection.
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        let pending =
+            crate::mongo::index("pending_events", doc! {format!("{PENDING_EVENTS}.id"): 1})
+                .sparse();
         for collection in &self.collections {
-            let index = mongodb::IndexModel::builder()
-                .keys(doc! {format!("{PENDING_EVENTS}.id"): 1})
-                .options(
-                    mongodb::options::IndexOptions::builder()
-                        .name("pending_events".to_owned())
-                        .sparse(true)
-                        .build(),
-                )
-                .build();
-            collection.create_index(index).await?;
+            crate::mongo::ensure_indexes(collection, std::slice::from_ref(&pending)).await?;
         }
         Ok(())
     }

@@ -416,3 +416,86 @@ async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
         .unwrap();
     assert_eq!(consumer.info().await.unwrap().config.max_deliver, 8);
 }
+
+#[tokio::test]
+async fn a_redrive_replays_dead_letters_to_the_service_that_rejected_them_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let bus = test_bus().await;
+    let fixed = Arc::new(AtomicBool::new(false));
+    let handled: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let stop = CancellationToken::new();
+    for service in ["buggy", "other"] {
+        let fixed = fixed.clone();
+        let handled = handled.clone();
+        listener::spawn(
+            &bus,
+            service,
+            ListenerOptions::default(),
+            move |event: Envelope<UserCreated>| {
+                let fixed = fixed.clone();
+                let handled = handled.clone();
+                async move {
+                    if service == "buggy" && !fixed.load(Ordering::SeqCst) {
+                        return Outcome::Reject("a bug".into());
+                    }
+                    handled
+                        .lock()
+                        .unwrap()
+                        .push((service.to_owned(), event.data.id));
+                    Outcome::Ack
+                }
+            },
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    bus.publish(&Envelope::new(user(1))).await.unwrap();
+    let dead_subject = bus.dead_letter_subject("buggy", UserCreated::SUBJECT);
+    eventually("the dead letter", Duration::from_secs(10), || async {
+        (stored(&bus, &dead_subject).await.len() == 1).then_some(())
+    })
+    .await;
+
+    fixed.store(true, Ordering::SeqCst);
+    let dry = common::redrive::redrive(&bus, None, true).await.unwrap();
+    assert_eq!(dry.total(), 1);
+    assert_eq!(
+        stored(&bus, &dead_subject).await.len(),
+        1,
+        "a dry run changes nothing"
+    );
+    let report = common::redrive::redrive(&bus, None, false).await.unwrap();
+    assert_eq!(report.total(), 1, "{report:?}");
+    eventually(
+        "the buggy service handles it",
+        Duration::from_secs(10),
+        || async {
+            handled
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(service, _)| service == "buggy")
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut handled = handled.lock().unwrap().clone();
+    handled.sort();
+    assert_eq!(
+        handled,
+        vec![
+            ("buggy".to_owned(), "user-1".to_owned()),
+            ("other".to_owned(), "user-1".to_owned())
+        ],
+        "the other service is not handed the replay"
+    );
+    assert!(
+        stored(&bus, &dead_subject).await.is_empty(),
+        "the dead letter is gone"
+    );
+    let again = common::redrive::redrive(&bus, None, false).await.unwrap();
+    assert_eq!(again.total(), 0, "a second redrive finds nothing");
+    stop.cancel();
+}
