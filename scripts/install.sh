@@ -4,6 +4,7 @@
 # $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB; and the
 # Python venv of the fault harness (pymongo, nats-py: e2e/chaos/requirements.txt).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 apt_packages=()

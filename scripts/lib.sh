@@ -7,6 +7,7 @@ GITTIX_TOOLS_DIR="${GITTIX_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gittix/bin
 export PATH="$GITTIX_TOOLS_DIR:$PATH:/usr/sbin:/sbin"
 
 # Pinned versions of what `scripts/install.sh` builds.
+# shellcheck disable=SC2034 # read by install.sh
 NATS_SERVER_VERSION="v2.12.4"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
@@ -222,4 +223,5 @@ TEST_MONGO_PORT=${TEST_MONGO_PORT:-27318}
 TEST_REDIS_PORT=${TEST_REDIS_PORT:-16479}
 
 # The services of the stack: name and default port. `expiration` serves only health.
+# shellcheck disable=SC2034 # read by stack.sh
 GITTIX_SERVICES=(auth:4001 tickets:4002 orders:4003 payments:4004 expiration:4006 client:4005)

@@ -15,6 +15,7 @@
 #   does not (scripts/test.d/nats-durability.sh checks it).
 # Every server runs under a supervisor (lib.sh start_daemon) that restarts it when it dies.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}

@@ -19,6 +19,7 @@
 # capped backoff when it dies, as Kubernetes would (lib.sh start_daemon); each restart is
 # logged in logs/supervisor.log and the process's log, and counted in the status table.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}

@@ -2,6 +2,7 @@
 # `make test`: install what is missing, start private test servers, check formatting and
 # lints, run every test, and stop the servers whatever happened.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$GITTIX_ROOT"
 

@@ -1094,8 +1094,9 @@ def main() -> int:
     report.record("actionlint .github/workflows (with shellcheck)", lambda: tool_output(run(["actionlint", "-no-color"])))
     if "dev" in renders:
         report.record("test.yml and deploy.yml do their jobs", lambda: check_workflows_content(services, base_images(renders["dev"])))
-    report.record("shellcheck scripts/test.d/infra.sh infra/k8s/set-images.sh",
-                  lambda: tool_output(run(["shellcheck", "-x", "scripts/test.d/infra.sh", "infra/k8s/set-images.sh"])))
+    scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("scripts/test.d/*.sh")])
+    report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
+                  lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))
 
     print("self-tests: each check fails on a broken copy")
     if all(k in renders for k in ("dev", "prod")) and "prod" in release:
