@@ -13,6 +13,7 @@
 #   CHAOS_SELLERS (3), CHAOS_BUYERS (8), CHAOS_TERM (0.25: share of graceful SIGTERM restarts)
 #   CHAOS_PORT_BASE (20400: ports base..base+19), BIN_DIR (target/release), REPLICAS (1)
 #   CHAOS_STATE (.gittix/chaos; made anew each run, kept afterwards with every log)
+#   CHAOS_TARGETS (all): the services and servers to kill, e.g. "tickets expiration nats"
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -60,6 +61,9 @@ for file in "$state"/*.pid; do
       port=$((${!var} + (replica - 1) * REPLICA_PORT_STEP))
       ;;
   esac
+  if [ -n "${CHAOS_TARGETS:-}" ] && [[ " $CHAOS_TARGETS " != *" ${name%%.*} "* ]]; then
+    continue
+  fi
   procs="$procs $name:$port"
 done
 

@@ -295,7 +295,7 @@ def sample(items, n=5):
 
 def mongo():
     url = env("MONGO_URL")
-    return MongoClient(url, serverSelectionTimeoutMS=5000, directConnection=True)
+    return MongoClient(url, serverSelectionTimeoutMS=5000, directConnection=True, tz_aware=True)
 
 
 def snapshot(client):
