@@ -27,8 +27,11 @@ log "building binaries for the end-to-end tests"
 cargo build --workspace --bins --locked
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
+# Every end-to-end script runs, whichever failed before it; the run fails at the end.
+failed_extras=()
 for extra in "$GITTIX_ROOT"/scripts/test.d/*.sh; do
   [ -e "$extra" ] || continue
   log "$(basename "$extra")"
-  bash "$extra"
+  bash "$extra" || failed_extras+=("$(basename "$extra")")
 done
+[ "${#failed_extras[@]}" -eq 0 ] || die "failed: ${failed_extras[*]}"
