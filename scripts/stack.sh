@@ -220,14 +220,19 @@ stop() {
   "$GITTIX_ROOT/scripts/servers.sh" stop "$state"
 }
 
+# Lines in file $1 (0 when there is none).
+lines_of() {
+  if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
+}
+
 # While `run` waits: says so whenever a supervisor restarted something.
 watch_restarts() {
   local seen now
-  seen=$(cat "$state/logs/supervisor.log" 2>/dev/null | wc -l)
+  seen=$(lines_of "$state/logs/supervisor.log")
   while true; do
     sleep 2 &
     wait $!
-    now=$(cat "$state/logs/supervisor.log" 2>/dev/null | wc -l)
+    now=$(lines_of "$state/logs/supervisor.log")
     if [ "$now" -gt "$seen" ]; then
       sed -n "$((seen + 1)),${now}p" "$state/logs/supervisor.log" | while read -r line; do warn "$line"; done
       seen=$now

@@ -67,7 +67,11 @@ def create():
     facts["ticketId"] = ticket.get("id") if isinstance(ticket, dict) else None
     # Orders learns of the ticket through the event bus; wait until it would sell it, so
     # what is checked after the restart is the stored state, not an event in flight.
-    listed = until(lambda: any(t["id"] == facts["ticketId"] for t in (seller.json("GET", "/api/tickets?limit=100")[1] or [])))
+    def listed_now():
+        status, listing = seller.json("GET", "/api/tickets?limit=100")
+        return status == 200 and any(t["id"] == facts["ticketId"] for t in listing)
+
+    listed = until(listed_now)
     check("the ticket is listed", listed)
     with open(FACTS, "w") as out:
         json.dump(facts, out)
@@ -83,7 +87,7 @@ def verify():
     status, ticket = seller.json("GET", f"/api/tickets/{facts['ticketId']}")
     check("the ticket is still there (200)", status == 200 and ticket.get("title") == "Second start", (status, ticket))
     status, listing = seller.json("GET", "/api/tickets?limit=100")
-    check("the ticket is still listed", status == 200 and any(t["id"] == facts["ticketId"] for t in listing), (status, listing))
+    check("the ticket is still listed", status == 200 and isinstance(listing, list) and any(t["id"] == facts["ticketId"] for t in listing), (status, listing))
     status, body = buyer.json("POST", "/api/users/signup", {"email": f"buyer-{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse"})
     check("a buyer signs up (201)", status == 201, (status, body))
     result = until(lambda: (lambda r: r if r[0] == 201 else None)(buyer.json("POST", "/api/orders", {"ticketId": facts["ticketId"]})))
