@@ -44,6 +44,7 @@ mkdir -p "$state"
 # Starts `stack.sh run` in the background; 0 once it says it is up, 1 if it exited first.
 up() {
   local out="$state/run-$1.out" tries=0
+  : >"$out"
   "$root/scripts/stack.sh" run "$state" >"$out" 2>&1 &
   runner=$!
   until grep -q 'GitTix is up' "$out"; do
