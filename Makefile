@@ -3,8 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 STATE ?= .gittix/up
+# `make chaos SECONDS=600 SEED=…`: how long the fault run lasts, and a seed to replay.
+SECONDS ?= 120
+SEED ?=
 
-.PHONY: help up down test install build bench test-servers test-servers-stop fmt lint
+.PHONY: help up down status chaos test install build bench test-servers test-servers-stop fmt lint
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -14,6 +17,12 @@ up: install build ## Install what is missing, build, run the whole stack at http
 
 down: ## Stop a stack left running by `make up`
 	@scripts/stack.sh stop $(STATE)
+
+status: ## Status table of the `make up` stack: pids and restarts (every process is supervised)
+	@BIN_DIR=$(CURDIR)/target/release scripts/stack.sh status $(STATE)
+
+chaos: install build ## Fault harness: load + random SIGKILLs for SECONDS (120), then invariants; SEED=… replays
+	@BIN_DIR=$(CURDIR)/target/release CHAOS_SECONDS=$(SECONDS) SEED=$(SEED) scripts/chaos.sh
 
 test: ## Install what is missing, start private test servers, run fmt, clippy and every test
 	@scripts/test.sh

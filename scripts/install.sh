@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Debian packages (redis, nginx, curl, chromium), and, built once with Go into
-# $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB.
+# $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB; and the
+# Python venv of the fault harness (pymongo, nats-py: e2e/chaos/requirements.txt).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 apt_packages=()
@@ -46,3 +48,6 @@ if [ -z "${MONGO_URL:-}${TEST_MONGO_URL:-}" ] && ! command -v mongod >/dev/null;
     echo "$want" >"$stamp"
   fi
 fi
+
+# The fault harness (make chaos, scripts/test.d/chaos.sh) and the NATS durability test.
+py_venv >/dev/null

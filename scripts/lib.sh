@@ -7,6 +7,7 @@ GITTIX_TOOLS_DIR="${GITTIX_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gittix/bin
 export PATH="$GITTIX_TOOLS_DIR:$PATH:/usr/sbin:/sbin"
 
 # Pinned versions of what `scripts/install.sh` builds.
+# shellcheck disable=SC2034 # read by install.sh
 NATS_SERVER_VERSION="v2.12.4"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
@@ -18,59 +19,158 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# True when process $1 runs: a zombie (exited, not yet reaped by an init that reaps
+# slowly, as orphans of `stack.sh start` are) does not count.
+alive() {
+  local pid=${1:-} stat
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  [ "${stat:0:1}" != Z ]
+}
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Waits until 127.0.0.1:$2 accepts connections; $1 names the server, $3 is its pid.
+# During start-up: fails when process $1 has gone for good. $2 is its pid, or the state
+# folder it was started in by start_daemon: then only its supervisor's death counts (the
+# supervisor restarts the process meanwhile, as Kubernetes would).
+starting() {
+  local name=$1 target=${2:-} sup
+  [ -n "$target" ] || return 0
+  if [ -d "$target" ]; then
+    sup=$(cat "$target/$name.sup.pid" 2>/dev/null || true)
+    if [ -n "$sup" ]; then
+      alive "$sup" || die "$name's supervisor is gone; see $target/logs/$name.log"
+      return 0
+    fi
+    target=$(pid_of "$target" "$name")
+  fi
+  alive "$target" || die "$name exited during start-up; see its log"
+}
+
+# What to say when $1 did not become ready within $2 seconds ($3: as for `starting`).
+not_ready() {
+  local name=$1 secs=$2 target=${3:-} exits=0
+  [ -d "$target" ] && exits=$(restarts_of "$target" "$name")
+  if [ "$exits" -gt 0 ]; then
+    die "$name exited during start-up ($exits times; still restarting) and was not ready within $secs s; see $target/logs/$name.log"
+  fi
+  die "$name was not ready within $secs s"
+}
+
+# Waits until 127.0.0.1:$2 accepts connections; $1 names the server, $3 is its pid or state
+# folder (see `starting`). READY_TIMEOUT (60 s) bounds the wait.
 wait_for_port() {
-  local name=$1 port=$2 pid=${3:-} tries=0
+  local name=$1 port=$2 target=${3:-} deadline=$((SECONDS + ${READY_TIMEOUT:-60}))
   until port_open "$port"; do
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-      die "$name exited during start-up; see its log"
-    fi
-    tries=$((tries + 1))
-    [ "$tries" -gt 300 ] && die "$name did not open port $port within 30 s"
+    starting "$name" "$target"
+    [ "$SECONDS" -ge "$deadline" ] && not_ready "$name" "${READY_TIMEOUT:-60}" "$target"
     sleep 0.1
   done
 }
 
-# Waits until an HTTP URL answers 200.
+# Waits until an HTTP URL answers 200 (arguments as for wait_for_port).
 wait_for_http() {
-  local name=$1 url=$2 pid=${3:-} tries=0
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-      die "$name exited during start-up; see its log"
-    fi
-    tries=$((tries + 1))
-    [ "$tries" -gt 600 ] && die "$name was not ready at $url within 60 s"
+  local name=$1 url=$2 target=${3:-} deadline=$((SECONDS + ${READY_TIMEOUT:-60}))
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+    starting "$name" "$target"
+    [ "$SECONDS" -ge "$deadline" ] && not_ready "$name" "${READY_TIMEOUT:-60}" "$target"
     sleep 0.1
   done
 }
 
-# Starts a long-running command in the background, its output in a log file and its pid
-# in "$dir/$name.pid". Does nothing when that pid is still alive.
+# Starts a long-running command in the background under a supervisor, as Kubernetes
+# would run it: output in "$dir/logs/$name.log", the command's pid in "$dir/$name.pid",
+# the supervisor's in "$dir/$name.sup.pid". Whenever the command exits (crash, SIGKILL,
+# or a clean exit after SIGTERM) the supervisor starts it again after a capped backoff
+# (SUPERVISE_BACKOFF_MIN 0.5 s, doubling up to SUPERVISE_BACKOFF_MAX 10 s; back to the
+# minimum once a run lasted SUPERVISE_STABLE_SECONDS, 30 s), logs each restart in the
+# command's log and in "$dir/logs/supervisor.log", and counts them in "$dir/$name.restarts".
+# SUPERVISE=0 runs the command unsupervised (the old behaviour). Does nothing when that
+# supervisor (or unsupervised command) is still alive.
 start_daemon() {
   local dir=$1 name=$2; shift 2
-  local pidfile="$dir/$name.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  local pidfile="$dir/$name.pid" suppid="$dir/$name.sup.pid"
+  if [ -f "$suppid" ] && alive "$(cat "$suppid")"; then
+    return 0
+  fi
+  if [ ! -f "$suppid" ] && [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
     return 0
   fi
   mkdir -p "$dir/logs"
-  nohup "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  rm -f "$pidfile" "$suppid"
+  echo 0 >"$dir/$name.restarts"
+  if [ "${SUPERVISE:-1}" = 0 ]; then
+    nohup "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    return 0
+  fi
+  # The supervisor's own stdio goes to the log, so a caller capturing our output never
+  # waits on it; HUP is ignored (as nohup would), and so by the command it runs.
+  (supervise "$dir" "$name" "$@") >>"$dir/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$suppid"
+  # The command's pid, once the supervisor has started it (callers wait on it).
+  local tries=0
+  until [ -s "$pidfile" ] || [ "$tries" -ge 50 ]; do sleep 0.02; tries=$((tries + 1)); done
 }
 
-# Stops what start_daemon started: TERM, then KILL after 10 s.
+# The supervisor loop of start_daemon (runs in its own subshell).
+supervise() {
+  local dir=$1 name=$2; shift 2
+  local pidfile="$dir/$name.pid" child rc started ran restarts=0
+  local delay=${SUPERVISE_BACKOFF_MIN:-0.5} max=${SUPERVISE_BACKOFF_MAX:-10} stable=${SUPERVISE_STABLE_SECONDS:-30}
+  set +e
+  trap '' HUP INT
+  # Stopping: TERM to the supervisor ends it without a restart (stop_daemon then stops
+  # the command itself).
+  trap 'exit 0' TERM
+  while true; do
+    started=$SECONDS
+    "$@" &
+    child=$!
+    echo "$child" >"$pidfile"
+    wait "$child"
+    rc=$?
+    # A trapped TERM interrupts wait: the child is still running; leave it to stop_daemon.
+    alive "$child" && exit 0
+    ran=$((SECONDS - started))
+    [ "$ran" -ge "$stable" ] && delay=${SUPERVISE_BACKOFF_MIN:-0.5}
+    restarts=$((restarts + 1))
+    echo "$restarts" >"$dir/$name.restarts"
+    printf '%s supervisor: %s (pid %s) exited with status %s after %ss; restart %s in %ss\n' \
+      "$(date -u +%FT%TZ)" "$name" "$child" "$rc" "$ran" "$restarts" "$delay" | tee -a "$dir/logs/supervisor.log"
+    sleep "$delay" &
+    wait $!
+    delay=$(awk -v d="$delay" -v m="$max" 'BEGIN { d *= 2; if (d > m) d = m; print d }')
+  done
+}
+
+# Stops what start_daemon started: the supervisor first (so nothing restarts), then the
+# command: TERM, then KILL after 10 s.
 stop_daemon() {
-  local dir=$1 name=$2 pid tries=0
-  local pidfile="$dir/$name.pid"
+  local dir=$1 name=$2 pid sup tries=0
+  local pidfile="$dir/$name.pid" suppid="$dir/$name.sup.pid"
+  if [ -f "$suppid" ]; then
+    sup=$(cat "$suppid")
+    if alive "$sup"; then
+      kill -TERM "$sup" 2>/dev/null || true
+      while alive "$sup" && [ "$tries" -lt 50 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+      done
+      kill -KILL "$sup" 2>/dev/null || true
+    fi
+    rm -f "$suppid"
+  fi
+  tries=0
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && [ "$tries" -lt 100 ]; do
+    while alive "$pid" && [ "$tries" -lt 100 ]; do
       sleep 0.1
       tries=$((tries + 1))
     done
@@ -79,8 +179,42 @@ stop_daemon() {
   rm -f "$pidfile"
 }
 
+# How often the supervisor of $2 (in state folder $1) restarted its command.
+restarts_of() {
+  cat "$1/$2.restarts" 2>/dev/null || echo 0
+}
+
 pid_of() {
   cat "$1/$2.pid" 2>/dev/null || true
+}
+
+# The Python venv of the fault harness and the NATS durability test (pymongo, nats-py,
+# pinned in e2e/chaos/requirements.txt), outside the checkout like the Go tools; built
+# once, and anew when the pins or the Python change. Prints the venv's python.
+GITTIX_PY_VENV="${GITTIX_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gittix/py-venv}"
+py_venv() {
+  local venv=$GITTIX_PY_VENV requirements="$GITTIX_ROOT/e2e/chaos/requirements.txt" python=${PYTHON:-python3} want
+  want=$( {
+    cat "$requirements"
+    "$python" -c 'import sys; print(sys.executable, sys.version)'
+  } | sha256sum | cut -c1-16)
+  mkdir -p "$(dirname "$venv")"
+  (
+    # One installer at a time (two test runs at once share the venv).
+    if command -v flock >/dev/null; then
+      exec 9>"$venv.lock"
+      flock 9
+    fi
+    if [ "$(cat "$venv/.gittix-stamp" 2>/dev/null)" != "$want" ]; then
+      log "installing the harness's Python packages into $venv (once)"
+      rm -rf "$venv"
+      "$python" -m venv "$venv" >&2 || die "could not create the venv $venv"
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        -r "$requirements" >&2 || die "pip could not install $requirements"
+      echo "$want" >"$venv/.gittix-stamp"
+    fi
+  ) || exit 1
+  echo "$venv/bin/python"
 }
 
 # Ports of the private test servers (`make test`), apart from those of `make up`.
@@ -89,4 +223,5 @@ TEST_MONGO_PORT=${TEST_MONGO_PORT:-27318}
 TEST_REDIS_PORT=${TEST_REDIS_PORT:-16479}
 
 # The services of the stack: name and default port. `expiration` serves only health.
+# shellcheck disable=SC2034 # read by stack.sh
 GITTIX_SERVICES=(auth:4001 tickets:4002 orders:4003 payments:4004 expiration:4006 client:4005)

@@ -7,8 +7,15 @@
 # Writes "$STATE/servers.env" (MONGO_URL, NATS_URL, REDIS_URL) for the callers.
 #
 # usage: servers.sh start|stop STATE_DIR
-# ports: NATS_PORT, MONGO_PORT, REDIS_PORT (defaults 4222+10000, … chosen to avoid clashes)
+# ports: NATS_PORT, MONGO_PORT, REDIS_PORT (defaults 4222+10000, … chosen to avoid clashes),
+#   NATS_MONITOR_PORT (NATS_PORT+1: the monitoring endpoint, /jsz, /varz, /healthz)
+# NATS_SYNC_INTERVAL (always): how often JetStream fsyncs its file store. `always` syncs
+#   every write before the publisher's acknowledgement, so an event JetStream acknowledged
+#   survives a SIGKILL of nats-server (or of the machine); the server's default, 2 min,
+#   does not (scripts/test.d/nats-durability.sh checks it).
+# Every server runs under a supervisor (lib.sh start_daemon) that restarts it when it dies.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
@@ -18,16 +25,19 @@ mkdir -p "$state"
 state=$(cd "$state" && pwd)
 
 NATS_PORT=${NATS_PORT:-14222}
+NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-$((NATS_PORT + 1))}
+NATS_SYNC_INTERVAL=${NATS_SYNC_INTERVAL:-always}
 MONGO_PORT=${MONGO_PORT:-27217}
 REDIS_PORT=${REDIS_PORT:-16379}
 
 start() {
-  local mongo_url nats_url redis_url
+  local mongo_url nats_url redis_url nats_monitor_url=""
 
   if [ -n "${NATS_URL:-}" ]; then
     nats_url=$NATS_URL
   else
     nats_url="nats://127.0.0.1:$NATS_PORT"
+    nats_monitor_url="http://127.0.0.1:$NATS_MONITOR_PORT"
     start_nats
   fi
   if [ -n "${REDIS_URL:-}" ]; then
@@ -50,17 +60,26 @@ start() {
 MONGO_URL=$mongo_url
 NATS_URL=$nats_url
 REDIS_URL=$redis_url
+NATS_MONITOR_URL=$nats_monitor_url
 ENV
 }
 
 start_nats() {
   if ! port_open "$NATS_PORT" || [ -z "$(pid_of "$state" nats)" ]; then
     port_open "$NATS_PORT" && die "port $NATS_PORT (NATS_PORT) is taken by another process"
+    port_open "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT (NATS_MONITOR_PORT) is taken by another process"
     mkdir -p "$state/nats"
-    start_daemon "$state" nats nats-server --jetstream --store_dir "$state/nats" \
-      --addr 127.0.0.1 --port "$NATS_PORT" --server_name gittix-local
+    # The JetStream settings that have no command-line flag live in a generated config file.
+    cat >"$state/nats.conf" <<CONF
+# Written by scripts/servers.sh; the command line adds the ports and the store folder.
+jetstream {
+  sync_interval: $NATS_SYNC_INTERVAL
+}
+CONF
+    start_daemon "$state" nats nats-server --config "$state/nats.conf" --jetstream --store_dir "$state/nats" \
+      --addr 127.0.0.1 --port "$NATS_PORT" --http_port "$NATS_MONITOR_PORT" --server_name gittix-local
   fi
-  wait_for_port nats "$NATS_PORT" "$(pid_of "$state" nats)"
+  wait_for_port nats "$NATS_PORT" "$state"
 }
 
 start_redis() {
@@ -70,7 +89,7 @@ start_redis() {
     start_daemon "$state" redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
       --dir "$state/redis" --appendonly yes --save "" --daemonize no
   fi
-  wait_for_port redis "$REDIS_PORT" "$(pid_of "$state" redis)"
+  wait_for_port redis "$REDIS_PORT" "$state"
 }
 
 start_mongo() {
@@ -84,7 +103,7 @@ start_mongo() {
         start_daemon "$state" mongo ferretdb -listen "127.0.0.1:$MONGO_PORT" -dir "$state/mongo"
       fi
     fi
-    wait_for_port mongo "$MONGO_PORT" "$(pid_of "$state" mongo)"
+    wait_for_port mongo "$MONGO_PORT" "$state"
 }
 
 stop() {

@@ -3,27 +3,63 @@
 # (scripts/servers.sh), every service binary that has been built, and nginx in front of
 # them as the single origin, routed by infra/routes.tsv.
 #
-# usage: stack.sh start|stop|run STATE_DIR
-#   run   start, print the URL and a status table, stop everything on Ctrl-C or SIGTERM
+# usage: stack.sh start|stop|run|status STATE_DIR
+#   run     start, print the URL and a status table, report restarts as they happen, and
+#           stop everything on Ctrl-C or SIGTERM
+#   status  the status table of a running stack (pids, restarts)
 # Settings (environment): HTTP_PORT (8080), BIN_DIR (target/release), <SERVICE>_PORT
-# (AUTH_PORT=4001, …), NATS_PORT, MONGO_PORT, REDIS_PORT, JWT_KEY (generated and kept in
-# the state folder when unset), EXPIRATION_WINDOW_SECONDS, LOG_FORMAT, RUST_LOG.
+# (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT, JWT_KEY
+# (generated and kept in the state folder when unset), EXPIRATION_WINDOW_SECONDS,
+# LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up).
+# REPLICAS (1): processes of each of auth, tickets, orders, payments and expiration; the
+#   replica i (1-based) of a service listens on its port + (i-1) * REPLICA_PORT_STEP (100)
+#   and nginx balances over all of them. Keep 1 on the FerretDB stand-in for now: its
+#   updates are atomic only within one connection (docs/STORE-CONTRACT.md).
+# Every process (servers, services, nginx) runs under a supervisor that restarts it with
+# capped backoff when it dies, as Kubernetes would (lib.sh start_daemon); each restart is
+# logged in logs/supervisor.log and the process's log, and counted in the status table.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 state=${2:-}
-[ -n "$cmd" ] && [ -n "$state" ] || die "usage: stack.sh start|stop|run STATE_DIR"
+[ -n "$cmd" ] && [ -n "$state" ] || die "usage: stack.sh start|stop|run|status STATE_DIR"
 mkdir -p "$state/logs"
 state=$(cd "$state" && pwd)
 BIN_DIR=${BIN_DIR:-$GITTIX_ROOT/target/release}
 HTTP_PORT=${HTTP_PORT:-8080}
 HTTP_HOST=${HTTP_HOST:-127.0.0.1}
+REPLICAS=${REPLICAS:-1}
+REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-100}
+case "$REPLICAS" in '' | *[!0-9]* | 0) die "REPLICAS must be a whole number of 1 or more" ;; esac
+# The services that run as REPLICAS processes (the client stays one).
+REPLICATED_SERVICES=" auth tickets orders payments expiration "
 
 service_port() {
   local name=$1 default=$2 var
   var="$(echo "$name" | tr '[:lower:]' '[:upper:]')_PORT"
   echo "${!var:-$default}"
+}
+
+# The processes of a service, one "process-name port" line each: the first replica is
+# named after the service, the others <service>.<i>.
+instances() {
+  local name=$1 port=$2 count=1 i
+  case "$REPLICATED_SERVICES" in *" $name "*) count=$REPLICAS ;; esac
+  echo "$name $port"
+  for ((i = 2; i <= count; i++)); do
+    echo "$name.$i $((port + (i - 1) * REPLICA_PORT_STEP))"
+  done
+}
+
+# Every service process of the stack, "service process-name port" per line.
+all_instances() {
+  local entry name
+  for entry in "${GITTIX_SERVICES[@]}"; do
+    name=${entry%%:*}
+    instances "$name" "$(service_port "$name" "${entry#*:}")" | sed "s/^/$name /"
+  done
 }
 
 jwt_key() {
@@ -37,7 +73,7 @@ jwt_key() {
 }
 
 render_nginx_conf() {
-  local conf="$state/nginx/nginx.conf" prefix svc port upstream
+  local conf="$state/nginx/nginx.conf" prefix svc port upstream entry
   mkdir -p "$state/nginx/tmp"
   {
     [ "$(id -u)" -eq 0 ] && echo "user root;"
@@ -61,22 +97,30 @@ http {
   proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
   proxy_set_header X-Forwarded-Proto \$scheme;
   default_type application/json;
+CONF
+    # One upstream per service, listing all its replicas.
+    for entry in "${GITTIX_SERVICES[@]}"; do
+      svc=${entry%%:*}
+      [ -x "$BIN_DIR/$svc" ] || continue
+      echo "  upstream $svc {"
+      instances "$svc" "$(service_port "$svc" "${entry#*:}")" | while read -r _ port; do
+        echo "    server 127.0.0.1:$port;"
+      done
+      echo "  }"
+    done
+    cat <<CONF
   server {
     listen $HTTP_HOST:$HTTP_PORT;
 CONF
     while IFS=$'\t' read -r prefix svc; do
       case "$prefix" in ''|'#'*) continue ;; esac
-      port=""
-      for entry in "${GITTIX_SERVICES[@]}"; do
-        [ "${entry%%:*}" = "$svc" ] && port=$(service_port "$svc" "${entry#*:}")
-      done
       if [ "$prefix" = "/" ]; then
         echo "    location / {"
       else
         echo "    location ~ ^${prefix}(/|\$) {"
       fi
       if [ -x "$BIN_DIR/$svc" ]; then
-        echo "      proxy_pass http://127.0.0.1:$port;"
+        echo "      proxy_pass http://$svc;"
       else
         upstream="{\"errors\":[{\"message\":\"The $svc service is not part of this build yet\"}]}"
         echo "      return 503 '$upstream';"
@@ -90,18 +134,16 @@ CONF
 }
 
 start_services() {
-  local key name port pid payment_gateway=simulated
+  local key name proc port payment_gateway=simulated
   key=$(jwt_key)
   # Real Stripe when keys are given (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET pass through
   # from the environment); otherwise the simulated gateway, which says so loudly.
   [ -n "${STRIPE_SECRET_KEY:-}" ] && payment_gateway=stripe
   # shellcheck disable=SC1091
   source "$state/servers.env"
-  for entry in "${GITTIX_SERVICES[@]}"; do
-    name=${entry%%:*}
-    port=$(service_port "$name" "${entry#*:}")
+  while read -r name proc port; do
     [ -x "$BIN_DIR/$name" ] || continue
-    start_daemon "$state" "$name" env \
+    start_daemon "$state" "$proc" env \
       APP_ENV="${APP_ENV:-development}" HOST=127.0.0.1 PORT="$port" \
       JWT_KEY="$key" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
       MONGO_URL="$MONGO_URL" MONGO_DB="$name" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL" \
@@ -111,14 +153,11 @@ start_services() {
       AUTH_URL="http://127.0.0.1:$(service_port auth 4001)" TICKETS_URL="http://127.0.0.1:$(service_port tickets 4002)" \
       ORDERS_URL="http://127.0.0.1:$(service_port orders 4003)" PAYMENTS_URL="http://127.0.0.1:$(service_port payments 4004)" \
       "$BIN_DIR/$name"
-  done
-  for entry in "${GITTIX_SERVICES[@]}"; do
-    name=${entry%%:*}
-    port=$(service_port "$name" "${entry#*:}")
+  done < <(all_instances)
+  while read -r name proc port; do
     [ -x "$BIN_DIR/$name" ] || continue
-    pid=$(pid_of "$state" "$name")
-    wait_for_http "$name" "http://127.0.0.1:$port/readyz" "$pid"
-  done
+    wait_for_http "$proc" "http://127.0.0.1:$port/readyz" "$state"
+  done < <(all_instances)
 }
 
 start() {
@@ -132,42 +171,87 @@ start() {
   fi
   nginx -t -q -c "$conf" -p "$state/nginx" 2>>"$state/logs/nginx-error.log" || die "nginx rejected $conf"
   start_daemon "$state" nginx nginx -c "$conf" -p "$state/nginx"
-  wait_for_port nginx "$HTTP_PORT" "$(pid_of "$state" nginx)"
+  wait_for_port nginx "$HTTP_PORT" "$state"
 }
 
 status() {
-  local name port pid
-  printf '\n  %-12s %-7s %s\n' SERVICE PORT STATUS
-  for entry in "${GITTIX_SERVICES[@]}"; do
-    name=${entry%%:*}
-    port=$(service_port "$name" "${entry#*:}")
-    pid=$(pid_of "$state" "$name")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      printf '  %-12s %-7s %s\n' "$name" "$port" "ready (pid $pid)"
-    else
-      printf '  %-12s %-7s %s\n' "$name" "-" "not built yet"
+  local name proc port pid
+  printf '\n  %-14s %-7s %-9s %s\n' PROCESS PORT RESTARTS STATUS
+  while read -r name proc port; do
+    if [ ! -x "$BIN_DIR/$name" ]; then
+      printf '  %-14s %-7s %-9s %s\n' "$proc" "-" "-" "not built yet"
+      continue
     fi
-  done
-  printf '  %-12s %-7s %s\n\n' nginx "$HTTP_PORT" "routes: infra/routes.tsv; logs: $state/logs"
+    row "$proc" "$port"
+  done < <(all_instances)
+  # The servers servers.sh started here (not those given as NATS_URL and the like).
+  [ -f "$state/nats.restarts" ] && row nats "${NATS_PORT:-14222}"
+  [ -f "$state/redis.restarts" ] && row redis "${REDIS_PORT:-16379}"
+  [ -f "$state/mongo.restarts" ] && row mongo "${MONGO_PORT:-27217}"
+  row nginx "$HTTP_PORT"
+  printf '\n  routes: infra/routes.tsv; logs (restarts in supervisor.log): %s/logs\n\n' "$state"
+}
+
+# One line of the status table: a process of the state folder and its port.
+row() {
+  local proc=$1 port=$2 pid state_text
+  pid=$(pid_of "$state" "$proc")
+  if [ -n "$pid" ] && alive "$pid"; then
+    state_text="running (pid $pid)"
+  elif [ -f "$state/$proc.sup.pid" ] && alive "$(cat "$state/$proc.sup.pid")"; then
+    state_text="restarting"
+  else
+    state_text="stopped"
+  fi
+  printf '  %-14s %-7s %-9s %s\n' "$proc" "$port" "$(restarts_of "$state" "$proc")" "$state_text"
 }
 
 stop() {
+  local file proc
   stop_daemon "$state" nginx
-  for entry in "${GITTIX_SERVICES[@]}"; do
-    stop_daemon "$state" "${entry%%:*}"
+  # Every service process the folder has a pid file of, whatever REPLICAS is now.
+  for file in "$state"/*.pid; do
+    [ -e "$file" ] || continue
+    proc=$(basename "$file" .pid)
+    proc=${proc%.sup}
+    case "$proc" in nats | redis | mongo | nginx) continue ;; esac
+    stop_daemon "$state" "$proc"
   done
   "$GITTIX_ROOT/scripts/servers.sh" stop "$state"
+}
+
+# Lines in file $1 (0 when there is none).
+lines_of() {
+  if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
+}
+
+# While `run` waits: says so whenever a supervisor restarted something.
+watch_restarts() {
+  local seen now
+  seen=$(lines_of "$state/logs/supervisor.log")
+  while true; do
+    sleep 2 &
+    wait $!
+    now=$(lines_of "$state/logs/supervisor.log")
+    if [ "$now" -gt "$seen" ]; then
+      sed -n "$((seen + 1)),${now}p" "$state/logs/supervisor.log" | while read -r line; do warn "$line"; done
+      seen=$now
+    fi
+  done
 }
 
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  status) status ;;
   run)
-    trap 'echo; log "stopping GitTix"; stop; exit 0' INT TERM
+    # Whatever ends this script (Ctrl-C, SIGTERM, a failed start) stops everything it began.
+    trap 'echo; log "stopping GitTix"; stop' EXIT
+    trap 'exit 0' INT TERM
     start
     status
     printf '\033[1;32mGitTix is up at http://localhost:%s\033[0m  (Ctrl-C stops it)\n' "$HTTP_PORT"
-    while true; do sleep 3600 & wait $!; done
+    watch_restarts
     ;;
-  *) die "usage: stack.sh start|stop|run STATE_DIR" ;;
+  *) die "usage: stack.sh start|stop|run|status STATE_DIR" ;;
 esac

@@ -2,6 +2,7 @@
 # `make test`: install what is missing, start private test servers, check formatting and
 # lints, run every test, and stop the servers whatever happened.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$GITTIX_ROOT"
 
@@ -26,8 +27,11 @@ log "building binaries for the end-to-end tests"
 cargo build --workspace --bins --locked
 log "cargo test"
 cargo test --workspace --locked --no-fail-fast
+# Every end-to-end script runs, whichever failed before it; the run fails at the end.
+failed_extras=()
 for extra in "$GITTIX_ROOT"/scripts/test.d/*.sh; do
   [ -e "$extra" ] || continue
   log "$(basename "$extra")"
-  bash "$extra"
+  bash "$extra" || failed_extras+=("$(basename "$extra")")
 done
+[ "${#failed_extras[@]}" -eq 0 ] || die "failed: ${failed_extras[*]}"

@@ -543,6 +543,12 @@ def check_workloads(docs: list[dict], services: Iterable[str], overlay: str) -> 
             store = args[args.index("-sd") + 1]
         if store is None or not any(m.get("mountPath") == store for m in nats[0].get("volumeMounts") or []):
             problems.append("NATS keeps its JetStream store outside its volume")
+        # An acknowledged event must survive a node crash: the config file NATS reads syncs
+        # every write (the server's default syncs every 2 minutes).
+        config = next((a.split("=", 1)[1] for a in args if a.startswith(("--config=", "-c="))), None)
+        texts = [v for cm in objects(docs, "ConfigMap") for k, v in (cm.get("data") or {}).items() if config and config.endswith("/" + k)]
+        if not any(re.search(r"^\s*sync_interval\s*:\s*\"?always\"?\s*$", t, re.M) for t in texts):
+            problems.append("NATS does not fsync every JetStream write (--config with jetstream { sync_interval: always })")
     return problems
 
 
@@ -984,6 +990,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("workloads: root allowed", lambda: check_workloads(mutate(dev, "Deployment", "client", lambda d: pod_spec(d)["securityContext"].update(runAsNonRoot=False)), services, "dev")),
         ("workloads: no memory limit", lambda: check_workloads(mutate(dev, "StatefulSet", "auth-mongo", c0(lambda c: c["resources"]["limits"].pop("memory"))), services, "dev")),
         ("workloads: NATS without JetStream", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if a not in ("-js", "--jetstream")]))), services, "dev")),
+        ("workloads: NATS without its fsync config", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if not a.startswith("--config=")]))), services, "dev")),
         ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
         ("release: prod applied without set-images.sh", lambda: check_release_images(prod, services)),
         ("release: TLS for another host", lambda: check_hosts_and_tls(mutate(prod_release, "Ingress", "gittix", lambda d: d["spec"]["tls"][0].update(hosts=["other.example.com"])), "prod")),
@@ -1087,8 +1094,9 @@ def main() -> int:
     report.record("actionlint .github/workflows (with shellcheck)", lambda: tool_output(run(["actionlint", "-no-color"])))
     if "dev" in renders:
         report.record("test.yml and deploy.yml do their jobs", lambda: check_workflows_content(services, base_images(renders["dev"])))
-    report.record("shellcheck scripts/test.d/infra.sh infra/k8s/set-images.sh",
-                  lambda: tool_output(run(["shellcheck", "-x", "scripts/test.d/infra.sh", "infra/k8s/set-images.sh"])))
+    scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("scripts/test.d/*.sh")])
+    report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
+                  lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))
 
     print("self-tests: each check fails on a broken copy")
     if all(k in renders for k in ("dev", "prod")) and "prod" in release:

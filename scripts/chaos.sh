@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The fault harness (`make chaos`; a short run in `make test` through scripts/test.d/chaos.sh).
+# Starts the whole stack as `make up` does (scripts/stack.sh, every process supervised) on
+# private ports with a short expiry window and the simulated gateway, drives sellers and
+# buyers through nginx while it SIGKILLs (and SIGTERMs) random services and servers, waits
+# for the system to settle, and checks the invariants (e2e/chaos/chaos.py says which).
+# Last line: `chaos: N passed, M failed`; exits non-zero on any failure.
+#
+# Settings (environment):
+#   CHAOS_SECONDS (120)   how long load and faults run      SEED / CHAOS_SEED  replay a run
+#   CHAOS_FAULT_EVERY (5) mean seconds between faults       CHAOS_SETTLE (60)  most seconds to converge
+#   CHAOS_WINDOW (6)      EXPIRATION_WINDOW_SECONDS          CHAOS_ALLOWANCE (35) created past the window
+#   CHAOS_SELLERS (3), CHAOS_BUYERS (8), CHAOS_TERM (0.25: share of graceful SIGTERM restarts)
+#   CHAOS_PORT_BASE (20400: ports base..base+19), BIN_DIR (target/release), REPLICAS (1)
+#   CHAOS_STATE (.gittix/chaos; made anew each run, kept afterwards with every log)
+#   CHAOS_TARGETS (all): the services and servers to kill, e.g. "tickets expiration nats"
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+state=${CHAOS_STATE:-$GITTIX_ROOT/.gittix/chaos}
+base=${CHAOS_PORT_BASE:-20400}
+export BIN_DIR="${BIN_DIR:-$GITTIX_ROOT/target/release}"
+export HTTP_PORT=$base AUTH_PORT=$((base + 1)) TICKETS_PORT=$((base + 2)) ORDERS_PORT=$((base + 3)) \
+  PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
+export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
+export EXPIRATION_WINDOW_SECONDS=${CHAOS_WINDOW:-6} PAYMENT_GATEWAY=simulated
+export EVENTS_STREAM=GITTIX EVENTS_SUBJECT_PREFIX=gittix
+export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
+unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
+
+for bin in auth tickets orders payments expiration client; do
+  [ -x "$BIN_DIR/$bin" ] || die "chaos: $BIN_DIR/$bin is missing; build the services first (cargo build --release --workspace --bins)"
+done
+python=$(py_venv)
+stop() { "$GITTIX_ROOT/scripts/stack.sh" stop "$state" >/dev/null 2>&1 || true; }
+trap stop EXIT
+stop
+rm -rf "$state"
+log "chaos: starting the stack in $state (logs in $state/logs)"
+if ! "$GITTIX_ROOT/scripts/stack.sh" start "$state"; then
+  echo "  FAIL  the stack starts"
+  echo "chaos: 0 passed, 1 failed"
+  exit 1
+fi
+
+# What to kill: every service process (each replica) and every server, with the port
+# that tells it is back.
+procs=""
+for file in "$state"/*.pid; do
+  name=$(basename "$file" .pid)
+  case "$name" in *.sup | nginx) continue ;; esac
+  case "$name" in
+    nats) port=$NATS_PORT ;;
+    redis) port=$REDIS_PORT ;;
+    mongo) port=$MONGO_PORT ;;
+    *)
+      svc=${name%%.*} replica=1
+      [ "$name" != "$svc" ] && replica=${name#*.}
+      var="$(echo "$svc" | tr '[:lower:]' '[:upper:]')_PORT"
+      port=$((${!var} + (replica - 1) * REPLICA_PORT_STEP))
+      ;;
+  esac
+  if [ -n "${CHAOS_TARGETS:-}" ] && [[ " $CHAOS_TARGETS " != *" ${name%%.*} "* ]]; then
+    continue
+  fi
+  procs="$procs $name:$port"
+done
+
+set -a
+# shellcheck disable=SC1091
+source "$state/servers.env"
+set +a
+CHAOS_URL="http://127.0.0.1:$HTTP_PORT" CHAOS_STATE="$state" CHAOS_PROCS="$procs" \
+  CHAOS_SEED="${SEED:-${CHAOS_SEED:-}}" CHAOS_WINDOW="$EXPIRATION_WINDOW_SECONDS" \
+  "$python" "$GITTIX_ROOT/e2e/chaos/chaos.py" 2>&1 | tee "$state/chaos.out"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || warn "chaos found failures; every log is in $state/logs (supervisor.log lists the restarts)"
+exit "$status"
