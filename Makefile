@@ -7,7 +7,10 @@ STATE ?= .gittix/up
 SECONDS ?= 120
 SEED ?=
 
-.PHONY: help up down status chaos test install build bench test-servers test-servers-stop fmt lint
+# `make redrive ARGS='--service tickets --dry-run'`: options of `gittix redrive`.
+ARGS ?=
+
+.PHONY: help up down status chaos redrive test install build bench test-servers test-servers-stop fmt lint
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -23,6 +26,10 @@ status: ## Status table of the `make up` stack: pids and restarts (every process
 
 chaos: install build ## Fault harness: load + random SIGKILLs for SECONDS (120), then invariants; SEED=… replays
 	@BIN_DIR=$(CURDIR)/target/release CHAOS_SECONDS=$(SECONDS) SEED=$(SEED) scripts/chaos.sh
+
+redrive: ## Replay the `make up` stack's dead letters after a fix (ARGS: --service NAME, --dry-run)
+	@set -a && source $(STATE)/servers.env && set +a && \
+		cargo run --quiet --release --locked -p admin -- redrive $(ARGS)
 
 test: ## Install what is missing, start private test servers, run fmt, clippy and every test
 	@scripts/test.sh

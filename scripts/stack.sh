@@ -9,7 +9,7 @@
 #   status  the status table of a running stack (pids, restarts)
 # Settings (environment): HTTP_PORT (8080), BIN_DIR (target/release), <SERVICE>_PORT
 # (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT, JWT_KEY
-# (generated and kept in the state folder when unset), EXPIRATION_WINDOW_SECONDS,
+# (generated and kept in the state folder when unset), EXPIRATION_WINDOW_SECONDS, PAYMENT_GRACE_SECONDS,
 # LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up).
 # REPLICAS (1): processes of each of auth, tickets, orders, payments and expiration; the
 #   replica i (1-based) of a service listens on its port + (i-1) * REPLICA_PORT_STEP (100)
@@ -148,7 +148,7 @@ start_services() {
       JWT_KEY="$key" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
       MONGO_URL="$MONGO_URL" MONGO_DB="$name" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL" \
       EVENTS_STREAM="${EVENTS_STREAM:-GITTIX}" EVENTS_SUBJECT_PREFIX="${EVENTS_SUBJECT_PREFIX:-gittix}" \
-      EXPIRATION_WINDOW_SECONDS="${EXPIRATION_WINDOW_SECONDS:-900}" \
+      EXPIRATION_WINDOW_SECONDS="${EXPIRATION_WINDOW_SECONDS:-900}" PAYMENT_GRACE_SECONDS="${PAYMENT_GRACE_SECONDS:-30}" \
       PAYMENT_GATEWAY="${PAYMENT_GATEWAY:-$payment_gateway}" \
       AUTH_URL="http://127.0.0.1:$(service_port auth 4001)" TICKETS_URL="http://127.0.0.1:$(service_port tickets 4002)" \
       ORDERS_URL="http://127.0.0.1:$(service_port orders 4003)" PAYMENTS_URL="http://127.0.0.1:$(service_port payments 4004)" \

@@ -10,7 +10,7 @@ state="$root/.gittix/smoke"
 export BIN_DIR="${BIN_DIR:-$root/target/debug}"
 export HTTP_PORT=19080 AUTH_PORT=19481 TICKETS_PORT=19482 ORDERS_PORT=19483 PAYMENTS_PORT=19484 CLIENT_PORT=19485 EXPIRATION_PORT=19486
 export NATS_PORT=14622 MONGO_PORT=27618 REDIS_PORT=16779
-export EXPIRATION_WINDOW_SECONDS=3 PAYMENT_GATEWAY=simulated
+export EXPIRATION_WINDOW_SECONDS=3 PAYMENT_GRACE_SECONDS=1 PAYMENT_GATEWAY=simulated
 unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
 # Use the test servers' MongoDB when they run one (one FerretDB is enough).
 if [ -f "$root/.gittix/test/servers.env" ]; then
