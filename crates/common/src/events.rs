@@ -78,6 +78,7 @@ events! {
     OrderCompleted = "order.completed";
     ExpirationComplete = "expiration.complete";
     PaymentCreated = "payment.created";
+    PaymentRefunded = "payment.refunded";
 }
 
 /// A user signed up.
@@ -158,6 +159,9 @@ pub struct OrderCompleted {
     pub id: String,
     pub ticket: OrderTicketRef,
     pub version: i64,
+    /// The payment (`payment.created`'s `data.id`) that completed the order.
+    #[serde(default)]
+    pub payment_id: Option<String>,
 }
 
 /// An order's payment window has passed.
@@ -178,6 +182,26 @@ pub struct PaymentCreated {
     pub amount_cents: i64,
     pub currency: String,
     pub version: i64,
+}
+
+/// A successful payment was refunded, and Stripe confirmed the refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    /// The refund record's id.
+    pub id: String,
+    /// The refunded payment (`payment.created`'s `data.id`).
+    pub payment_id: String,
+    pub order_id: String,
+    /// The refunded PaymentIntent.
+    pub stripe_id: String,
+    /// Stripe's refund id (`re_…`).
+    pub refund_id: String,
+    /// Amount refunded in integer cents (of `currency`).
+    pub amount_cents: i64,
+    pub currency: String,
+    /// Why: `order_cancelled`, `duplicate` or `amount_mismatch`.
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -160,6 +160,8 @@ impl Order {
                 id: self.ticket.id.clone(),
             },
             version: self.version,
+            // Filled by the orders side of issue 13 (the payment that completed it).
+            payment_id: None,
         }
     }
 }

@@ -62,6 +62,7 @@ async fn cancelled_and_paid_orders_are_not_expired() {
             id: "paid".into(),
             ticket: OrderTicketRef { id: "t".into() },
             version: 1,
+            payment_id: None,
         })
         .await;
     eventually(
