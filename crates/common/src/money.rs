@@ -99,7 +99,10 @@ mod tests {
             Cents::price_from_json(&json!(0.49)),
             Err(BELOW_MINIMUM_CHARGE)
         );
-        assert_eq!(Cents::price_from_json(&json!(0.01)), Err(BELOW_MINIMUM_CHARGE));
+        assert_eq!(
+            Cents::price_from_json(&json!(0.01)),
+            Err(BELOW_MINIMUM_CHARGE)
+        );
         assert_eq!(Cents::price_from_json(&json!(0)), Err(INVALID_PRICE));
     }
 

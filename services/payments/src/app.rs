@@ -106,11 +106,17 @@ async fn fold_legacy_refunds_due(settlement: &Settlement) {
             .await
         {
             Ok(_) => {
-                if let Err(err) = settlement.store.forget_legacy_refund(&due.get("_id").cloned().unwrap_or_default()).await {
+                if let Err(err) = settlement
+                    .store
+                    .forget_legacy_refund(&due.get("_id").cloned().unwrap_or_default())
+                    .await
+                {
                     tracing::warn!(error = %err, "cannot delete a folded refunds_due record");
                 }
             }
-            Err(err) => tracing::warn!(error = ?err, stripe.id = stripe_id, "cannot fold a refunds_due record; retried at the next start"),
+            Err(err) => {
+                tracing::warn!(error = ?err, stripe.id = stripe_id, "cannot fold a refunds_due record; retried at the next start")
+            }
         }
     }
 }

@@ -76,7 +76,9 @@ pub enum OrderOutcome {
     Open,
     Cancelled,
     /// Completed, naming the payment that completed it when the event says.
-    Completed { payment_id: Option<String> },
+    Completed {
+        payment_id: Option<String>,
+    },
 }
 
 /// A payment, as [`decide`] needs it.

@@ -119,7 +119,9 @@ impl Settlement {
                 }
             }
         }
-        if !matches!(outcome, OrderOutcome::Open) && self.store.close_open_intents(&hex, None).await? > 0 {
+        if !matches!(outcome, OrderOutcome::Open)
+            && self.store.close_open_intents(&hex, None).await? > 0
+        {
             wake = true;
         }
         if wake {
@@ -201,11 +203,14 @@ impl Settlement {
             }
         };
         let attempts = u32::try_from(refund.attempts).unwrap_or(u32::MAX);
-        let next = Utc::now()
-            + chrono::Duration::from_std(retry_delay(attempts)).unwrap_or(LEASE);
+        let next = Utc::now() + chrono::Duration::from_std(retry_delay(attempts)).unwrap_or(LEASE);
         match result {
             Ok(RefundOutcome::Succeeded { refund_id }) => {
-                if self.store.confirm_refund(payment, refund, &refund_id).await? {
+                if self
+                    .store
+                    .confirm_refund(payment, refund, &refund_id)
+                    .await?
+                {
                     tracing::info!(payment.id = %payment.id, order.id = payment.order_id, refund.id = refund_id, "refund confirmed");
                 }
             }
@@ -237,11 +242,7 @@ impl Settlement {
 
     async fn close_due(&self) -> anyhow::Result<()> {
         for intent in self.store.due_closes(20).await? {
-            if self
-                .store
-                .claim_close(&intent, Utc::now() + LEASE)
-                .await?
-            {
+            if self.store.claim_close(&intent, Utc::now() + LEASE).await? {
                 self.close(&intent).await?;
             }
         }
@@ -253,17 +254,27 @@ impl Settlement {
     async fn close(&self, intent: &Intent) -> anyhow::Result<()> {
         match self.gateway.cancel_intent(&intent.id).await {
             Ok(IntentState::Canceled) => {
-                tracing::info!(stripe.id = intent.id, order.id = intent.order_id, "open intent cancelled");
+                tracing::info!(
+                    stripe.id = intent.id,
+                    order.id = intent.order_id,
+                    "open intent cancelled"
+                );
                 self.store.set_intent_status(&intent.id, "canceled").await?;
             }
             Ok(IntentState::Succeeded {
                 amount_cents,
                 currency,
             }) => {
-                tracing::warn!(stripe.id = intent.id, order.id = intent.order_id, "intent to cancel had succeeded; recording it");
+                tracing::warn!(
+                    stripe.id = intent.id,
+                    order.id = intent.order_id,
+                    "intent to cancel had succeeded; recording it"
+                );
                 self.record(&intent.order_id, &intent.id, amount_cents, &currency)
                     .await?;
-                self.store.set_intent_status(&intent.id, "succeeded").await?;
+                self.store
+                    .set_intent_status(&intent.id, "succeeded")
+                    .await?;
             }
             Ok(IntentState::Other(status)) => {
                 self.store.set_intent_status(&intent.id, &status).await?;
@@ -279,8 +290,7 @@ impl Settlement {
 
     async fn retry_close(&self, intent: &Intent) -> anyhow::Result<()> {
         let attempts = u32::try_from(intent.attempts).unwrap_or(u32::MAX);
-        let next = Utc::now()
-            + chrono::Duration::from_std(retry_delay(attempts)).unwrap_or(LEASE);
+        let next = Utc::now() + chrono::Duration::from_std(retry_delay(attempts)).unwrap_or(LEASE);
         self.store.retry_close(intent, next).await?;
         Ok(())
     }

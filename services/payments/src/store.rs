@@ -151,6 +151,26 @@ fn index(keys: Document, name: &str, unique: bool, sparse: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
 }
 
+/// Creates the indexes not there yet: re-creating a listed one is not needed, and the
+/// FerretDB stand-in refuses a sparse one again (it lists it without `sparse`).
+async fn create_missing<T: Send + Sync>(
+    collection: &Collection<T>,
+    existing: &[String],
+    indexes: Vec<IndexModel>,
+) -> mongodb::error::Result<()> {
+    let missing: Vec<IndexModel> = indexes
+        .into_iter()
+        .filter(|index| {
+            let name = index.options.as_ref().and_then(|o| o.name.as_ref());
+            !name.is_some_and(|name| existing.contains(name))
+        })
+        .collect();
+    if !missing.is_empty() {
+        collection.create_indexes(missing).await?;
+    }
+    Ok(())
+}
+
 fn at(time: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_chrono(time)
 }
@@ -172,11 +192,14 @@ impl PaymentStore {
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         // Several payments per order now: the old unique index would refuse the second.
-        if let Err(err) = self.payments.drop_index("one_payment_per_order").await {
-            tracing::debug!(error = %err, "no one_payment_per_order index to drop");
+        let existing = self.payments.list_index_names().await.unwrap_or_default();
+        if existing.iter().any(|name| name == "one_payment_per_order") {
+            self.payments.drop_index("one_payment_per_order").await?;
         }
-        self.payments
-            .create_indexes([
+        create_missing(
+            &self.payments,
+            &existing,
+            vec![
                 index(doc! {"stripeId": 1}, "one_payment_per_intent", true, false),
                 index(doc! {"orderId": 1}, "payments_by_order", false, false),
                 // A Stripe refund is recorded on one payment only.
@@ -192,10 +215,14 @@ impl PaymentStore {
                     false,
                     false,
                 ),
-            ])
-            .await?;
-        self.intents
-            .create_indexes([
+            ],
+        )
+        .await?;
+        let existing = self.intents.list_index_names().await.unwrap_or_default();
+        create_missing(
+            &self.intents,
+            &existing,
+            vec![
                 index(doc! {"orderId": 1}, "intents_by_order", false, false),
                 index(
                     doc! {"closeDue": 1, "nextAttemptAt": 1},
@@ -203,8 +230,9 @@ impl PaymentStore {
                     false,
                     false,
                 ),
-            ])
-            .await?;
+            ],
+        )
+        .await?;
         Ok(())
     }
 

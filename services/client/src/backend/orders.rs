@@ -172,8 +172,7 @@ mod tests {
 
     #[test]
     fn a_refund_in_the_order_is_read_and_labelled() {
-        let refunded =
-            order(json!({"amount": "12.34", "currency": "usd", "status": "succeeded"}));
+        let refunded = order(json!({"amount": "12.34", "currency": "usd", "status": "succeeded"}));
         let refund = refunded.refund.unwrap();
         assert_eq!(refund.label(), "Refunded");
         assert_eq!(refund.summary(), "Refunded 12.34 USD");

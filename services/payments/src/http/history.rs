@@ -1,8 +1,8 @@
 //! `GET /api/payments?orderId=…`: what happened to a buyer's money for one order.
 
 use axum::Json;
-use axum::extract::{Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult};
 use common::mongo::{not_found, parse_id};
@@ -60,7 +60,8 @@ fn units(cents: i64) -> f64 {
 }
 
 fn rfc3339(time: bson::DateTime) -> String {
-    time.to_chrono().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    time.to_chrono()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl OrderPayments {

@@ -194,7 +194,12 @@ async fn charge(
         ChargeOutcome::Succeeded { stripe_id } => {
             settlement
                 .store
-                .remember_intent(&charge.order_id, &stripe_id, &charge.payment_method, "succeeded")
+                .remember_intent(
+                    &charge.order_id,
+                    &stripe_id,
+                    &charge.payment_method,
+                    "succeeded",
+                )
                 .await
                 .map_err(ApiError::internal)?;
             let (payment, _) = settlement
@@ -288,7 +293,8 @@ pub async fn stripe_webhook(
         }
         // An intent's newer status: cancelled (by us or at Stripe), or a failed attempt.
         "payment_intent.canceled" | "payment_intent.payment_failed" => {
-            let (Some(stripe_id), Some(status)) = (object["id"].as_str(), object["status"].as_str())
+            let (Some(stripe_id), Some(status)) =
+                (object["id"].as_str(), object["status"].as_str())
             else {
                 return Err(ApiError::BadRequest(
                     "payment_intent event without id or status".into(),

@@ -134,7 +134,10 @@ async fn a_requires_action_intent_confirmed_after_the_order_was_cancelled_is_ref
     let events = app.expect_refund_events(1).await;
     assert_eq!(events[0]["data"]["reason"], "order_cancelled");
     assert_eq!(app.stripe.refunds().len(), 1);
-    assert_eq!(app.stripe.intent_status("pi_standin_1").unwrap(), "succeeded");
+    assert_eq!(
+        app.stripe.intent_status("pi_standin_1").unwrap(),
+        "succeeded"
+    );
 }
 
 #[tokio::test]
@@ -193,13 +196,15 @@ async fn another_card_cancels_the_open_intent_of_the_first() {
 async fn a_charge_of_another_amount_than_the_orders_price_is_refunded() {
     let app = spawn_app().await;
     let (_, order) = app.open_order().await;
-    app.stripe.add_succeeded_intent("pi_standin_odd", &order, 500);
+    app.stripe
+        .add_succeeded_intent("pi_standin_odd", &order, 500);
     let event = succeeded_event("pi_standin_odd", &order, 500);
     assert_eq!(
         app.webhook(&event, signed(&event)).await.body["handled"],
         json!(true)
     );
-    app.payment_state_becomes("pi_standin_odd", "refunded").await;
+    app.payment_state_becomes("pi_standin_odd", "refunded")
+        .await;
     let events = app.expect_refund_events(1).await;
     assert_eq!(events[0]["data"]["reason"], "amount_mismatch");
     assert_eq!(events[0]["data"]["amountCents"], 500);
@@ -220,7 +225,9 @@ async fn refunds_are_retried_through_a_stripe_outage_and_a_restart_without_refun
         (app.stripe.refund_requests().len() >= 2).then_some(())
     })
     .await;
-    let pending = app.payment_state_becomes("pi_standin_1", "refund_pending").await;
+    let pending = app
+        .payment_state_becomes("pi_standin_1", "refund_pending")
+        .await;
     assert!(
         pending
             .get_document("refund")
@@ -269,9 +276,7 @@ async fn the_buyer_sees_the_payments_and_refunds_of_an_order() {
 
     assert_eq!(app.history(None, &order).await.status, 401);
     assert_eq!(app.history(Some(&new_user_id()), &order).await.status, 403);
-    let unknown = app
-        .history(Some(&buyer), "507f1f77bcf86cd799439011")
-        .await;
+    let unknown = app.history(Some(&buyer), "507f1f77bcf86cd799439011").await;
     assert_eq!(
         (unknown.status, unknown.error_message()),
         (404, "Order not found")
@@ -322,7 +327,11 @@ async fn a_charge_that_lands_after_the_order_was_cancelled_is_refunded_not_kept(
     tokio::time::sleep(Duration::from_millis(100)).await;
     app.cancel(&order).await;
     app.stripe.set_latency(Duration::ZERO);
-    assert_eq!(paying.await.unwrap(), 409, "never 201 for a cancelled order");
+    assert_eq!(
+        paying.await.unwrap(),
+        409,
+        "never 201 for a cancelled order"
+    );
     app.payment_state_becomes("pi_standin_1", "refunded").await;
     app.expect_refund_events(1).await;
     assert_eq!(app.stripe.refunds().len(), 1);

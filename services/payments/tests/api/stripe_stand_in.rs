@@ -79,7 +79,13 @@ impl StripeStandIn {
 
     /// Distinct refunds created: what the buyer gets back.
     pub fn refunds(&self) -> Vec<Value> {
-        self.shared.refunds.lock().unwrap().values().cloned().collect()
+        self.shared
+            .refunds
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Intent ids whose cancellation was asked for, repeats included.
@@ -216,7 +222,11 @@ async fn retrieve_intent(State(shared): State<Shared>, Path(id): Path<String>) -
     delay(&shared).await;
     match shared.intent_objects.lock().unwrap().get(&id) {
         Some(intent) => Json(intent.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "resource_missing", "No such payment_intent"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such payment_intent",
+        ),
     }
 }
 
@@ -225,7 +235,11 @@ async fn cancel_intent(State(shared): State<Shared>, Path(id): Path<String>) -> 
     shared.cancel_requests.lock().unwrap().push(id.clone());
     let mut objects = shared.intent_objects.lock().unwrap();
     let Some(intent) = objects.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "resource_missing", "No such payment_intent");
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such payment_intent",
+        );
     };
     match intent["status"].as_str() {
         Some("succeeded") => error(
@@ -252,8 +266,18 @@ async fn create_refund(
         form: form.clone(),
     });
     let intent_id = form.get("payment_intent").cloned().unwrap_or_default();
-    let Some(intent) = shared.intent_objects.lock().unwrap().get(&intent_id).cloned() else {
-        return error(StatusCode::BAD_REQUEST, "resource_missing", "No such payment_intent");
+    let Some(intent) = shared
+        .intent_objects
+        .lock()
+        .unwrap()
+        .get(&intent_id)
+        .cloned()
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "resource_missing",
+            "No such payment_intent",
+        );
     };
     if intent["status"] != "succeeded" {
         return error(
