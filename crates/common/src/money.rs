@@ -13,7 +13,23 @@ pub struct Cents(i64);
 pub const INVALID_PRICE: &str =
     "Price must be a number greater than 0 and at most 1000000, with at most 2 decimals";
 
+/// The smallest amount a card can be charged (Stripe's minimum for USD, and about that
+/// of most currencies), in cents: a ticket cheaper than this could never be paid.
+pub const MIN_CHARGE_CENTS: i64 = 50;
+
+pub const BELOW_MINIMUM_CHARGE: &str =
+    "Price must be at least 0.50, the smallest amount a card can be charged";
+
 impl Cents {
+    /// A ticket price: [`Cents::from_json`], and at least [`MIN_CHARGE_CENTS`].
+    pub fn price_from_json(value: &Value) -> Result<Self, &'static str> {
+        let cents = Self::from_json(value)?;
+        if cents.0 < MIN_CHARGE_CENTS {
+            return Err(BELOW_MINIMUM_CHARGE);
+        }
+        Ok(cents)
+    }
+
     pub fn new(cents: i64) -> Option<Self> {
         (cents > 0 && cents <= MAX_PRICE * 100).then_some(Self(cents))
     }
@@ -74,6 +90,20 @@ mod tests {
         ] {
             assert!(Cents::from_json(&price).is_err(), "{price}");
         }
+    }
+
+    #[test]
+    fn prices_below_the_minimum_charge_are_rejected_with_their_reason() {
+        assert_eq!(Cents::price_from_json(&json!(0.5)).unwrap().get(), 50);
+        assert_eq!(
+            Cents::price_from_json(&json!(0.49)),
+            Err(BELOW_MINIMUM_CHARGE)
+        );
+        assert_eq!(
+            Cents::price_from_json(&json!(0.01)),
+            Err(BELOW_MINIMUM_CHARGE)
+        );
+        assert_eq!(Cents::price_from_json(&json!(0)), Err(INVALID_PRICE));
     }
 
     #[test]

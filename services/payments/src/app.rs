@@ -12,15 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, GatewayConfig};
 use crate::gateway::Gateway;
+use crate::settlement::Settlement;
 use crate::store::PaymentStore;
 use crate::{http, listeners};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: PaymentStore,
-    pub gateway: Gateway,
+    /// The store, the gateway and the currency, with the rules that settle or refund.
+    pub settlement: Settlement,
     pub jwt: Jwt,
-    pub currency: String,
     /// Set with the Stripe gateway; without it the webhook is not served.
     pub webhook_secret: Option<Secret>,
 }
@@ -31,7 +31,8 @@ impl FromRef<AppState> for Jwt {
     }
 }
 
-/// The payments service: HTTP API and webhook, outbox relay, order listeners.
+/// The payments service: HTTP API and webhook, outbox relay, order listeners, and the
+/// worker that refunds and cancels at Stripe.
 pub struct App(Service);
 
 impl App {
@@ -61,17 +62,18 @@ impl App {
             .await
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
-        listeners::spawn_all(&bus, &store, &mut tasks).await?;
+        let settlement = Settlement::new(store, gateway, config.currency);
+        fold_legacy_refunds_due(&settlement).await;
+        tasks.push(settlement.clone().spawn_worker(tasks.token()));
+        listeners::spawn_all(&bus, &settlement, &mut tasks).await?;
 
         let webhook_secret = match &config.gateway {
             GatewayConfig::Stripe { webhook_secret, .. } => Some(webhook_secret.clone()),
             GatewayConfig::Simulated => None,
         };
         let state = AppState {
-            store,
-            gateway,
+            settlement,
             jwt: Jwt::new(&config.jwt),
-            currency: config.currency.clone(),
             webhook_secret,
         };
         Ok(Ready {
@@ -87,5 +89,45 @@ impl App {
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.0.run_until_stopped(shutdown).await
+    }
+}
+
+/// Charges an earlier version kept in `refunds_due`, which nothing read, become payments:
+/// the usual rules then refund them (their orders were completed by another payment).
+async fn fold_legacy_refunds_due(settlement: &Settlement) {
+    let legacy = match settlement.store.legacy_refunds_due().await {
+        Ok(legacy) => legacy,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the legacy refunds_due collection");
+            return;
+        }
+    };
+    for due in legacy {
+        let (Ok(stripe_id), Ok(order_id), Ok(amount), Ok(currency)) = (
+            due.get_str("_id"),
+            due.get_str("orderId"),
+            due.get_i64("amountCents"),
+            due.get_str("currency"),
+        ) else {
+            tracing::error!(record = %due, "unreadable refunds_due record left in place");
+            continue;
+        };
+        match settlement
+            .record(order_id, stripe_id, amount, currency)
+            .await
+        {
+            Ok(_) => {
+                if let Err(err) = settlement
+                    .store
+                    .forget_legacy_refund(&due.get("_id").cloned().unwrap_or_default())
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot delete a folded refunds_due record");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, stripe.id = stripe_id, "cannot fold a refunds_due record; retried at the next start")
+            }
+        }
     }
 }

@@ -1,15 +1,18 @@
-//! Charging a card: Stripe PaymentIntents through the real `async-stripe` client, or a
-//! simulated gateway for local runs without keys.
+//! Charging a card, refunding it and cancelling an open intent: Stripe PaymentIntents and
+//! Refunds through the real `async-stripe` client, or a simulated gateway for local runs
+//! without keys.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::payment_intent::{
-    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+    CancelPaymentIntent, CancelPaymentIntentCancellationReason, CreatePaymentIntent,
+    CreatePaymentIntentAutomaticPaymentMethods,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, RetrievePaymentIntent,
 };
-use stripe_core::{PaymentIntent, PaymentIntentStatus};
+use stripe_core::refund::{CreateRefund, CreateRefundReason, RetrieveRefund};
+use stripe_core::{PaymentIntent, PaymentIntentStatus, Refund};
 
 use crate::config::GatewayConfig;
 
@@ -44,6 +47,48 @@ pub enum ChargeOutcome {
     Declined {
         message: String,
     },
+}
+
+/// What to refund: all of one payment.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub payment_id: String,
+    pub order_id: String,
+    pub stripe_id: String,
+    pub amount_cents: i64,
+    /// Stripe's `duplicate` reason when another payment completed the order.
+    pub duplicate: bool,
+}
+
+impl RefundRequest {
+    /// One refund per payment, however often it is retried, by however many replicas.
+    pub fn idempotency_key(&self) -> String {
+        format!("gittix-refund-{}", self.payment_id)
+    }
+}
+
+/// Where a refund stands at Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Done: the money is on its way back.
+    Succeeded { refund_id: String },
+    /// Accepted, not final yet (`pending`, `requires_action`): ask again later.
+    Pending { refund_id: String },
+    /// `failed` or `canceled`: Stripe will not refund it this way.
+    Failed { refund_id: String, reason: String },
+}
+
+/// Where an intent stands at Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentState {
+    Canceled,
+    /// It took the money after all: the payment must be recorded.
+    Succeeded {
+        amount_cents: i64,
+        currency: String,
+    },
+    /// Anything else (`processing`, …): ask again later.
+    Other(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +145,129 @@ impl Gateway {
             Self::Simulated => Ok(simulate(charge)),
             Self::Stripe(client) => charge_with_stripe(client, charge).await,
         }
+    }
+
+    /// Refunds a payment in full, or finds where an earlier refund of it stands (the
+    /// idempotency key makes a retry return the refund the first attempt created).
+    pub async fn refund(&self, refund: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        let Self::Stripe(client) = self else {
+            return Ok(RefundOutcome::Succeeded {
+                refund_id: format!(
+                    "re_simulated_{}",
+                    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, refund.payment_id.as_bytes())
+                        .simple()
+                ),
+            });
+        };
+        let key = IdempotencyKey::new(refund.idempotency_key())
+            .map_err(|e| GatewayError::Unavailable(format!("idempotency key: {e}")))?;
+        let mut request = CreateRefund::new()
+            .payment_intent(refund.stripe_id.clone())
+            .amount(refund.amount_cents)
+            .metadata(HashMap::from([
+                ("orderId".to_owned(), refund.order_id.clone()),
+                ("paymentId".to_owned(), refund.payment_id.clone()),
+            ]));
+        request = if refund.duplicate {
+            request.reason(CreateRefundReason::Duplicate)
+        } else {
+            request.reason(CreateRefundReason::RequestedByCustomer)
+        };
+        let result = request
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&**client)
+            .await;
+        result.map(|r| refund_outcome(&r)).map_err(gateway_error)
+    }
+
+    /// Where a refund created earlier stands now.
+    pub async fn retrieve_refund(&self, refund_id: &str) -> Result<RefundOutcome, GatewayError> {
+        match self {
+            Self::Simulated => Ok(RefundOutcome::Succeeded {
+                refund_id: refund_id.to_owned(),
+            }),
+            Self::Stripe(client) => RetrieveRefund::new(refund_id)
+                .send(&**client)
+                .await
+                .map(|r| refund_outcome(&r))
+                .map_err(gateway_error),
+        }
+    }
+
+    /// Cancels an open intent. One that succeeded (or was cancelled) meanwhile is
+    /// reported as it is.
+    pub async fn cancel_intent(&self, stripe_id: &str) -> Result<IntentState, GatewayError> {
+        let Self::Stripe(client) = self else {
+            return Ok(IntentState::Canceled);
+        };
+        let key = IdempotencyKey::new(format!("gittix-cancel-{stripe_id}"))
+            .map_err(|e| GatewayError::Unavailable(format!("idempotency key: {e}")))?;
+        let result = CancelPaymentIntent::new(stripe_id)
+            .cancellation_reason(CancelPaymentIntentCancellationReason::Abandoned)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&**client)
+            .await;
+        match result {
+            Ok(intent) => Ok(intent_state(&intent)),
+            // Succeeded or cancelled meanwhile: Stripe refuses; see what it is now.
+            Err(StripeError::Stripe(error, 400))
+                if error.code == Some(stripe::ApiErrorsCode::PaymentIntentUnexpectedState) =>
+            {
+                RetrievePaymentIntent::new(stripe_id)
+                    .send(&**client)
+                    .await
+                    .map(|intent| intent_state(&intent))
+                    .map_err(gateway_error)
+            }
+            Err(err) => Err(gateway_error(err)),
+        }
+    }
+}
+
+fn refund_outcome(refund: &Refund) -> RefundOutcome {
+    let refund_id = refund.id.as_str().to_owned();
+    match refund.status.as_deref() {
+        Some("succeeded") => RefundOutcome::Succeeded { refund_id },
+        Some(status @ ("failed" | "canceled")) => RefundOutcome::Failed {
+            refund_id,
+            reason: refund
+                .failure_reason
+                .clone()
+                .unwrap_or_else(|| status.to_owned()),
+        },
+        _ => RefundOutcome::Pending { refund_id },
+    }
+}
+
+fn intent_state(intent: &PaymentIntent) -> IntentState {
+    match &intent.status {
+        PaymentIntentStatus::Canceled => IntentState::Canceled,
+        PaymentIntentStatus::Succeeded => IntentState::Succeeded {
+            amount_cents: intent.amount_received,
+            currency: intent.currency.to_string(),
+        },
+        other => IntentState::Other(other.as_str().to_owned()),
+    }
+}
+
+/// A failed Stripe call outside charging: 4xx is a refusal, anything else transient.
+fn gateway_error(err: StripeError) -> GatewayError {
+    match err {
+        StripeError::Stripe(error, status) if status < 500 && status != 429 => {
+            GatewayError::Rejected {
+                message: error
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("stripe answered {status}")),
+                param: error.param.clone(),
+            }
+        }
+        StripeError::Stripe(error, status) => {
+            GatewayError::Unavailable(format!("stripe answered {status}: {:?}", error.message))
+        }
+        other => GatewayError::Unavailable(other.to_string()),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The payments service: charges orders through Stripe PaymentIntents, confirmed either
-//! synchronously or by Stripe's webhook, and announces each payment once.
+//! synchronously or by Stripe's webhook, announces each payment once, and refunds every
+//! successful charge that does not complete its order.
 
 mod app;
 mod config;
+mod domain;
 mod gateway;
 mod http;
 mod listeners;
+mod settlement;
 mod store;
 mod webhook;
 

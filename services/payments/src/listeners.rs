@@ -1,20 +1,23 @@
-//! Keeps the order replica from order events (version rules of the backbone).
+//! Keeps the order replica from order events (version rules of the backbone), then
+//! settles or refunds the order's payments by what the event says.
 
+use bson::oid::ObjectId;
 use common::bus::Bus;
 use common::events::{Envelope, OrderCancelled, OrderCompleted, OrderCreated};
 use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
 use common::shutdown::BackgroundTasks;
 
-use crate::store::{OrderReplica, PaymentStore};
+use crate::settlement::Settlement;
+use crate::store::OrderReplica;
 
 pub const SERVICE: &str = "payments";
 
 pub async fn spawn_all(
     bus: &Bus,
-    store: &PaymentStore,
+    settlement: &Settlement,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
-    Subscriptions::new(bus, SERVICE, store.clone(), tasks)
+    Subscriptions::new(bus, SERVICE, settlement.clone(), tasks)
         .on(created)
         .await?
         .on(cancelled)
@@ -24,15 +27,24 @@ pub async fn spawn_all(
     Ok(())
 }
 
-async fn cancelled(store: PaymentStore, event: Envelope<OrderCancelled>) -> Outcome {
-    status(&store, &event.data.id, event.data.version, "cancelled").await
+async fn cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> Outcome {
+    let data = event.data;
+    status(&settlement, &data.id, data.version, "cancelled", None).await
 }
 
-async fn completed(store: PaymentStore, event: Envelope<OrderCompleted>) -> Outcome {
-    status(&store, &event.data.id, event.data.version, "complete").await
+async fn completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> Outcome {
+    let data = event.data;
+    status(
+        &settlement,
+        &data.id,
+        data.version,
+        "complete",
+        data.payment_id.as_deref(),
+    )
+    .await
 }
 
-async fn created(store: PaymentStore, event: Envelope<OrderCreated>) -> Outcome {
+async fn created(settlement: Settlement, event: Envelope<OrderCreated>) -> Outcome {
     let data = event.data;
     let id = match event_id(&data.id, "order") {
         Ok(id) => id,
@@ -45,26 +57,48 @@ async fn created(store: PaymentStore, event: Envelope<OrderCreated>) -> Outcome 
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
+        payment_id: None,
     };
-    match store.insert_order(&order).await {
-        Ok(_) => Outcome::Ack,
-        Err(err) => Outcome::retry_after_error(&err.into()),
+    if let Err(err) = settlement.store.insert_order(&order).await {
+        return Outcome::retry_after_error(&err.into());
     }
+    // A payment that arrived before its order is checked against the price now.
+    reconciled(&settlement, id).await
 }
 
-async fn status(store: &PaymentStore, order_id: &str, version: i64, status: &str) -> Outcome {
+async fn status(
+    settlement: &Settlement,
+    order_id: &str,
+    version: i64,
+    status: &str,
+    payment_id: Option<&str>,
+) -> Outcome {
     let id = match event_id(order_id, "order") {
         Ok(id) => id,
         Err(outcome) => return outcome,
     };
-    match store.update_order_status(id, version, status).await {
-        Ok(true) => Outcome::Ack,
+    let store = &settlement.store;
+    match store
+        .update_order_status(id, version, status, payment_id)
+        .await
+    {
+        Ok(true) => reconciled(settlement, id).await,
         Ok(false) => match store.find_order(id).await {
-            Ok(local) => {
-                VersionCheck::of(local.map(|o| o.version), version).outcome_when_not_applied()
-            }
+            Ok(local) => match VersionCheck::of(local.map(|o| o.version), version) {
+                // Applied before, perhaps by a delivery that stopped before deciding the
+                // payments: decide them (again; it changes nothing twice).
+                VersionCheck::AlreadyApplied => reconciled(settlement, id).await,
+                other => other.outcome_when_not_applied(),
+            },
             Err(err) => Outcome::retry_after_error(&err.into()),
         },
         Err(err) => Outcome::retry_after_error(&err.into()),
+    }
+}
+
+async fn reconciled(settlement: &Settlement, id: ObjectId) -> Outcome {
+    match settlement.reconcile(id).await {
+        Ok(()) => Outcome::Ack,
+        Err(err) => Outcome::retry_after_error(&err),
     }
 }

@@ -50,6 +50,40 @@ pub struct Order {
     pub status: OrderStatus,
     pub expires_at: DateTime<Utc>,
     pub ticket: OrderTicket,
+    /// A charge of this order that was given back (orders fills it from
+    /// `payment.refunded`); `null` or absent otherwise.
+    #[serde(default)]
+    pub refund: Option<OrderRefund>,
+}
+
+/// A refunded charge, as orders reports it: `{"amount": "12.34", "currency": "usd",
+/// "status": "succeeded"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderRefund {
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+}
+
+impl OrderRefund {
+    /// What the buyer reads: "Refunded", or "Refund pending" until it is done.
+    pub fn label(&self) -> &'static str {
+        if self.status == "succeeded" {
+            "Refunded"
+        } else {
+            "Refund pending"
+        }
+    }
+
+    /// `Refunded 12.34 USD`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.label(),
+            self.amount,
+            self.currency.to_uppercase()
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,5 +151,33 @@ impl Backend {
             session,
         );
         Ok(self.send(Service::Orders, request).await?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn order(refund: serde_json::Value) -> Order {
+        serde_json::from_value(json!({
+            "id": "o1",
+            "status": "cancelled",
+            "expiresAt": "2030-01-01T00:00:00Z",
+            "ticket": {"id": "t1", "title": "Gig", "price": 12.34},
+            "refund": refund,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_refund_in_the_order_is_read_and_labelled() {
+        let refunded = order(json!({"amount": "12.34", "currency": "usd", "status": "succeeded"}));
+        let refund = refunded.refund.unwrap();
+        assert_eq!(refund.label(), "Refunded");
+        assert_eq!(refund.summary(), "Refunded 12.34 USD");
+        let pending = order(json!({"amount": "12.34", "currency": "usd", "status": "pending"}));
+        assert_eq!(pending.refund.unwrap().label(), "Refund pending");
+        assert!(order(serde_json::Value::Null).refund.is_none());
     }
 }

@@ -37,6 +37,8 @@ pub struct OrderRow {
     price: String,
     status: &'static str,
     status_label: &'static str,
+    /// "Refunded" (or "Refund pending") when a charge of the order was given back.
+    refund_label: Option<&'static str>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -66,6 +68,7 @@ pub async fn index(
             price: money(o.ticket.price),
             status: o.status.as_str(),
             status_label: o.status.label(),
+            refund_label: o.refund.as_ref().map(|r| r.label()),
         })
         .collect();
     Ok(OrdersPage {
@@ -100,6 +103,8 @@ pub struct OrderPage {
     expired: bool,
     /// Paid a moment ago; orders has not recorded it yet.
     confirming: bool,
+    /// `Refunded 12.34 USD` when a charge of the order was given back.
+    refund: Option<String>,
     error: Option<String>,
     stripe_key: Option<String>,
 }
@@ -132,6 +137,7 @@ impl OrderPage {
             payable,
             expired: created && !confirming && order.expires_at <= now,
             confirming,
+            refund: order.refund.as_ref().map(|r| r.summary()),
             error: None,
             stripe_key,
             id: order.id,

@@ -79,6 +79,7 @@ pub async fn create_payment(
 ) -> ApiResult<impl IntoResponse> {
     let (order_id, payment_method) = body.validate()?;
     let order = state
+        .settlement
         .store
         .find_order(order_id)
         .await
@@ -89,6 +90,7 @@ pub async fn create_payment(
     }
     check_payable(&state, &order).await?;
     if !state
+        .settlement
         .store
         .claim_charge(order_id, Utc::now() + CHARGE_SLOT)
         .await
@@ -102,7 +104,7 @@ pub async fn create_payment(
     // cancel a charge half-way, between Stripe taking the money and the payment record.
     let charging = tokio::spawn(async move {
         let result = charge(&state, order_id, payment_method).await;
-        if let Err(err) = state.store.release_charge(order_id).await {
+        if let Err(err) = state.settlement.store.release_charge(order_id).await {
             tracing::warn!(order.id = %order_id, error = %err, "could not release the charging slot; it lapses by itself");
         }
         result
@@ -112,11 +114,11 @@ pub async fn create_payment(
 
 async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> {
     let paid = state
+        .settlement
         .store
-        .find_payment_for(&order.id.to_hex())
+        .is_paid(&order.id.to_hex())
         .await
-        .map_err(ApiError::internal)?
-        .is_some();
+        .map_err(ApiError::internal)?;
     match order.status.as_str() {
         "cancelled" => Err(ApiError::Conflict(
             "Cannot pay for a cancelled order".into(),
@@ -136,6 +138,7 @@ async fn charge(
     // Read and checked again inside the slot: a request that held it may have just paid,
     // or the order changed meanwhile.
     let order = state
+        .settlement
         .store
         .find_order(order_id)
         .await
@@ -145,10 +148,18 @@ async fn charge(
     let charge = Charge {
         order_id: order.id.to_hex(),
         amount_cents: order.price_cents,
-        currency: state.currency.clone(),
+        currency: state.settlement.currency.clone(),
         payment_method,
     };
+    // Another card is another attempt: an intent of an earlier one still open (3-D
+    // Secure not finished, say) is cancelled, so it can never take money too.
+    state
+        .settlement
+        .close_other_intents(&charge.order_id, &charge.payment_method)
+        .await
+        .map_err(ApiError::Internal)?;
     let outcome = state
+        .settlement
         .gateway
         .charge(&charge)
         .await
@@ -178,50 +189,63 @@ async fn charge(
                 ApiError::BadRequest(message)
             }
         })?;
+    let settlement = &state.settlement;
     match outcome {
         ChargeOutcome::Succeeded { stripe_id } => {
-            let (payment, _) = record(
-                state,
-                &charge.order_id,
-                stripe_id,
-                charge.amount_cents,
-                &charge.currency,
-            )
-            .await?;
+            settlement
+                .store
+                .remember_intent(
+                    &charge.order_id,
+                    &stripe_id,
+                    &charge.payment_method,
+                    "succeeded",
+                )
+                .await
+                .map_err(ApiError::internal)?;
+            let (payment, _) = settlement
+                .record(
+                    &charge.order_id,
+                    &stripe_id,
+                    charge.amount_cents,
+                    &charge.currency,
+                )
+                .await
+                .map_err(ApiError::Internal)?;
+            if !payment.state.is_kept() {
+                // The order was cancelled while Stripe charged: the money goes back.
+                return Err(ApiError::Conflict(
+                    "The order was cancelled while it was being paid; the payment is refunded"
+                        .into(),
+                ));
+            }
             Ok((StatusCode::CREATED, Json(payment_json(&payment))))
         }
-        ChargeOutcome::RequiresAction { client_secret, .. } => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"status": "requires_action", "clientSecret": client_secret})),
-        )),
+        ChargeOutcome::RequiresAction {
+            stripe_id,
+            client_secret,
+        } => {
+            settlement
+                .store
+                .remember_intent(
+                    &charge.order_id,
+                    &stripe_id,
+                    &charge.payment_method,
+                    "requires_action",
+                )
+                .await
+                .map_err(ApiError::internal)?;
+            // Cancelled meanwhile: the open intent is closed at once.
+            settlement
+                .reconcile(order_id)
+                .await
+                .map_err(ApiError::Internal)?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "requires_action", "clientSecret": client_secret})),
+            ))
+        }
         ChargeOutcome::Declined { message } => Err(ApiError::PaymentRequired(message)),
     }
-}
-
-async fn record(
-    state: &AppState,
-    order_id: &str,
-    stripe_id: String,
-    amount_cents: i64,
-    currency: &str,
-) -> ApiResult<(Payment, bool)> {
-    let payment = Payment {
-        id: ObjectId::new(),
-        order_id: order_id.to_owned(),
-        stripe_id,
-        amount_cents,
-        currency: currency.to_owned(),
-        created_at: bson::DateTime::now(),
-    };
-    let (payment, created) = state
-        .store
-        .record(payment)
-        .await
-        .map_err(ApiError::Internal)?;
-    if created {
-        tracing::info!(order.id = order_id, payment.id = %payment.id, "payment recorded");
-    }
-    Ok((payment, created))
 }
 
 /// `POST /api/payments/webhook`: Stripe's confirmation of a PaymentIntent.
@@ -241,20 +265,65 @@ pub async fn stripe_webhook(
         .map_err(|err| ApiError::BadRequest(format!("Invalid webhook signature: {err}")))?;
     let event: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("Invalid webhook body: {e}")))?;
-    if event["type"] != "payment_intent.succeeded" {
-        return Ok(Json(json!({"received": true, "handled": false})));
-    }
-    let intent = &event["data"]["object"];
-    let (Some(stripe_id), Some(order_id), Some(amount), Some(currency)) = (
-        intent["id"].as_str(),
-        intent["metadata"]["orderId"].as_str(),
-        intent["amount"].as_i64(),
-        intent["currency"].as_str(),
-    ) else {
-        return Err(ApiError::BadRequest(
-            "payment_intent.succeeded without id, metadata.orderId, amount or currency".into(),
-        ));
+    let object = &event["data"]["object"];
+    let settlement = &state.settlement;
+    let handled = match event["type"].as_str().unwrap_or_default() {
+        "payment_intent.succeeded" => {
+            let (Some(stripe_id), Some(order_id), Some(amount), Some(currency)) = (
+                object["id"].as_str(),
+                object["metadata"]["orderId"].as_str(),
+                object["amount"].as_i64(),
+                object["currency"].as_str(),
+            ) else {
+                return Err(ApiError::BadRequest(
+                    "payment_intent.succeeded without id, metadata.orderId, amount or currency"
+                        .into(),
+                ));
+            };
+            settlement
+                .store
+                .set_intent_status(stripe_id, "succeeded")
+                .await
+                .map_err(ApiError::internal)?;
+            let (_, created) = settlement
+                .record(order_id, stripe_id, amount, currency)
+                .await
+                .map_err(ApiError::Internal)?;
+            created
+        }
+        // An intent's newer status: cancelled (by us or at Stripe), or a failed attempt.
+        "payment_intent.canceled" | "payment_intent.payment_failed" => {
+            let (Some(stripe_id), Some(status)) =
+                (object["id"].as_str(), object["status"].as_str())
+            else {
+                return Err(ApiError::BadRequest(
+                    "payment_intent event without id or status".into(),
+                ));
+            };
+            settlement
+                .store
+                .set_intent_status(stripe_id, status)
+                .await
+                .map_err(ApiError::internal)?
+        }
+        // Stripe says something about a refund: the worker asks Stripe where it stands
+        // now (a signed event is still only a hint; the answer to our own call is what
+        // is recorded).
+        "charge.refunded" | "refund.created" | "refund.updated" | "charge.refund.updated" => {
+            let Some(stripe_id) = object["payment_intent"].as_str() else {
+                return Ok(Json(json!({"received": true, "handled": false})));
+            };
+            let due = settlement
+                .store
+                .refund_due_now(stripe_id)
+                .await
+                .map_err(ApiError::internal)?;
+            if due {
+                settlement.wake();
+            }
+            due
+        }
+        _ => false,
     };
-    let (_, created) = record(&state, order_id, stripe_id.to_owned(), amount, currency).await?;
-    Ok(Json(json!({"received": true, "handled": created})))
+    Ok(Json(json!({"received": true, "handled": handled})))
 }

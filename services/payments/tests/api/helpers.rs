@@ -1,9 +1,12 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::bus::{Bus, BusConfig};
 use common::config::{HttpConfig, Secret};
-use common::events::{Envelope, Event, OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
+use common::events::{
+    Envelope, Event, OrderCancelled, OrderCompleted, OrderCreated, OrderTicket, OrderTicketRef,
+};
 use payments::{App, Config, GatewayConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -19,7 +22,8 @@ pub struct TestApp {
     pub stripe: StripeStandIn,
     pub bus_config: BusConfig,
     pub bus: Bus,
-    pub db: TestDatabase,
+    pub db: Arc<TestDatabase>,
+    gateway: GatewayConfig,
     client: reqwest::Client,
     stop: CancellationToken,
 }
@@ -43,14 +47,23 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(gateway: GatewayConfig, stripe: StripeStandIn) -> TestApp {
     common::telemetry::init_for_tests();
-    let db = TestDatabase::new("payments");
+    let db = Arc::new(TestDatabase::new("payments"));
     let bus_config = testkit::bus_config("payments");
+    start(gateway, stripe, db, bus_config).await
+}
+
+async fn start(
+    gateway: GatewayConfig,
+    stripe: StripeStandIn,
+    db: Arc<TestDatabase>,
+    bus_config: BusConfig,
+) -> TestApp {
     let app = App::build(Config {
         http: HttpConfig::ephemeral(),
         jwt: testkit::jwt_config(),
         mongo: db.config(),
         bus: bus_config.clone(),
-        gateway,
+        gateway: gateway.clone(),
         currency: "usd".into(),
     })
     .await
@@ -64,12 +77,85 @@ pub async fn spawn_with(gateway: GatewayConfig, stripe: StripeStandIn) -> TestAp
         bus: Bus::connect(&bus_config, "test").await.unwrap(),
         bus_config,
         db,
+        gateway,
         client: reqwest::Client::new(),
         stop,
     }
 }
 
 impl TestApp {
+    /// Stops this instance and starts a new one on the same database, stream and Stripe
+    /// stand-in: a restart (or a deployment) of the service.
+    pub async fn restart(self) -> TestApp {
+        self.stop.cancel();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        start(
+            self.gateway.clone(),
+            self.stripe.clone(),
+            self.db.clone(),
+            self.bus_config.clone(),
+        )
+        .await
+    }
+
+    /// `order.completed` naming the payment that completed the order.
+    pub async fn complete(&self, order_id: &str, payment_id: Option<&str>) {
+        self.publish(OrderCompleted {
+            id: order_id.to_owned(),
+            ticket: OrderTicketRef { id: "t".into() },
+            version: 1,
+            payment_id: payment_id.map(str::to_owned),
+        })
+        .await;
+    }
+
+    /// Waits until the payment with this intent is in `state`.
+    pub async fn payment_state_becomes(&self, stripe_id: &str, state: &str) -> bson::Document {
+        let payments = self.collection("payments").await;
+        eventually(
+            &format!("payment {stripe_id} {state}"),
+            Duration::from_secs(15),
+            || async {
+                let payment = payments
+                    .find_one(bson::doc! {"stripeId": stripe_id})
+                    .await
+                    .unwrap()?;
+                (payment.get_str("state").ok()? == state).then_some(payment)
+            },
+        )
+        .await
+    }
+
+    pub async fn refund_events(&self) -> Vec<Value> {
+        testkit::stored_events(&self.bus_config, "payment.refunded").await
+    }
+
+    /// Waits for `n` payment.refunded events, then checks no more arrive.
+    pub async fn expect_refund_events(&self, n: usize) -> Vec<Value> {
+        if n > 0 {
+            eventually("payment.refunded", Duration::from_secs(15), || async {
+                (self.refund_events().await.len() >= n).then_some(())
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let events = self.refund_events().await;
+        assert_eq!(events.len(), n, "{events:?}");
+        events
+    }
+
+    /// `GET /api/payments?orderId=…`.
+    pub async fn history(&self, user: Option<&str>, order_id: &str) -> JsonResponse {
+        let mut request = self
+            .client
+            .get(format!("{}/api/payments", self.address))
+            .query(&[("orderId", order_id)]);
+        if let Some(user) = user {
+            request = request.header("cookie", session_cookie(user));
+        }
+        JsonResponse::from(request.send().await.unwrap()).await
+    }
+
     pub async fn publish<E: Event>(&self, data: E) {
         self.bus.publish(&Envelope::new(data)).await.unwrap();
     }

@@ -6,5 +6,6 @@
 mod config;
 mod helpers;
 mod pay;
+mod refunds;
 mod stripe_stand_in;
 mod webhook;

@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::events::{OrderCompleted, OrderTicketRef};
 use payments::GatewayConfig;
 use serde_json::json;
 use testkit::{eventually, new_user_id};
@@ -83,13 +82,7 @@ async fn cancelled_completed_and_expired_orders_are_refused() {
     );
 
     let (buyer2, completed) = app.open_order().await;
-    app.publish(OrderCompleted {
-        id: completed.clone(),
-        ticket: OrderTicketRef { id: "t".into() },
-        version: 1,
-        payment_id: None,
-    })
-    .await;
+    app.complete(&completed, None).await;
     eventually("the replica complete", Duration::from_secs(10), || async {
         let response = app.pay(Some(&buyer2), &completed, "pm_card_visa").await;
         (response.error_message() == "Order is already paid").then_some(())

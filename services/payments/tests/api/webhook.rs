@@ -89,39 +89,39 @@ async fn webhooks_without_a_valid_signature_are_400_and_ignored() {
 }
 
 #[tokio::test]
-async fn a_second_successful_intent_for_a_paid_order_is_recorded_for_refund() {
+async fn a_second_successful_intent_is_refunded_once_another_completes_the_order() {
     let app = spawn_app().await;
     let (buyer, order) = app.open_order().await;
-    // Card A needs 3-D Secure; the buyer pays with card B meanwhile.
+    // Card A needs 3-D Secure, which the buyer finishes at Stripe; meanwhile the buyer
+    // pays with card B.
     assert_eq!(
         app.pay(Some(&buyer), &order, "pm_card_threeDSecure2Required")
             .await
             .status,
         202
     );
-    assert_eq!(
-        app.pay(Some(&buyer), &order, "pm_card_visa").await.status,
-        201
-    );
-    // Then completes 3-D Secure for card A.
+    app.stripe.succeed_intent("pi_standin_1");
+    let paid = app.pay(Some(&buyer), &order, "pm_card_visa").await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    // Stripe reports card A's success (as may the cancellation payments tried): both
+    // charges are recorded, once each.
     let late = succeeded_event("pi_standin_1", &order, 1999);
-    let delivered = app.webhook(&late, signed(&late)).await;
-    assert_eq!(
-        (delivered.status, delivered.body["handled"].clone()),
-        (200, json!(false))
-    );
-    app.expect_payment_events(1).await;
-    let refunds = app.collection("refunds_due").await;
-    let due = refunds
-        .find_one(bson::doc! {})
-        .await
-        .unwrap()
-        .expect("a refund record");
-    assert_eq!(due.get_str("_id").unwrap(), "pi_standin_1");
-    assert_eq!(due.get_str("orderId").unwrap(), order);
-    // Stripe retrying the delivery records it once.
-    app.webhook(&late, signed(&late)).await;
-    assert_eq!(refunds.count_documents(bson::doc! {}).await.unwrap(), 1);
+    assert_eq!(app.webhook(&late, signed(&late)).await.status, 200);
+    app.expect_payment_events(2).await;
+    // Orders completes the order with card B's payment: card A's is refunded, once.
+    app.complete(&order, paid.body["id"].as_str()).await;
+    app.payment_state_becomes("pi_standin_1", "refunded").await;
+    app.payment_state_becomes("pi_standin_2", "settled").await;
+    // Stripe retrying the delivery changes nothing.
+    let again = app.webhook(&late, signed(&late)).await;
+    assert_eq!(again.body["handled"], json!(false));
+    let events = app.expect_refund_events(1).await;
+    assert_eq!(events[0]["data"]["stripeId"], "pi_standin_1");
+    assert_eq!(events[0]["data"]["reason"], "duplicate");
+    let refunds = app.stripe.refunds();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["payment_intent"], "pi_standin_1");
+    assert_eq!(refunds[0]["reason"], "duplicate");
 }
 
 #[tokio::test]

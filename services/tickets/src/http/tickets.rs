@@ -32,7 +32,7 @@ impl TicketBody {
             .as_str()
             .ok_or("Title is required")
             .and_then(Title::parse);
-        let price = Cents::from_json(&self.price);
+        let price = Cents::price_from_json(&self.price);
         match (title, price) {
             (Ok(title), Ok(price)) => Ok((title, price)),
             (title, price) => {

@@ -63,6 +63,11 @@ async fn invalid_titles_and_prices_are_reported_per_field() {
             "price as a string",
         ),
         (json!({}), vec!["title", "price"], "empty body"),
+        (
+            json!({"title": "Gig", "price": 0.49}),
+            vec!["price"],
+            "below the smallest card charge",
+        ),
     ];
     for (body, fields, why) in cases {
         let response = app
@@ -71,6 +76,27 @@ async fn invalid_titles_and_prices_are_reported_per_field() {
         assert_eq!(response.status, 400, "{why}");
         assert_eq!(response.error_fields(), fields, "{why}");
     }
+    let cheap = app
+        .request(
+            Method::POST,
+            "/api/tickets",
+            Some(&user),
+            Some(json!({"title": "Gig", "price": 0.3})),
+        )
+        .await;
+    assert_eq!(
+        cheap.error_message(),
+        "Price must be at least 0.50, the smallest amount a card can be charged"
+    );
+    let smallest = app
+        .request(
+            Method::POST,
+            "/api/tickets",
+            Some(&user),
+            Some(json!({"title": "Gig", "price": 0.5})),
+        )
+        .await;
+    assert_eq!(smallest.status, 201, "{:?}", smallest.body);
 }
 
 #[tokio::test]

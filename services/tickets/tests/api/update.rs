@@ -95,6 +95,13 @@ async fn update_checks_401_then_400_then_404_then_403_then_409() {
         (forbidden.status, forbidden.error_message()),
         (403, "Not the owner")
     );
+    let too_cheap = app
+        .update(Some(&seller), &id, json!({"title": "Fine", "price": 0.25}))
+        .await;
+    assert_eq!(
+        (too_cheap.status, too_cheap.error_fields()),
+        (400, vec!["price"])
+    );
 
     reserve(&app, &id).await;
     let reserved = app.update(Some(&seller), &id, good.clone()).await;

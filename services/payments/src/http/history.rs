@@ -1,0 +1,134 @@
+//! `GET /api/payments?orderId=…`: what happened to a buyer's money for one order.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use common::auth::CurrentUser;
+use common::error::{ApiError, ApiResult};
+use common::mongo::{not_found, parse_id};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::store::Payment;
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    #[serde(default, rename = "orderId")]
+    order_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPayments {
+    order_id: String,
+    payments: Vec<PaymentView>,
+    refunds: Vec<RefundView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentView {
+    id: String,
+    stripe_id: String,
+    /// Decimal currency units, like every amount in responses.
+    amount: f64,
+    currency: String,
+    /// `succeeded` (waiting for the order), `settled`, `refund_pending`, `refunded` or
+    /// `refund_failed`.
+    status: &'static str,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundView {
+    id: String,
+    payment_id: String,
+    /// Stripe's `re_…`, once Stripe has given one.
+    refund_id: Option<String>,
+    amount: f64,
+    currency: String,
+    /// `pending`, `succeeded` or `failed`.
+    status: &'static str,
+    reason: &'static str,
+    requested_at: String,
+    refunded_at: Option<String>,
+}
+
+fn units(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
+fn rfc3339(time: bson::DateTime) -> String {
+    time.to_chrono()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl OrderPayments {
+    fn of(order_id: String, payments: &[Payment]) -> Self {
+        use crate::domain::PaymentState;
+        let refunds = payments
+            .iter()
+            .filter_map(|p| {
+                let refund = p.refund.as_ref()?;
+                Some(RefundView {
+                    id: refund.id.to_hex(),
+                    payment_id: p.id.to_hex(),
+                    refund_id: refund.refund_id.clone(),
+                    amount: units(p.amount_cents),
+                    currency: p.currency.clone(),
+                    status: match p.state {
+                        PaymentState::Refunded => "succeeded",
+                        PaymentState::RefundFailed => "failed",
+                        _ => "pending",
+                    },
+                    reason: refund.reason.as_str(),
+                    requested_at: rfc3339(refund.requested_at),
+                    refunded_at: refund.refunded_at.map(rfc3339),
+                })
+            })
+            .collect();
+        Self {
+            order_id,
+            payments: payments
+                .iter()
+                .map(|p| PaymentView {
+                    id: p.id.to_hex(),
+                    stripe_id: p.stripe_id.clone(),
+                    amount: units(p.amount_cents),
+                    currency: p.currency.clone(),
+                    status: p.state.as_str(),
+                    created_at: rfc3339(p.created_at),
+                })
+                .collect(),
+            refunds,
+        }
+    }
+}
+
+/// The payments and refunds of an order the caller placed.
+pub async fn list_payments(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> ApiResult<Json<OrderPayments>> {
+    let Query(query) = query?;
+    let raw = query
+        .order_id
+        .ok_or_else(|| ApiError::field("orderId", "orderId is required"))?;
+    let order_id = parse_id(&raw, "Order")?;
+    let store = &state.settlement.store;
+    let order = store
+        .find_order(order_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found("Order"))?;
+    if order.user_id != user.id {
+        return Err(ApiError::Forbidden("Not your order".into()));
+    }
+    let payments = store
+        .payments_of(&order_id.to_hex())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(OrderPayments::of(order_id.to_hex(), &payments)))
+}
