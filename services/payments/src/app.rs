@@ -62,7 +62,7 @@ impl App {
             .await
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
-        let settlement = Settlement::new(store, gateway, config.currency);
+        let settlement = Settlement::new(store, gateway, config.currency.clone());
         fold_legacy_refunds_due(&settlement).await;
         tasks.push(settlement.clone().spawn_worker(tasks.token()));
         listeners::spawn_all(&bus, &settlement, &mut tasks).await?;

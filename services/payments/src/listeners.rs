@@ -1,10 +1,14 @@
-//! Keeps the order replica from order events (version rules of the backbone), then
-//! settles or refunds the order's payments by what the event says.
+//! Keeps the order replica from order events (version rules of the backbone; a gap that
+//! does not close asks orders for the order's state), then settles or refunds the
+//! order's payments by what the event says.
 
 use bson::oid::ObjectId;
 use common::bus::Bus;
-use common::events::{Envelope, OrderCancelled, OrderCompleted, OrderCreated};
+use common::events::{
+    Envelope, OrderCancelled, OrderCompleted, OrderCreated, OrderResyncRequested, OrderSnapshot,
+};
 use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
+use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
 use crate::settlement::Settlement;
@@ -23,8 +27,32 @@ pub async fn spawn_all(
         .on(cancelled)
         .await?
         .on(completed)
+        .await?
+        .on(snapshot)
         .await?;
     Ok(())
+}
+
+/// An order's whole state, asked for after a gap that did not close.
+async fn snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Outcome {
+    let data = event.data;
+    let id = match event_id(&data.id, "order") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
+    };
+    let order = OrderReplica {
+        id,
+        user_id: data.user_id,
+        status: data.status,
+        price_cents: data.ticket.price_cents,
+        expires_at: data.expires_at,
+        version: data.version,
+        payment_id: data.payment_id,
+    };
+    if let Err(err) = settlement.store.apply_order_snapshot(&order).await {
+        return Outcome::retry_after_error(&err.into());
+    }
+    reconciled(&settlement, id).await
 }
 
 async fn cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> Outcome {
@@ -84,12 +112,24 @@ async fn status(
     {
         Ok(true) => reconciled(settlement, id).await,
         Ok(false) => match store.find_order(id).await {
-            Ok(local) => match VersionCheck::of(local.map(|o| o.version), version) {
-                // Applied before, perhaps by a delivery that stopped before deciding the
-                // payments: decide them (again; it changes nothing twice).
-                VersionCheck::AlreadyApplied => reconciled(settlement, id).await,
-                other => other.outcome_when_not_applied(),
-            },
+            Ok(local) => {
+                let known_version = local.map(|o| o.version);
+                match VersionCheck::of(known_version, version) {
+                    // Applied before, perhaps by a delivery that stopped before deciding
+                    // the payments: decide them (again; it changes nothing twice).
+                    VersionCheck::AlreadyApplied => reconciled(settlement, id).await,
+                    other => other.outcome_when_behind(|| {
+                        PendingEvent::keyed(
+                            &format!("{SERVICE}:{id}:{known_version:?}"),
+                            OrderResyncRequested {
+                                id: id.to_hex(),
+                                known_version,
+                                requested_by: SERVICE.to_owned(),
+                            },
+                        )
+                    }),
+                }
+            }
             Err(err) => Outcome::retry_after_error(&err.into()),
         },
         Err(err) => Outcome::retry_after_error(&err.into()),

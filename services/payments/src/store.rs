@@ -191,9 +191,6 @@ impl PaymentStore {
         .await?;
         Ok(())
     }
-    }
-
-    // ---- the order replica ----
 
     /// Successful intents an earlier version kept in `refunds_due` (nothing read it):
     /// returned for recording as payments, so the usual rules refund them; each is
@@ -228,6 +225,27 @@ impl PaymentStore {
             Err(err) if common::mongo::is_duplicate_key(&err) => Ok(false),
             Err(err) => Err(err),
         }
+    }
+
+    /// Applies an order's whole state when it is newer than the replica's (or the replica
+    /// lacks the order): state transfer after a gap that did not close.
+    pub async fn apply_order_snapshot(&self, order: &OrderReplica) -> mongodb::error::Result<()> {
+        let newer = self
+            .orders
+            .update_one(
+                doc! {"_id": order.id, "version": {"$lt": order.version}},
+                doc! {"$set": {
+                    "status": &order.status,
+                    "version": order.version,
+                    "paymentId": &order.payment_id,
+                }},
+            )
+            .await?;
+        if newer.matched_count == 0 {
+            // Absent (inserted now), or as new already (the insert is a duplicate).
+            self.insert_order(order).await?;
+        }
+        Ok(())
     }
 
     /// Applies the next version of an order's status (and the payment that completed

@@ -56,11 +56,11 @@ pub struct Order {
     pub refund: Option<OrderRefund>,
 }
 
-/// A refunded charge, as orders reports it: `{"amount": "12.34", "currency": "usd",
-/// "status": "succeeded"}`.
+/// A refunded charge, as orders reports it: `{"amount": 12.34, "currency": "usd",
+/// "status": "succeeded"}` (a decimal amount, like prices).
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderRefund {
-    pub amount: String,
+    pub amount: f64,
     pub currency: String,
     pub status: String,
 }
@@ -78,7 +78,7 @@ impl OrderRefund {
     /// `Refunded 12.34 USD`.
     pub fn summary(&self) -> String {
         format!(
-            "{} {} {}",
+            "{} {:.2} {}",
             self.label(),
             self.amount,
             self.currency.to_uppercase()
@@ -172,11 +172,11 @@ mod tests {
 
     #[test]
     fn a_refund_in_the_order_is_read_and_labelled() {
-        let refunded = order(json!({"amount": "12.34", "currency": "usd", "status": "succeeded"}));
+        let refunded = order(json!({"amount": 12.34, "currency": "usd", "status": "succeeded"}));
         let refund = refunded.refund.unwrap();
         assert_eq!(refund.label(), "Refunded");
         assert_eq!(refund.summary(), "Refunded 12.34 USD");
-        let pending = order(json!({"amount": "12.34", "currency": "usd", "status": "pending"}));
+        let pending = order(json!({"amount": 12.34, "currency": "usd", "status": "pending"}));
         assert_eq!(pending.refund.unwrap().label(), "Refund pending");
         assert!(order(serde_json::Value::Null).refund.is_none());
     }

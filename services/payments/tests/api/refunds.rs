@@ -336,3 +336,47 @@ async fn a_charge_that_lands_after_the_order_was_cancelled_is_refunded_not_kept(
     app.expect_refund_events(1).await;
     assert_eq!(app.stripe.refunds().len(), 1);
 }
+
+#[tokio::test]
+async fn a_lost_cancellation_is_recovered_from_the_orders_state_and_the_charge_refunded() {
+    let app = spawn_app().await;
+    let (buyer, order) = app.open_order().await;
+    let paid = app.pay(Some(&buyer), &order, "pm_card_visa").await;
+    assert_eq!(paid.status, 201);
+    // Version 1 (the cancellation) never arrives; version 2 cannot apply on version 0.
+    app.publish(common::events::OrderCompleted {
+        id: order.clone(),
+        ticket: common::events::OrderTicketRef { id: "t".into() },
+        version: 2,
+        payment_id: Some("another".into()),
+    })
+    .await;
+    let asked = eventually(
+        "an order.resync_requested",
+        Duration::from_secs(30),
+        || async {
+            testkit::stored_events(&app.bus_config, "order.resync_requested")
+                .await
+                .pop()
+        },
+    )
+    .await;
+    assert_eq!(asked["data"]["id"], json!(order));
+    assert_eq!(asked["data"]["requestedBy"], "payments");
+    // orders answers with the order as it is: cancelled. The charge is refunded.
+    app.publish(common::events::OrderSnapshot {
+        id: order.clone(),
+        user_id: buyer.clone(),
+        status: "cancelled".into(),
+        expires_at: Utc::now(),
+        ticket: common::events::OrderTicket {
+            id: "t".into(),
+            price_cents: 1999,
+        },
+        payment_id: None,
+        version: 3,
+    })
+    .await;
+    app.payment_state_becomes("pi_standin_1", "refunded").await;
+    app.expect_refund_events(1).await;
+}
