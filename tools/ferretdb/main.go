@@ -327,28 +327,63 @@ func (f *front) handle(client net.Conn) {
 			}
 			return
 		}
-		replies, err := f.roundTrip(backend, req)
-		if err != nil {
-			f.logger.Warn("ferretdb connection failed", "err", err)
-			return
+		send := func(m message) error {
+			_, err := client.Write(m)
+			return err
 		}
-		for _, r := range replies {
-			if _, err := client.Write(r); err != nil {
-				return
-			}
+		if err := f.roundTrip(backend, req, send); err != nil {
+			f.logger.Debug("connection closed", "err", err)
+			return
 		}
 	}
 }
 
-// roundTrip forwards req and returns the replies for the client (none when the client set
-// moreToCome). A write holds f.writes throughout.
-func (f *front) roundTrip(backend net.Conn, req message) ([]message, error) {
+// roundTrip forwards req and passes its replies to send as they come (none when the client
+// set moreToCome; several while the server sets moreToCome on its replies: exhaust).
+// A write holds f.writes until its reply is read.
+func (f *front) roundTrip(backend net.Conn, req message, send func(message) error) error {
 	if isWrite(req) {
-		f.writes.Lock()
-		defer f.writes.Unlock()
-		if split := f.splitCreateIndexes(req); split != nil {
-			return f.createIndexesOneByOne(backend, req, split)
+		reply, err := f.write(backend, req)
+		if err != nil || reply == nil {
+			return err
 		}
+		return send(reply)
+	}
+	if _, err := backend.Write(req); err != nil {
+		return err
+	}
+	if req.msgFlags()&flagMoreToCome != 0 {
+		return nil
+	}
+	buildInfo := false
+	if req.opCode() == opMsg {
+		name := commandName(req.body())
+		buildInfo = name == "buildInfo" || name == "buildinfo"
+	}
+	for {
+		r, err := readMessage(backend)
+		if err != nil {
+			return err
+		}
+		if buildInfo {
+			r = markBuildInfo(r)
+		}
+		if err := send(r); err != nil {
+			return err
+		}
+		if r.msgFlags()&flagMoreToCome == 0 {
+			return nil
+		}
+	}
+}
+
+// write runs one write command alone: under f.writes from forwarding until its reply is
+// read. Returns the reply for the client, nil when the client set moreToCome.
+func (f *front) write(backend net.Conn, req message) (message, error) {
+	f.writes.Lock()
+	defer f.writes.Unlock()
+	if split := f.splitCreateIndexes(req); split != nil {
+		return f.createIndexesOneByOne(backend, req, split)
 	}
 	if _, err := backend.Write(req); err != nil {
 		return nil, err
@@ -356,14 +391,40 @@ func (f *front) roundTrip(backend net.Conn, req message) ([]message, error) {
 	if req.msgFlags()&flagMoreToCome != 0 {
 		// No reply comes. FerretDB handles a connection's messages in order, so when a
 		// ping sent behind it is answered, the message has been applied.
-		if isWrite(req) {
-			if _, err := f.call(backend, f.command(bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}})); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
+		_, err := f.call(backend, f.command(bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}}))
+		return nil, err
 	}
-	return readReplies(backend)
+	replies, err := readReplies(backend)
+	if err != nil {
+		return nil, err
+	}
+	if len(replies) != 1 {
+		return nil, fmt.Errorf("%d replies to a write", len(replies))
+	}
+	return replies[0], nil
+}
+
+// SerializedMarker is the field the front adds to buildInfo replies, so that a client can
+// tell this stand-in (atomic read-modify-writes) from FerretDB alone (atomic only within
+// one connection): crates/common/src/mongo.rs connect() restricts the latter to one.
+const SerializedMarker = "gittixWritesSerialized"
+
+func markBuildInfo(reply message) message {
+	body := reply.body()
+	if body == nil || reply.msgFlags() != 0 {
+		return reply
+	}
+	elems, err := body.Elements()
+	if err != nil {
+		return reply
+	}
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	for _, e := range elems {
+		doc = append(doc, e...)
+	}
+	doc = bsoncore.AppendBooleanElement(doc, SerializedMarker, true)
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	return opMsgMessage(reply.requestID(), int32(binary.LittleEndian.Uint32(reply[8:])), doc)
 }
 
 // readReplies reads a reply and, while the server says more are coming (exhaust), the next.
@@ -456,7 +517,7 @@ func (f *front) splitCreateIndexes(req message) []bsoncore.Document {
 
 // createIndexesOneByOne sends each body of split in turn and answers the client as one
 // createIndexes would: the first failure as it is, or the counts before and after.
-func (f *front) createIndexesOneByOne(backend net.Conn, req message, split []bsoncore.Document) ([]message, error) {
+func (f *front) createIndexesOneByOne(backend net.Conn, req message, split []bsoncore.Document) (message, error) {
 	var first, last bson.M
 	for _, body := range split {
 		reply, err := f.call(backend, opMsgMessage(f.ids.Add(1), 0, body))
@@ -469,7 +530,7 @@ func (f *front) createIndexesOneByOne(backend net.Conn, req message, split []bso
 			return nil, fmt.Errorf("unreadable createIndexes reply")
 		}
 		if !isOK(got["ok"]) {
-			return []message{opMsgMessage(f.ids.Add(1), req.requestID(), doc)}, nil
+			return opMsgMessage(f.ids.Add(1), req.requestID(), doc), nil
 		}
 		if first == nil {
 			first = got
@@ -491,7 +552,7 @@ func (f *front) createIndexesOneByOne(backend net.Conn, req message, split []bso
 	if err != nil {
 		return nil, err
 	}
-	return []message{opMsgMessage(f.ids.Add(1), req.requestID(), body)}, nil
+	return opMsgMessage(f.ids.Add(1), req.requestID(), body), nil
 }
 
 func isOK(v any) bool {
