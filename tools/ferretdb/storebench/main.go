@@ -48,6 +48,14 @@ func main() {
 	server := fmt.Sprintf("MongoDB %v", info["version"])
 	if v, ok := info["ferretdbVersion"]; ok {
 		server = fmt.Sprintf("FerretDB %v", v)
+		if v == "unknown" {
+			server = "FerretDB 1.24 (embedded: tools/ferretdb)"
+		}
+		if serialized, _ := info["gittixWritesSerialized"].(bool); serialized {
+			server += ", writes serialized by the front"
+		} else {
+			server += ", alone (writes not serialized)"
+		}
 	}
 	fmt.Printf("server: %s at %s, %d connections\n", server, *url, *conns)
 
