@@ -391,17 +391,12 @@ async fn partial_unique_index_on_active_records_is_enforced_by_mongodb_and_refus
 async fn ensuring_several_indexes_twice_on_one_server_succeeds_and_changes_nothing() {
     let store = Store::new().await;
     let coll = store.docs("orders");
+    // Options as the services write them: `unique`/`sparse` only where they are true.
     let named = |name: &str, keys: Document, unique: bool, sparse: bool| {
-        IndexModel::builder()
-            .keys(keys)
-            .options(
-                IndexOptions::builder()
-                    .name(name.to_owned())
-                    .unique(unique)
-                    .sparse(sparse)
-                    .build(),
-            )
-            .build()
+        let mut options = IndexOptions::builder().name(name.to_owned()).build();
+        options.unique = unique.then_some(true);
+        options.sparse = sparse.then_some(true);
+        IndexModel::builder().keys(keys).options(options).build()
     };
     let indexes = || {
         vec![
