@@ -47,7 +47,8 @@ test-servers: install ## Start the private test servers alone (for `cargo test` 
 test-servers-stop: ## Stop the private test servers
 	@scripts/servers.sh stop .gittix/test
 
-bench: test-servers ## Benchmarks (expiry lateness over 1,000 orders); prints figures
+bench: test-servers ## Benchmarks (store races and listing at 10,000 documents; expiry lateness over 1,000 orders); prints figures
+	@scripts/bench-store.sh
 	cargo bench -p expiration --bench lateness
 
 fmt: ## Format the code

@@ -49,10 +49,9 @@ start() {
   if [ -n "${MONGO_URL:-}" ]; then
     mongo_url=$MONGO_URL
   else
+    # The FerretDB stand-in serializes writes in front of FerretDB, so any number of
+    # connections and processes is safe (docs/STORE-CONTRACT.md); no pool limit is needed.
     mongo_url="mongodb://127.0.0.1:$MONGO_PORT"
-    # FerretDB applies an update as read-modify-write, atomic only within one connection:
-    # one connection per process keeps version checks and claims exact (docs/STORE-CONTRACT.md).
-    command -v mongod >/dev/null || mongo_url="$mongo_url/?maxPoolSize=1"
     start_mongo
   fi
 

@@ -10,17 +10,41 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use crate::config::MongoConfig;
 use crate::error::ApiError;
 
-/// Connects lazily (the driver dials on first use) with timeouts short enough that a
-/// dead database shows up in readiness checks and requests quickly instead of hanging.
+/// Connects with timeouts short enough that a dead database shows up in readiness checks
+/// and requests quickly instead of hanging.
+///
+/// FerretDB alone applies an update or findAndModify as a read-modify-write that is atomic
+/// only within one connection. The project's stand-in (`tools/ferretdb`) serializes writes in
+/// front of it and says so in `buildInfo` (`gittixWritesSerialized`); any other FerretDB is
+/// detected here and given one connection, so that version checks and claims stay exact
+/// within this process (docs/STORE-CONTRACT.md). A server that cannot be asked now is taken
+/// as it is (the next request reports it).
 pub async fn connect(config: &MongoConfig, app_name: &str) -> mongodb::error::Result<Database> {
     let mut options = ClientOptions::parse(&config.url).await?;
     options.app_name = Some(app_name.to_owned());
     options.connect_timeout = Some(Duration::from_secs(3));
     options.server_selection_timeout = Some(Duration::from_secs(3));
-    // The URL may set it: `maxPoolSize=1` makes FerretDB's non-atomic updates safe
-    // within one process (docs/STORE-CONTRACT.md).
     options.max_pool_size.get_or_insert(50);
-    let client = Client::with_options(options)?;
+    let mut client = Client::with_options(options.clone())?;
+    match client
+        .database("admin")
+        .run_command(bson::doc! {"buildInfo": 1})
+        .await
+    {
+        Ok(info)
+            if info.contains_key("ferretdbVersion")
+                && !info.get_bool("gittixWritesSerialized").unwrap_or(false) =>
+        {
+            tracing::warn!(
+                "MongoDB server is FerretDB without serialized writes: \
+                 one connection per process (two processes are not safe)"
+            );
+            options.max_pool_size = Some(1);
+            client = Client::with_options(options)?;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not ask the MongoDB server what it is"),
+    }
     Ok(client.database(&config.database))
 }
 

@@ -1,8 +1,9 @@
 //! The store contract test: every MongoDB operation the services rely on
 //! (`/work/shared/context/mongo-conformance.md`, "Operations the design relies on", items 1
 //! to 9), performed through the Rust `mongodb` driver, asserting MongoDB's documented
-//! result. It runs against FerretDB 1.24 (SQLite) here and against real MongoDB in GitHub
-//! Actions; `docs/STORE-CONTRACT.md` says what the code must therefore write.
+//! result. It runs against the FerretDB 1.24 stand-in (SQLite, write-serializing front) here
+//! and against real MongoDB in GitHub Actions; `docs/STORE-CONTRACT.md` says what the code
+//! must therefore write.
 //!
 //! Where FerretDB differs, a test asserts the formulation that is right on both servers, and
 //! pins the other one per server (`store.ferretdb`, from `buildInfo.ferretdbVersion`) so
@@ -18,11 +19,14 @@
 //!   and ignored (not reported by `listIndexes`), yet behaves as sparse (previous point).
 //! - 1: `_id` equality in the primary key is type-blind where the JSON renderings agree: an
 //!   ObjectId collides (E11000) with the string of its hex. Queries still tell them apart.
-//! - 3, 4, 5: updates and `findAndModify` are not atomic: FerretDB reads the matching
-//!   document, applies the update itself and writes the whole document back by `_id`.
-//!   Concurrent version-checked updates all match (lost updates); concurrent claims can have
-//!   several winners. Each connection's requests are handled in order, so a client with one
-//!   connection is serialised, and inserts (unique indexes) and deletes (counts) are atomic.
+//! - 3, 4, 5: in FerretDB itself updates and `findAndModify` are not atomic: it reads the
+//!   matching document, applies the update itself and writes the whole document back by
+//!   `_id`. Concurrent version-checked updates all match (lost updates); concurrent claims can
+//!   have several winners. The stand-in (`tools/ferretdb`) serializes every write command
+//!   across connections and processes in a front before FerretDB, which makes them atomic
+//!   (`concurrency.rs` races two processes; `store.atomic_writes` tells the two apart).
+//! - 2: `createIndexes` naming several existing indexes panics inside FerretDB and drops the
+//!   connection; the stand-in's front sends them one by one.
 //! - 4: `$pull` with a condition (`{id: X}`) tests elements for equality instead of matching
 //!   them as a query: it removes nothing, silently. `$pullAll` / `$pull` of the whole element
 //!   work on both.
@@ -44,6 +48,8 @@
 
 #[path = "mongo_contract/claims.rs"]
 mod claims;
+#[path = "mongo_contract/concurrency.rs"]
+mod concurrency;
 #[path = "mongo_contract/indexes.rs"]
 mod indexes;
 #[path = "mongo_contract/queries.rs"]

@@ -15,6 +15,9 @@ pub struct Store {
     pub db: Database,
     /// FerretDB answers `buildInfo` with a `ferretdbVersion` field; MongoDB does not.
     pub ferretdb: bool,
+    /// Read-modify-writes are atomic across connections: MongoDB, or FerretDB behind the
+    /// project's write-serializing front (`buildInfo.gittixWritesSerialized`).
+    pub atomic_writes: bool,
     _guard: TestDatabase,
 }
 
@@ -35,9 +38,11 @@ impl Store {
         let client = mongodb::Client::with_options(options).unwrap();
         let db = client.database(&guard.name);
         let info = db.run_command(doc! {"buildInfo": 1}).await.unwrap();
+        let ferretdb = info.contains_key("ferretdbVersion");
         Self {
             db,
-            ferretdb: info.contains_key("ferretdbVersion"),
+            ferretdb,
+            atomic_writes: !ferretdb || info.get_bool("gittixWritesSerialized").unwrap_or(false),
             _guard: guard,
         }
     }
@@ -54,6 +59,11 @@ impl Store {
 
     pub fn docs(&self, name: &str) -> Collection<Document> {
         self.db.collection(name)
+    }
+
+    /// The server's URL, for another client (or process) on the same database.
+    pub fn url(&self) -> &str {
+        &self._guard.url
     }
 }
 

@@ -381,3 +381,80 @@ async fn partial_unique_index_on_active_records_is_enforced_by_mongodb_and_refus
         3
     );
 }
+
+/// What a service does at every start-up: ensure all its indexes in one `createIndexes`.
+/// Against a server that already has them (a restart), it must succeed and change nothing,
+/// and a call mixing existing and new indexes must create only the new ones. FerretDB 1.24
+/// alone panics on a call naming several existing indexes ("slice bounds out of range") and
+/// drops the connection; the stand-in's front (`tools/ferretdb`) sends them one by one.
+#[tokio::test]
+async fn ensuring_several_indexes_twice_on_one_server_succeeds_and_changes_nothing() {
+    let store = Store::new().await;
+    let coll = store.docs("orders");
+    // Options as the services write them: `unique`/`sparse` only where they are true.
+    let named = |name: &str, keys: Document, unique: bool, sparse: bool| {
+        let mut options = IndexOptions::builder().name(name.to_owned()).build();
+        options.unique = unique.then_some(true);
+        options.sparse = sparse.then_some(true);
+        IndexModel::builder().keys(keys).options(options).build()
+    };
+    let indexes = || {
+        vec![
+            named(
+                "one_active_order_per_ticket",
+                doc! {"activeTicketId": 1},
+                true,
+                true,
+            ),
+            named(
+                "by_user_newest_first",
+                doc! {"userId": 1, "_id": -1},
+                false,
+                false,
+            ),
+            named(
+                "unpaid_by_expiry",
+                doc! {"status": 1, "expiresAt": 1},
+                false,
+                false,
+            ),
+        ]
+    };
+    let names = |specs: Vec<Document>| -> Vec<String> {
+        let mut names: Vec<String> = specs
+            .iter()
+            .map(|s| s.get_str("name").unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    coll.create_indexes(indexes()).await.unwrap();
+    let first = names(index_specs(&coll).await);
+    assert_eq!(
+        first,
+        [
+            "_id_",
+            "by_user_newest_first",
+            "one_active_order_per_ticket",
+            "unpaid_by_expiry"
+        ]
+    );
+    // A restart: the same call again, then again with one new index among the old ones.
+    coll.create_indexes(indexes()).await.unwrap();
+    assert_eq!(names(index_specs(&coll).await), first);
+    let mut more = indexes();
+    more.insert(1, named("by_ticket", doc! {"ticketId": 1}, false, false));
+    coll.create_indexes(more).await.unwrap();
+    let mut with_new = first.clone();
+    with_new.push("by_ticket".to_owned());
+    with_new.sort();
+    assert_eq!(names(index_specs(&coll).await), with_new);
+
+    // The unique index still holds after being ensured three times.
+    coll.insert_one(doc! {"activeTicketId": "t"}).await.unwrap();
+    assert_duplicate(
+        coll.insert_one(doc! {"activeTicketId": "t"}).await,
+        "second active order",
+    );
+}
