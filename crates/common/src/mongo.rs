@@ -10,42 +10,47 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use crate::config::MongoConfig;
 use crate::error::ApiError;
 
-/// Connects with timeouts short enough that a dead database shows up in readiness checks
-/// and requests quickly instead of hanging.
-///
-/// FerretDB alone applies an update or findAndModify as a read-modify-write that is atomic
-/// only within one connection. The project's stand-in (`tools/ferretdb`) serializes writes in
-/// front of it and says so in `buildInfo` (`gittixWritesSerialized`); any other FerretDB is
-/// detected here and given one connection, so that version checks and claims stay exact
-/// within this process (docs/STORE-CONTRACT.md). A server that cannot be asked now is taken
-/// as it is (the next request reports it).
-pub async fn connect(config: &MongoConfig, app_name: &str) -> mongodb::error::Result<Database> {
+/// The client settings from `MONGO_URL`, with timeouts short enough that a dead database
+/// shows up in readiness checks and requests quickly instead of hanging. Fails only on a
+/// malformed URL: a configuration error, not worth retrying.
+pub async fn options(
+    config: &MongoConfig,
+    app_name: &str,
+) -> mongodb::error::Result<ClientOptions> {
     let mut options = ClientOptions::parse(&config.url).await?;
     options.app_name = Some(app_name.to_owned());
     options.connect_timeout = Some(Duration::from_secs(3));
     options.server_selection_timeout = Some(Duration::from_secs(3));
     options.max_pool_size.get_or_insert(50);
-    let mut client = Client::with_options(options.clone())?;
-    match client
+    Ok(options)
+}
+
+/// Connects and asks the server what it is, so it fails while the server is down (it is
+/// part of a service's retried start-up).
+///
+/// FerretDB alone applies an update or findAndModify as a read-modify-write that is atomic
+/// only within one connection. The project's stand-in (`tools/ferretdb`) serializes writes in
+/// front of it and says so in `buildInfo` (`gittixWritesSerialized`); any other FerretDB is
+/// detected here and given one connection, so that version checks and claims stay exact
+/// within this process (docs/STORE-CONTRACT.md).
+pub async fn connect(options: &ClientOptions, database: &str) -> mongodb::error::Result<Database> {
+    let client = Client::with_options(options.clone())?;
+    let info = client
         .database("admin")
         .run_command(bson::doc! {"buildInfo": 1})
-        .await
+        .await?;
+    if info.contains_key("ferretdbVersion")
+        && !info.get_bool("gittixWritesSerialized").unwrap_or(false)
     {
-        Ok(info)
-            if info.contains_key("ferretdbVersion")
-                && !info.get_bool("gittixWritesSerialized").unwrap_or(false) =>
-        {
-            tracing::warn!(
-                "MongoDB server is FerretDB without serialized writes: \
-                 one connection per process (two processes are not safe)"
-            );
-            options.max_pool_size = Some(1);
-            client = Client::with_options(options)?;
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not ask the MongoDB server what it is"),
+        tracing::warn!(
+            "MongoDB server is FerretDB without serialized writes: \
+             one connection per process (two processes are not safe)"
+        );
+        let mut one = options.clone();
+        one.max_pool_size = Some(1);
+        return Ok(Client::with_options(one)?.database(database));
     }
-    Ok(client.database(&config.database))
+    Ok(client.database(database))
 }
 
 /// Round trip to the server: the readiness check.

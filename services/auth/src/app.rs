@@ -6,7 +6,7 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::Database;
+use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -34,19 +34,26 @@ pub struct App(Service);
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::mongo::connect(&config.mongo, "auth")
+        let mongo = common::mongo::options(&config.mongo, "auth")
             .await
             .context("invalid MONGO_URL")?;
         let passwords = Passwords::new();
         let service = Service::start(config.http.addr, || {
-            Self::start(&config, &db, passwords.clone())
+            Self::start(&config, &mongo, passwords.clone())
         })
         .await?;
         Ok(Self(service))
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(config: &Config, db: &Database, passwords: Passwords) -> anyhow::Result<Ready> {
+    async fn start(
+        config: &Config,
+        mongo: &ClientOptions,
+        passwords: Passwords,
+    ) -> anyhow::Result<Ready> {
+        let db = &common::mongo::connect(mongo, &config.mongo.database)
+            .await
+            .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "auth").await?;
         let outbox = OutboxSignal::default();
         let users = UserStore::new(db, outbox.clone());

@@ -8,7 +8,7 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::Database;
+use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -39,15 +39,23 @@ impl App {
 
     /// As [`App::build`], with the sweeper's grace period chosen (tests shorten it).
     pub async fn build_with_sweeper(config: Config, grace: Duration) -> anyhow::Result<Self> {
-        let db = common::mongo::connect(&config.mongo, "orders")
+        let mongo = common::mongo::options(&config.mongo, "orders")
             .await
             .context("invalid MONGO_URL")?;
-        let service = Service::start(config.http.addr, || Self::start(&config, &db, grace)).await?;
+        let service =
+            Service::start(config.http.addr, || Self::start(&config, &mongo, grace)).await?;
         Ok(Self(service))
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(config: &Config, db: &Database, grace: Duration) -> anyhow::Result<Ready> {
+    async fn start(
+        config: &Config,
+        mongo: &ClientOptions,
+        grace: Duration,
+    ) -> anyhow::Result<Ready> {
+        let db = &common::mongo::connect(mongo, &config.mongo.database)
+            .await
+            .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "orders").await?;
         let outbox = OutboxSignal::default();
         let store = OrderStore::new(db, outbox.clone());

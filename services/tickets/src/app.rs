@@ -6,7 +6,7 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::Database;
+use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -30,15 +30,18 @@ pub struct App(Service);
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::mongo::connect(&config.mongo, "tickets")
+        let mongo = common::mongo::options(&config.mongo, "tickets")
             .await
             .context("invalid MONGO_URL")?;
-        let service = Service::start(config.http.addr, || Self::start(&config, &db)).await?;
+        let service = Service::start(config.http.addr, || Self::start(&config, &mongo)).await?;
         Ok(Self(service))
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(config: &Config, db: &Database) -> anyhow::Result<Ready> {
+    async fn start(config: &Config, mongo: &ClientOptions) -> anyhow::Result<Ready> {
+        let db = &common::mongo::connect(mongo, &config.mongo.database)
+            .await
+            .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "tickets").await?;
         let outbox = OutboxSignal::default();
         let tickets = TicketStore::new(db, outbox.clone());

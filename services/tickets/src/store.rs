@@ -158,7 +158,8 @@ mod tests {
 
     async fn store() -> (TicketStore, testkit::TestDatabase) {
         let db = testkit::TestDatabase::new("tickets_store");
-        let database = common::mongo::connect(&db.config(), "test").await.unwrap();
+        let options = common::mongo::options(&db.config(), "test").await.unwrap();
+        let database = common::mongo::connect(&options, &db.name).await.unwrap();
         (TicketStore::new(&database, OutboxSignal::default()), db)
     }
 
