@@ -12,7 +12,7 @@
 #   CHAOS_WINDOW (6)      EXPIRATION_WINDOW_SECONDS          CHAOS_ALLOWANCE (35) created past the window
 #   CHAOS_PAYMENT_GRACE (3) PAYMENT_GRACE_SECONDS (the simulated gateway answers at once)
 #   CHAOS_SELLERS (3), CHAOS_BUYERS (8), CHAOS_TERM (0.25: share of graceful SIGTERM restarts)
-#   CHAOS_PORT_BASE (20400: ports base..base+19), BIN_DIR (target/release), REPLICAS (1)
+#   CHAOS_PORT_BASE (20400: ports base..base+19), BIN_DIR (target/release), REPLICAS (2)
 #   CHAOS_STATE (.gittix/chaos; made anew each run, kept afterwards with every log)
 #   CHAOS_TARGETS (all): the services and servers to kill, e.g. "tickets expiration nats"
 set -euo pipefail

@@ -11,10 +11,10 @@
 # (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT, JWT_KEY
 # (generated and kept in the state folder when unset), EXPIRATION_WINDOW_SECONDS, PAYMENT_GRACE_SECONDS,
 # LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up).
-# REPLICAS (1): processes of each of auth, tickets, orders, payments and expiration; the
-#   replica i (1-based) of a service listens on its port + (i-1) * REPLICA_PORT_STEP (100)
-#   and nginx balances over all of them. Keep 1 on the FerretDB stand-in for now: its
-#   updates are atomic only within one connection (docs/STORE-CONTRACT.md).
+# REPLICAS (2): processes of each of auth, tickets, orders, payments and expiration, as
+#   Kubernetes runs them; the replica i (1-based) of a service listens on its port +
+#   (i-1) * REPLICA_PORT_STEP (100) and nginx balances over all of them. Safe on the
+#   FerretDB stand-in, whose front serializes writes (docs/STORE-CONTRACT.md).
 # Every process (servers, services, nginx) runs under a supervisor that restarts it with
 # capped backoff when it dies, as Kubernetes would (lib.sh start_daemon); each restart is
 # logged in logs/supervisor.log and the process's log, and counted in the status table.
@@ -30,7 +30,7 @@ state=$(cd "$state" && pwd)
 BIN_DIR=${BIN_DIR:-$GITTIX_ROOT/target/release}
 HTTP_PORT=${HTTP_PORT:-8080}
 HTTP_HOST=${HTTP_HOST:-127.0.0.1}
-REPLICAS=${REPLICAS:-1}
+REPLICAS=${REPLICAS:-2}
 REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-100}
 case "$REPLICAS" in '' | *[!0-9]* | 0) die "REPLICAS must be a whole number of 1 or more" ;; esac
 # The services that run as REPLICAS processes (the client stays one).

@@ -111,6 +111,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(err) if is_store_unreachable(err) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +123,9 @@ impl ApiError {
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Request body is too large",
             Self::UnsupportedMediaType => "Expected a JSON body (Content-Type: application/json)",
+            Self::Internal(err) if is_store_unreachable(err) => {
+                "A service we depend on is unavailable; please try again"
+            }
             Self::Internal(_) => "Something went wrong",
             Self::BadRequest(m)
             | Self::Unauthorized(m)
@@ -133,6 +137,24 @@ impl ApiError {
         };
         vec![ErrorItem::message(message)]
     }
+}
+
+/// A database that cannot be reached (connection lost, no server selectable) is a 503
+/// the client may retry, not a bug: nothing was decided.
+fn is_store_unreachable(err: &anyhow::Error) -> bool {
+    use mongodb::error::ErrorKind;
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<mongodb::error::Error>()
+            .is_some_and(|e| {
+                matches!(
+                    e.kind.as_ref(),
+                    ErrorKind::Io(_)
+                        | ErrorKind::ServerSelection { .. }
+                        | ErrorKind::ConnectionPoolCleared { .. }
+                )
+            })
+    })
 }
 
 impl IntoResponse for ApiError {
@@ -212,6 +234,20 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"errors":[{"message":"Something went wrong"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503_to_retry_not_a_500() {
+        let lost = mongodb::error::Error::from(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "unexpected end of file",
+        ));
+        let (status, body) = render(ApiError::internal(lost)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body["errors"][0]["message"],
+            "A service we depend on is unavailable; please try again"
         );
     }
 
