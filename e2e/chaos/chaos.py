@@ -418,6 +418,17 @@ def main():
     orders = snap["orders"]
     bad = [(oid, (orders.get(oid) or {}).get("status")) for oid in paid_201 if (orders.get(oid) or {}).get("status") != "complete"]
     check(f"every payment answered 201 succeeded ({len(paid_201)}) belongs to an order that ends complete", not bad, "charged but not complete " + sample(bad))
+    # Money (issue 13): every successful charge the gateway made, as payments stored it,
+    # either completed its order (settled, named by the order) or was refunded.
+    unsettled = []
+    for p in snap["payments"]:
+        order = orders.get(p.get("orderId")) or {}
+        named = order.get("status") == "complete" and order.get("paymentId") == str(p["_id"])
+        if not ((p.get("state") == "settled" and named) or p.get("state") == "refunded"):
+            unsettled.append((str(p["_id"]), p.get("state"), order.get("status")))
+    refunded = sum(1 for p in snap["payments"] if p.get("state") == "refunded")
+    check(f"every successful charge ({len(snap['payments'])}) completes its order or is refunded ({refunded} refunded)",
+          not unsettled, "(payment, state, order) " + sample(unsettled))
     live = live_orders_by_ticket(snap)
     doubles = {tid: oids for tid, oids in live.items() if len(oids) > 1}
     check("no ticket has two live (created or complete) orders", not doubles, sample(doubles.items()))

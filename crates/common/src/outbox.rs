@@ -68,6 +68,27 @@ impl PendingEvent {
     }
 }
 
+/// Pushes `event` onto the outbox of the document `id` only if it is still at `version`
+/// (an event about a record as read, such as its whole state for a replica), and wakes
+/// the relay. False when the document changed meanwhile (or does not exist).
+pub async fn push_if_version<T: Send + Sync>(
+    collection: &Collection<T>,
+    id: impl Into<Bson>,
+    version: i64,
+    event: PendingEvent,
+    signal: &OutboxSignal,
+) -> mongodb::error::Result<bool> {
+    let pushed = collection
+        .update_one(doc! {"_id": id.into(), "version": version}, event.push())
+        .await?
+        .matched_count
+        == 1;
+    if pushed {
+        signal.notify();
+    }
+    Ok(pushed)
+}
+
 /// Wakes the relay after a write with events, so they leave without waiting for a sweep.
 #[derive(Clone, Default)]
 pub struct OutboxSignal(Arc<Notify>);

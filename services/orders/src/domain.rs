@@ -271,34 +271,26 @@ pub struct TicketReplica {
 }
 
 impl TicketReplica {
-    pub fn from_created(id: ObjectId, event: TicketCreated) -> Self {
+    fn new(id: ObjectId, title: String, price_cents: i64, user_id: String, version: i64) -> Self {
         Self {
             id,
-            title: event.title,
-            price_cents: event.price_cents,
-            user_id: event.user_id,
-            version: event.version,
+            title,
+            price_cents,
+            user_id,
+            version,
         }
     }
 
-    pub fn from_updated(id: ObjectId, event: TicketUpdated) -> Self {
-        Self {
-            id,
-            title: event.title,
-            price_cents: event.price_cents,
-            user_id: event.user_id,
-            version: event.version,
-        }
+    pub fn from_created(id: ObjectId, e: TicketCreated) -> Self {
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
     }
 
-    pub fn from_snapshot(id: ObjectId, event: common::events::TicketSnapshot) -> Self {
-        Self {
-            id,
-            title: event.title,
-            price_cents: event.price_cents,
-            user_id: event.user_id,
-            version: event.version,
-        }
+    pub fn from_updated(id: ObjectId, e: TicketUpdated) -> Self {
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
+    }
+
+    pub fn from_snapshot(id: ObjectId, e: common::events::TicketSnapshot) -> Self {
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
     }
 }
 

@@ -5,7 +5,7 @@ use bson::oid::ObjectId;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
 use common::mongo::{ensure_indexes, index};
-use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
+use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent, push_if_version};
 use common::paging::Page;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
@@ -160,15 +160,7 @@ impl OrderStore {
         read: &Order,
         event: PendingEvent,
     ) -> mongodb::error::Result<bool> {
-        let result = self
-            .orders
-            .update_one(doc! {"_id": read.id, "version": read.version}, event.push())
-            .await?;
-        let saved = result.matched_count == 1;
-        if saved {
-            self.outbox.notify();
-        }
-        Ok(saved)
+        push_if_version(&self.orders, read.id, read.version, event, &self.outbox).await
     }
 
     /// Shows a refund on its order, once per refunded payment. False for an unknown order.

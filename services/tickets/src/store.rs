@@ -4,7 +4,7 @@
 use bson::oid::ObjectId;
 use bson::{Document, doc};
 use common::mongo::{ensure_indexes, index};
-use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
+use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent, push_if_version};
 use common::paging::Page;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
@@ -118,15 +118,7 @@ impl TicketStore {
         read: &Ticket,
         event: PendingEvent,
     ) -> mongodb::error::Result<bool> {
-        let result = self
-            .tickets
-            .update_one(doc! {"_id": read.id, "version": read.version}, event.push())
-            .await?;
-        let saved = result.matched_count == 1;
-        if saved {
-            self.outbox.notify();
-        }
-        Ok(saved)
+        push_if_version(&self.tickets, read.id, read.version, event, &self.outbox).await
     }
 
     /// Records that an order not holding the ticket was cancelled (no version change, no
