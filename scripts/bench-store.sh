@@ -4,6 +4,7 @@
 # claims, $push: what is lost, how many win), then the tickets listing query and find by
 # _id at 10,000 documents. Prints figures; asserts nothing.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$GITTIX_ROOT"
 
