@@ -106,6 +106,13 @@ impl OutboxSignal {
 /// How often the relay looks for pending events when nothing wakes it.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The longest one batch of the relay (up to 100 documents of each collection) may take. Neither the Mongo driver (it has no
+/// socket timeout) nor every NATS call bounds its wait, and a relay stuck on one reply
+/// after a server restart would hold every later event back for good: a batch that takes
+/// longer is dropped (its connection with it) and started again; publishing again is
+/// safe, the stream dedupes.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Publishes the pending events of some collections.
 #[derive(Clone)]
 pub struct Relay {
@@ -113,6 +120,7 @@ pub struct Relay {
     collections: Vec<Collection<Document>>,
     signal: OutboxSignal,
     sweep_interval: Duration,
+    drain_timeout: Duration,
 }
 
 /// A document's id and its pending events as stored: the raw BSON of each event is
@@ -133,12 +141,19 @@ impl Relay {
             collections: Vec::new(),
             signal,
             sweep_interval: SWEEP_INTERVAL,
+            drain_timeout: DRAIN_TIMEOUT,
         }
     }
 
     /// Overrides [`SWEEP_INTERVAL`].
     pub fn sweep_every(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval;
+        self
+    }
+
+    /// Overrides [`DRAIN_TIMEOUT`].
+    pub fn drain_within(mut self, limit: Duration) -> Self {
+        self.drain_timeout = limit;
         self
     }
 
@@ -167,7 +182,7 @@ impl Relay {
     async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0u32;
         loop {
-            let pause = match self.drain().await {
+            let pause = match self.drain_bounded().await {
                 Ok(_) => {
                     failures = 0;
                     self.sweep_interval
@@ -189,18 +204,44 @@ impl Relay {
     /// Publishes everything pending now; returns how many events went out.
     pub async fn drain(&self) -> anyhow::Result<usize> {
         let mut published = 0;
+        loop {
+            let batch = self.drain_batch().await?;
+            if batch == 0 {
+                return Ok(published);
+            }
+            published += batch;
+        }
+    }
+
+    /// Publishes one batch (up to 100 documents) of each collection's pending events;
+    /// returns how many events went out.
+    async fn drain_batch(&self) -> anyhow::Result<usize> {
+        let mut published = 0;
         for collection in &self.collections {
-            loop {
-                let batch = self.pending(collection).await?;
-                if batch.is_empty() {
-                    break;
-                }
-                for doc in batch {
-                    published += self.publish_document(collection, doc).await?;
-                }
+            for doc in self.pending(collection).await? {
+                published += self.publish_document(collection, doc).await?;
             }
         }
         Ok(published)
+    }
+
+    /// [`Self::drain`], each batch bounded by the drain timeout.
+    async fn drain_bounded(&self) -> anyhow::Result<usize> {
+        let mut published = 0;
+        loop {
+            let batch = tokio::time::timeout(self.drain_timeout, self.drain_batch())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "a batch took longer than {:?}; starting over",
+                        self.drain_timeout
+                    ))
+                })?;
+            if batch == 0 {
+                return Ok(published);
+            }
+            published += batch;
+        }
     }
 
     async fn pending(&self, collection: &Collection<Document>) -> anyhow::Result<Vec<Pending>> {

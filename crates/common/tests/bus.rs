@@ -499,3 +499,57 @@ async fn a_redrive_replays_dead_letters_to_the_service_that_rejected_them_once()
     assert_eq!(again.total(), 0, "a second redrive finds nothing");
     stop.cancel();
 }
+
+/// Found by the fault harness: after a server stopped answering on a connection the
+/// relay was waiting on, the relay waited for ever and every later event stayed in its
+/// outbox. A pass that outlives its limit is dropped and started again.
+#[tokio::test]
+async fn a_relay_stuck_on_a_server_that_stopped_answering_starts_over() {
+    let bus = test_bus().await;
+    let db = TestDatabase::new("outbox");
+    let direct = mongodb::Client::with_uri_str(&db.url).await.unwrap();
+    let users = direct
+        .database(&db.name)
+        .collection::<bson::Document>("users");
+    let target = db
+        .url
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = testkit::TcpProxy::start(target).await;
+    let mut options = mongodb::options::ClientOptions::parse(format!("mongodb://{}", proxy.addr()))
+        .await
+        .unwrap();
+    options.direct_connection = Some(true);
+    let through_proxy = mongodb::Client::with_options(options).unwrap();
+    let relay_users = through_proxy
+        .database(&db.name)
+        .collection::<bson::Document>("users");
+    // Open the relay's connection, then make the server stop answering on it.
+    relay_users.find_one(doc! {}).await.unwrap();
+    proxy.stall_open_connections();
+
+    let stop = CancellationToken::new();
+    Relay::new(bus.clone(), OutboxSignal::default())
+        .sweep_every(Duration::from_millis(200))
+        .drain_within(Duration::from_secs(2))
+        .watch(&relay_users)
+        .spawn(stop.clone());
+    let event = PendingEvent::new(user(7));
+    users
+        .insert_one(doc! {"_id": "u7", "version": 0, "pendingEvents": [event.to_bson()]})
+        .await
+        .unwrap();
+    let subject = bus.subject(UserCreated::SUBJECT);
+    // Well within what a stalled connection takes to give up by itself (about 20 s here).
+    eventually(
+        "the event published after the stalled pass",
+        Duration::from_secs(8),
+        || async { (!stored(&bus, &subject).await.is_empty()).then_some(()) },
+    )
+    .await;
+    stop.cancel();
+}

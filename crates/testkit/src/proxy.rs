@@ -1,14 +1,24 @@
-//! A TCP forwarder a test can cut, to see how a service behaves when a dependency
-//! becomes unreachable while it runs.
+//! A TCP forwarder a test can cut or stall, to see how a service behaves when a dependency
+//! becomes unreachable, or stops answering, while it runs.
 
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// What the proxy does with the connections it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    /// Connections open so far are held open and forward nothing any more (a server that
+    /// stopped answering); new connections are forwarded.
+    Stall,
+    Cut,
+}
+
 pub struct TcpProxy {
     addr: SocketAddr,
-    cut: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl TcpProxy {
@@ -16,9 +26,9 @@ impl TcpProxy {
     pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let (cut, cut_rx) = watch::channel(false);
-        tokio::spawn(accept_loop(listener, target, cut_rx));
-        Self { addr, cut }
+        let (mode, mode_rx) = watch::channel(Mode::Forward);
+        tokio::spawn(accept_loop(listener, target, mode_rx));
+        Self { addr, mode }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -27,7 +37,14 @@ impl TcpProxy {
 
     /// Closes the listener and every forwarded connection.
     pub fn cut(&self) {
-        let _ = self.cut.send(true);
+        let _ = self.mode.send(Mode::Cut);
+    }
+
+    /// Every connection open now stops forwarding but stays open, so whoever waits on a
+    /// reply there waits for ever; connections made afterwards are forwarded as usual.
+    pub fn stall_open_connections(&self) {
+        let _ = self.mode.send(Mode::Stall);
+        let _ = self.mode.send(Mode::Forward);
     }
 }
 
@@ -37,21 +54,36 @@ impl Drop for TcpProxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, mut cut: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
     loop {
         tokio::select! {
-            _ = cut.changed() => return,
+            changed = mode.changed() => {
+                if changed.is_err() || *mode.borrow() == Mode::Cut {
+                    return;
+                }
+            }
             accepted = listener.accept() => {
                 let Ok((inbound, _)) = accepted else { return };
-                let mut cut = cut.clone();
-                tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(target).await else { return };
-                    let (mut inbound, mut outbound) = (inbound, outbound);
-                    tokio::select! {
-                        _ = cut.changed() => {},
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {},
-                    }
-                });
+                tokio::spawn(forward(inbound, target, mode.clone()));
+            }
+        }
+    }
+}
+
+async fn forward(mut inbound: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    let Ok(mut outbound) = TcpStream::connect(target).await else {
+        return;
+    };
+    mode.mark_unchanged();
+    let stalled = tokio::select! {
+        _ = mode.changed() => *mode.borrow_and_update() != Mode::Cut,
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+    };
+    if stalled {
+        // Hold both ends open, answering nothing, until the proxy is cut.
+        while mode.changed().await.is_ok() {
+            if *mode.borrow() == Mode::Cut {
+                return;
             }
         }
     }

@@ -14,6 +14,9 @@ use crate::transitions::{Expired, Transitions};
 /// grace) before the sweeper steps in.
 pub const GRACE: Duration = Duration::from_secs(30);
 
+/// The longest one sweep may take.
+const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn spawn(
     orders: Transitions,
     every: Duration,
@@ -26,8 +29,13 @@ pub fn spawn(
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {},
             }
-            if let Err(err) = sweep(&orders, grace).await {
-                tracing::warn!(error = ?err, "expiry sweep failed");
+            // Bounded: a store that stopped answering must not stop the sweeps for good.
+            match tokio::time::timeout(SWEEP_TIMEOUT, sweep(&orders, grace)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = ?err, "expiry sweep failed"),
+                Err(_) => {
+                    tracing::warn!("expiry sweep took longer than {SWEEP_TIMEOUT:?}; starting over")
+                }
             }
         }
     })

@@ -26,6 +26,10 @@ use crate::store::{Intent, Payment, PaymentStore, RefundRecord};
 /// Stripe call may take).
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
+/// The longest one pass of the worker may take (several Stripe calls, each bounded by
+/// the Stripe timeout).
+const WORK_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How often the worker looks for due work when nothing wakes it.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -155,11 +159,19 @@ impl Settlement {
 
     async fn run(self, shutdown: CancellationToken) {
         loop {
-            if let Err(err) = self.refund_due().await {
-                tracing::warn!(error = ?err, "refund worker failed; retrying");
+            // Each pass bounded: a store or Stripe that stopped answering must not stop
+            // the worker for good (its leases let the next pass take the work again).
+            match tokio::time::timeout(WORK_TIMEOUT, self.refund_due()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = ?err, "refund worker failed; retrying"),
+                Err(_) => tracing::warn!("refund pass took longer than {WORK_TIMEOUT:?}; retrying"),
             }
-            if let Err(err) = self.close_due().await {
-                tracing::warn!(error = ?err, "intent cancellation worker failed; retrying");
+            match tokio::time::timeout(WORK_TIMEOUT, self.close_due()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(error = ?err, "intent cancellation worker failed; retrying");
+                }
+                Err(_) => tracing::warn!("intent pass took longer than {WORK_TIMEOUT:?}; retrying"),
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
