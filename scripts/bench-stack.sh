@@ -11,8 +11,8 @@
 BENCH_TICKETS=${BENCH_TICKETS:-10000}          # tickets listed before the listing is measured
 BENCH_SELLERS=${BENCH_SELLERS:-16}             # sellers listing them at once
 BENCH_CREATE_SECONDS=${BENCH_CREATE_SECONDS:-240} # most seconds for that (fewer tickets if it runs out)
-BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-180}   # most seconds to wait for orders' replica
-BENCH_LIST_SECONDS=${BENCH_LIST_SECONDS:-5}    # GET /api/tickets
+BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-120}   # most seconds to wait for orders' replica (then: how far it got)
+BENCH_LIST_SECONDS=${BENCH_LIST_SECONDS:-10}   # GET /api/tickets
 BENCH_LIST_CONCURRENCY=${BENCH_LIST_CONCURRENCY:-4}
 BENCH_SHOW_SECONDS=${BENCH_SHOW_SECONDS:-4}    # GET /api/tickets/{id}, then the driver's find
 BENCH_CONCURRENCY=${BENCH_CONCURRENCY:-16}

@@ -8,8 +8,8 @@ and passes the settings in the environment. Prints figures; asserts nothing.
   BENCH_TICKETS    tickets listed before measuring (10000)
   BENCH_SELLERS    concurrent sellers listing them (16)
   BENCH_CREATE_SECONDS  most seconds for listing them (240; fewer are measured if it runs out)
-  BENCH_DRAIN_SECONDS   most seconds to wait for orders' replica to know them all (180)
-  BENCH_LIST_SECONDS    seconds of `GET /api/tickets` (5), BENCH_LIST_CONCURRENCY (4)
+  BENCH_DRAIN_SECONDS   most seconds to wait for orders' replica to know them all (120)
+  BENCH_LIST_SECONDS    seconds of `GET /api/tickets` (10), BENCH_LIST_CONCURRENCY (4)
   BENCH_SHOW_SECONDS    seconds of `GET /api/tickets/{id}` and of the driver's find (4)
   BENCH_CONCURRENCY     callers of show-by-id and of the driver (16)
   BENCH_BUYERS          buyers racing for one ticket (200)
@@ -34,8 +34,8 @@ URL = urllib.parse.urlsplit(env("BENCH_URL", "http://127.0.0.1:20800"))
 TICKETS = int(env("BENCH_TICKETS", "10000"))
 SELLERS = int(env("BENCH_SELLERS", "16"))
 CREATE_SECONDS = float(env("BENCH_CREATE_SECONDS", "240"))
-DRAIN_SECONDS = float(env("BENCH_DRAIN_SECONDS", "180"))
-LIST_SECONDS = float(env("BENCH_LIST_SECONDS", "5"))
+DRAIN_SECONDS = float(env("BENCH_DRAIN_SECONDS", "120"))
+LIST_SECONDS = float(env("BENCH_LIST_SECONDS", "10"))
 LIST_CONCURRENCY = int(env("BENCH_LIST_CONCURRENCY", "4"))
 SHOW_SECONDS = float(env("BENCH_SHOW_SECONDS", "4"))
 CONCURRENCY = int(env("BENCH_CONCURRENCY", "16"))
@@ -220,76 +220,9 @@ def wait_known(db, ids, seconds):
     return None
 
 
-def main():
-    mongo = MongoClient(env("MONGO_URL"), directConnection=True, serverSelectionTimeoutMS=5000, maxPoolSize=CONCURRENCY + 4)
-    figures = []  # (what, measured)
-    t_all = time.monotonic()
-
-    # 1. N tickets, listed through the API by SELLERS sellers at once.
-    say(f"bench: signing up {SELLERS} sellers and {BUYERS} buyers")
-    t = time.monotonic()
-    sellers = signups("seller", SELLERS)
-    buyers = signups("buyer", BUYERS)
-    say(f"  {SELLERS + BUYERS} sign-ups in {time.monotonic() - t:.1f} s")
-    say(f"bench: listing {TICKETS} tickets through the API, {SELLERS} sellers at once (at most {CREATE_SECONDS:.0f} s)")
-    t = time.monotonic()
-    ids, last_created = create_tickets(sellers, TICKETS, CREATE_SECONDS, "Bench show")
-    took = last_created - t
-    say(f"  {len(ids)} tickets in {took:.1f} s ({len(ids) / took:.0f}/s)")
-    figures.append((f"listing {len(ids)} tickets through the API ({SELLERS} sellers)", f"{took:.1f} s, {len(ids) / took:.0f} tickets/s"))
-
-    # 2. How long orders' replica takes to know all of them, from the last one created.
-    say(f"bench: waiting for orders' ticket replica (at most {DRAIN_SECONDS:.0f} s)")
-    deadline = time.monotonic() + DRAIN_SECONDS
-    known = 0
-    drained = None
-    while time.monotonic() < deadline:
-        known = mongo.orders.tickets.count_documents({})
-        if known >= len(ids):
-            drained = time.monotonic()
-            break
-        time.sleep(0.2)
-    if drained is not None:
-        drain = f"{drained - last_created:.1f} s after the last ticket was created"
-    else:
-        drain = f"not drained: {known} of {len(ids)} known {time.monotonic() - last_created:.0f} s after the last"
-    say(f"  {drain}")
-    figures.append((f"orders' replica drains the burst of {len(ids)}", drain))
-
-    # 3. The listing, 20 per page, at N tickets.
-    say(f"bench: GET /api/tickets (20 per page) for {LIST_SECONDS:.0f} s, {LIST_CONCURRENCY} callers")
-    lat, codes, took = timed_loop(LIST_CONCURRENCY, LIST_SECONDS, lambda i: Client(), lambda c: c.request("GET", "/api/tickets", route="GET /api/tickets")[0])
-    line = f"p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, {len(lat) / took:.0f} req/s ({LIST_CONCURRENCY} callers), statuses {dict(codes)}"
-    say(f"  {line}")
-    figures.append((f"GET /api/tickets at {len(ids)} tickets", line))
-
-    # 4. Show by id through the stack next to the driver's find by _id on the same server.
-    from bson import ObjectId
-
-    say(f"bench: GET /api/tickets/{{id}} for {SHOW_SECONDS:.0f} s, {CONCURRENCY} callers; then the driver's find by _id")
-    pick = ids[:] or ["000000000000000000000000"]
-    lat, codes, took = timed_loop(CONCURRENCY, SHOW_SECONDS, lambda i: Client(), lambda c: c.request("GET", f"/api/tickets/{random.choice(pick)}", route="GET /api/tickets/:id")[0])
-    http_rate = len(lat) / took
-    http_line = f"{http_rate:.0f} req/s, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, statuses {dict(codes)}"
-    say(f"  service: {http_line}")
-    coll = mongo.tickets.tickets
-    oids = [ObjectId(i) for i in pick]
-    lat, codes, took = timed_loop(CONCURRENCY, SHOW_SECONDS, lambda i: None, lambda _: 200 if coll.find_one({"_id": random.choice(oids)}) else 404)
-    raw_rate = len(lat) / took
-    raw_line = f"{raw_rate:.0f} finds/s, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}"
-    say(f"  driver:  {raw_line}")
-    say(f"  service / driver: {http_rate / raw_rate:.2f}")
-    figures.append((f"GET /api/tickets/{{id}} ({CONCURRENCY} callers)", http_line))
-    figures.append((f"driver find by _id, same server ({CONCURRENCY} callers)", f"{raw_line}; service/driver {http_rate / raw_rate:.2f}"))
-
-    # Tickets for the race and for propagation, known to orders before they are reserved.
-    extra, _ = create_tickets(sellers[:1], 1 + PROPAGATION, 120, "Bench race")
-    if wait_known(mongo, extra, 120) is None:
-        say("  (orders did not learn the race's tickets within 120 s; reserving anyway)")
-    race_ticket, prop_tickets = extra[0], extra[1:]
-
-    # 5. BUYERS buyers reserve one ticket at once.
-    say(f"bench: {BUYERS} buyers POST /api/orders for one ticket at once")
+def section_race(buyers, race_ticket, figures):
+    """BUYERS buyers reserve one ticket at once: statuses and latencies."""
+    say(f"bench: {len(buyers)} buyers POST /api/orders for one ticket at once")
     for buyer in buyers:  # a warm connection each, so the race measures the request
         buyer.request("GET", "/api/users/currentuser", route="GET /api/users/currentuser")
     barrier = threading.Barrier(len(buyers), timeout=60)
@@ -302,16 +235,18 @@ def main():
 
     results = in_threads(len(buyers), racer)
     lat = [r[1] for r in results]
-    race_codes = Counter(r[0] for r in results)
-    line = f"statuses {dict(sorted(race_codes.items()))}, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, max {ms(max(lat))}"
+    codes = Counter(r[0] for r in results)
+    line = f"statuses {dict(sorted(codes.items()))}, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, max {ms(max(lat))}"
     say(f"  {line}")
-    figures.append((f"{BUYERS} buyers racing for one ticket", line))
+    figures.append((f"{len(buyers)} buyers racing for one ticket", line))
 
-    # 6. Propagation: reserve, then poll the ticket until it shows the orderId.
-    say(f"bench: reserve -> GET /api/tickets/{{id}} shows orderId, {len(prop_tickets)} reservations")
+
+def section_propagation(buyers, tickets, figures):
+    """Reserve, then poll the ticket until it shows the orderId: p50/p99 of that lag."""
+    say(f"bench: reserve -> GET /api/tickets/{{id}} shows orderId, {len(tickets)} reservations")
     watcher = Client()
     lags, missed = [], Counter()
-    for n, ticket in enumerate(prop_tickets):
+    for n, ticket in enumerate(tickets):
         status, order = buyers[n % len(buyers)].request("POST", "/api/orders", {"ticketId": ticket}, "POST /api/orders")
         if status != 201:
             missed[f"reserve {status}"] += 1
@@ -331,6 +266,104 @@ def main():
         line += f"; {dict(missed)}"
     say(f"  {line}")
     figures.append(("reserve -> ticket shows orderId", line))
+
+
+def consumer_pending(name):
+    url = env("NATS_MONITOR_URL")
+    if not url:
+        return None
+    try:
+        conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port, timeout=5)
+        conn.request("GET", "/jsz?consumers=true")
+        jsz = json.loads(conn.getresponse().read())
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    for account in jsz.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            for consumer in stream.get("consumer_detail", []) or []:
+                if consumer.get("name") == name:
+                    return consumer.get("num_pending", 0) + consumer.get("num_ack_pending", 0)
+    return None
+
+
+def main():
+    from bson import ObjectId
+
+    mongo = MongoClient(env("MONGO_URL"), directConnection=True, serverSelectionTimeoutMS=5000, maxPoolSize=CONCURRENCY + 4)
+    figures = []  # (what, measured)
+    t_all = time.monotonic()
+
+    say(f"bench: signing up {SELLERS} sellers and {BUYERS} buyers")
+    t = time.monotonic()
+    sellers = signups("seller", SELLERS)
+    buyers = signups("buyer", BUYERS)
+    say(f"  {SELLERS + BUYERS} sign-ups in {time.monotonic() - t:.1f} s")
+
+    # The race and propagation first, on a quiet stack: after the burst, tickets' outbox
+    # relay may still be publishing it, and a new ticket waits behind that backlog.
+    extra, _ = create_tickets(sellers[:1], 1 + PROPAGATION, 120, "Bench race")
+    if wait_known(mongo, extra, 120) is None:
+        say("  (orders did not learn the race's tickets within 120 s; reserving anyway)")
+    section_race(buyers, extra[0], figures)
+    section_propagation(buyers, extra[1:], figures)
+
+    # N tickets, listed through the API by SELLERS sellers at once.
+    say(f"bench: listing {TICKETS} tickets through the API, {SELLERS} sellers at once (at most {CREATE_SECONDS:.0f} s)")
+    t = time.monotonic()
+    ids, last_created = create_tickets(sellers, TICKETS, CREATE_SECONDS, "Bench show")
+    took = last_created - t
+    say(f"  {len(ids)} tickets in {took:.1f} s ({len(ids) / took:.0f}/s)")
+    figures.append((f"listing {len(ids)} tickets through the API ({SELLERS} sellers)", f"{took:.1f} s, {len(ids) / took:.0f} tickets/s"))
+
+    # How long orders' replica takes to know all of them, from the last one created.
+    say(f"bench: waiting for orders' ticket replica to know them (at most {DRAIN_SECONDS:.0f} s)")
+    wanted = len(ids) + len(extra)
+    first_known = mongo.orders.tickets.estimated_document_count()
+    first_at = time.monotonic()
+    deadline = first_at + DRAIN_SECONDS
+    known, drained = first_known, None
+    while time.monotonic() < deadline:
+        known = mongo.orders.tickets.estimated_document_count()
+        if known >= wanted:
+            drained = time.monotonic()
+            break
+        time.sleep(0.2)
+    if drained is not None:
+        drain = f"{drained - last_created:.1f} s after the last ticket was created"
+    else:
+        waited = time.monotonic() - last_created
+        rate = (known - first_known) / max(0.001, time.monotonic() - first_at)
+        outbox = mongo.tickets.tickets.count_documents({"pendingEvents.0": {"$exists": True}})
+        behind = consumer_pending("orders-ticket-created")
+        drain = (f"not drained: {known - len(extra)} of {len(ids)} known {waited:.0f} s after the last "
+                 f"({rate:.1f}/s lately); {outbox} still in tickets' outbox, {behind} pending at orders' consumer")
+    say(f"  {drain}")
+    figures.append((f"orders' replica learns the burst of {len(ids)}", drain))
+    busy = "" if drained is not None else " (tickets' relay still draining)"
+
+    # The listing, 20 per page, at N tickets.
+    say(f"bench: GET /api/tickets (20 per page) for {LIST_SECONDS:.0f} s, {LIST_CONCURRENCY} callers{busy}")
+    lat, codes, took = timed_loop(LIST_CONCURRENCY, LIST_SECONDS, lambda i: Client(), lambda c: c.request("GET", "/api/tickets", route="GET /api/tickets")[0])
+    line = f"p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, {len(lat) / took:.1f} req/s ({LIST_CONCURRENCY} callers, {len(lat)} requests), statuses {dict(codes)}{busy}"
+    say(f"  {line}")
+    figures.append((f"GET /api/tickets at {len(ids) + len(extra)} tickets", line))
+
+    # Show by id through the stack next to the driver's find by _id on the same server.
+    say(f"bench: GET /api/tickets/{{id}} for {SHOW_SECONDS:.0f} s, {CONCURRENCY} callers; then the driver's find by _id{busy}")
+    pick = ids[:] or extra
+    lat, codes, took = timed_loop(CONCURRENCY, SHOW_SECONDS, lambda i: Client(), lambda c: c.request("GET", f"/api/tickets/{random.choice(pick)}", route="GET /api/tickets/:id")[0])
+    http_rate = len(lat) / took
+    http_line = f"{http_rate:.0f} req/s, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}, statuses {dict(codes)}"
+    say(f"  service: {http_line}")
+    coll = mongo.tickets.tickets
+    oids = [ObjectId(i) for i in pick]
+    lat, codes, took = timed_loop(CONCURRENCY, SHOW_SECONDS, lambda i: None, lambda _: 200 if coll.find_one({"_id": random.choice(oids)}) else 404)
+    raw_rate = len(lat) / took
+    raw_line = f"{raw_rate:.0f} finds/s, p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}"
+    say(f"  driver:  {raw_line}")
+    say(f"  service / driver: {http_rate / raw_rate:.2f}")
+    figures.append((f"GET /api/tickets/{{id}} ({CONCURRENCY} callers){busy}", http_line))
+    figures.append((f"driver find by _id, same server ({CONCURRENCY} callers)", f"{raw_line}; service/driver {http_rate / raw_rate:.2f}"))
 
     errors = {f"{route} {code}": n for (route, code), n in sorted(statuses.items()) if code == 0 or code >= 500}
     say("")
