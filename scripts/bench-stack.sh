@@ -59,6 +59,7 @@ export BENCH_URL="http://127.0.0.1:$HTTP_PORT" BENCH_TICKETS BENCH_SELLERS BENCH
 echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), binaries $BIN_DIR, REPLICAS=$REPLICAS"
 "$python" "$GITTIX_ROOT/e2e/bench/stack_bench.py" 2>&1 | tee "$state/bench.out"
 status=${PIPESTATUS[0]}
-restarts=$(cat "$state/logs/supervisor.log" 2>/dev/null | wc -l)
+restarts=0
+[ -f "$state/logs/supervisor.log" ] && restarts=$(wc -l <"$state/logs/supervisor.log")
 [ "$restarts" -eq 0 ] || warn "bench: $restarts restarts during the run (see $state/logs/supervisor.log)"
 exit "$status"
