@@ -47,8 +47,9 @@ test-servers: install ## Start the private test servers alone (for `cargo test` 
 test-servers-stop: ## Stop the private test servers
 	@scripts/servers.sh stop .gittix/test
 
-bench: test-servers ## Benchmarks (store races and listing at 10,000 documents; expiry lateness over 1,000 orders); prints figures
+bench: build test-servers ## Benchmarks: store races and listing at 10,000 documents; the stack through nginx (listing, replica drain, show-by-id, 200-buyer race, propagation); expiry lateness; prints figures
 	@scripts/bench-store.sh
+	@BIN_DIR=$(CURDIR)/target/release scripts/bench-stack.sh
 	cargo bench -p expiration --bench lateness
 
 fmt: ## Format the code
