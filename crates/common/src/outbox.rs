@@ -125,7 +125,8 @@ pub struct Relay {
 
 /// A document's id and its pending events as stored: the raw BSON of each event is
 /// what `$pullAll` matches, since FerretDB ignores `$pull` by condition (see
-/// docs/STORE-CONTRACT.md).
+/// docs/STORE-CONTRACT.md). One `$pullAll` of every event a batch sent, on every document
+/// of the batch, removes from each exactly its own (event ids are unique).
 #[derive(Deserialize)]
 struct Pending {
     #[serde(rename = "_id")]
@@ -213,14 +214,27 @@ impl Relay {
         }
     }
 
-    /// Publishes one batch (up to 100 documents) of each collection's pending events;
-    /// returns how many events went out.
+    /// Publishes one batch (up to 100 documents) of each collection's pending events, then
+    /// removes what went out with one update per collection; returns how many events went
+    /// out. A publish that fails ends the batch: what was published before it is removed,
+    /// the rest stays for the next pass.
     async fn drain_batch(&self) -> anyhow::Result<usize> {
         let mut published = 0;
         for collection in &self.collections {
-            for doc in self.pending(collection).await? {
-                published += self.publish_document(collection, doc).await?;
+            let batch = self.pending(collection).await?;
+            let mut sent = Vec::new();
+            let outcome = self.publish_batch(&batch, &mut sent).await;
+            if !sent.is_empty() {
+                let ids: Vec<Bson> = batch.iter().map(|doc| doc.id.clone()).collect();
+                collection
+                    .update_many(
+                        doc! {"_id": {"$in": ids}},
+                        doc! {"$pullAll": {PENDING_EVENTS: &sent}},
+                    )
+                    .await?;
+                published += sent.len();
             }
+            outcome?;
         }
         Ok(published)
     }
@@ -264,37 +278,31 @@ impl Relay {
             .collect())
     }
 
-    /// Publishes one document's events in order, removing each once the stream has it.
-    async fn publish_document(
-        &self,
-        collection: &Collection<Document>,
-        doc: Pending,
-    ) -> anyhow::Result<usize> {
-        for raw in &doc.pending_events {
-            match bson::from_bson::<PendingEvent>(raw.clone()) {
-                Ok(event) => {
-                    self.bus
-                        .publish_raw(&event.subject, &event.id, event.body.clone().into())
-                        .await?;
-                    tracing::debug!(
-                        event.id = event.id,
-                        event.subject = event.subject,
-                        "event published"
-                    );
+    /// Publishes each document's events in order, collecting into `sent` (as stored) each
+    /// one the stream has, or that can never be published.
+    async fn publish_batch(&self, batch: &[Pending], sent: &mut Vec<Bson>) -> anyhow::Result<()> {
+        for doc in batch {
+            for raw in &doc.pending_events {
+                match bson::from_bson::<PendingEvent>(raw.clone()) {
+                    Ok(event) => {
+                        self.bus
+                            .publish_raw(&event.subject, &event.id, event.body.clone().into())
+                            .await?;
+                        tracing::debug!(
+                            event.id = event.id,
+                            event.subject = event.subject,
+                            "event published"
+                        );
+                    }
+                    // Cannot be published, ever: log it loudly and take it out, so it does
+                    // not block the events after it.
+                    Err(err) => {
+                        tracing::error!(document = %doc.id, event = %raw, error = %err, "dropping a malformed pending event")
+                    }
                 }
-                // Cannot be published, ever: log it loudly and take it out, so it does not
-                // block the events after it.
-                Err(err) => {
-                    tracing::error!(document = %doc.id, event = %raw, error = %err, "dropping a malformed pending event")
-                }
+                sent.push(raw.clone());
             }
-            collection
-                .update_one(
-                    doc! {"_id": &doc.id},
-                    doc! {"$pullAll": {PENDING_EVENTS: [raw.clone()]}},
-                )
-                .await?;
         }
-        Ok(doc.pending_events.len())
+        Ok(())
     }
 }

@@ -516,3 +516,56 @@ async fn a_sparse_index_on_pending_event_ids_serves_the_relay_query() {
         set(&["one", "two"])
     );
 }
+
+/// Item 4, as the outbox relay removes a batch: one `update_many` over the batch's
+/// documents with `$pullAll` of every event it sent removes from each document exactly its
+/// own sent events, and keeps events written meanwhile and every other field.
+#[tokio::test]
+async fn one_pull_all_over_a_batch_removes_each_documents_own_sent_events() {
+    let store = crate::support::Store::new().await;
+    let coll = store.docs("outbox_batch");
+    let event = |id: &str| bson::doc! {"id": id, "subject": "s", "body": "{}"};
+    coll.insert_many([
+        bson::doc! {"_id": "a", "version": 2, "pendingEvents": [event("a1"), event("a2")]},
+        bson::doc! {"_id": "b", "version": 1, "pendingEvents": [event("b1")]},
+        bson::doc! {"_id": "c", "version": 1, "pendingEvents": [event("c1")]},
+    ])
+    .await
+    .unwrap();
+    // Written after the batch was read: must stay.
+    coll.update_one(
+        bson::doc! {"_id": "a"},
+        bson::doc! {"$push": {"pendingEvents": event("a3")}},
+    )
+    .await
+    .unwrap();
+    let sent = vec![event("a1"), event("a2"), event("b1")];
+    let result = coll
+        .update_many(
+            bson::doc! {"_id": {"$in": ["a", "b"]}},
+            bson::doc! {"$pullAll": {"pendingEvents": sent}},
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.matched_count, 2);
+    let ids = |name: &'static str| {
+        let coll = coll.clone();
+        async move {
+            let doc = coll
+                .find_one(bson::doc! {"_id": name})
+                .await
+                .unwrap()
+                .unwrap();
+            let events: Vec<String> = doc
+                .get_array("pendingEvents")
+                .unwrap()
+                .iter()
+                .map(|e| e.as_document().unwrap().get_str("id").unwrap().to_owned())
+                .collect();
+            (doc.get_i32("version").unwrap(), events)
+        }
+    };
+    assert_eq!(ids("a").await, (2, vec!["a3".to_owned()]));
+    assert_eq!(ids("b").await, (1, vec![]));
+    assert_eq!(ids("c").await, (1, vec!["c1".to_owned()]));
+}
