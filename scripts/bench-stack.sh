@@ -32,16 +32,9 @@ if [ -z "${BIN_DIR:-}" ]; then
   [ -x "$BIN_DIR/orders" ] || BIN_DIR=$GITTIX_ROOT/target/debug
 fi
 export BIN_DIR REPLICAS=${REPLICAS:-2}
-export HTTP_PORT=$base AUTH_PORT=$((base + 1)) TICKETS_PORT=$((base + 2)) ORDERS_PORT=$((base + 3)) \
-  PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
-export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
-export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
+private_stack_ports "$base"
 export PAYMENT_GATEWAY=simulated EVENTS_STREAM=GITTIX EVENTS_SUBJECT_PREFIX=gittix LOG_FORMAT=${LOG_FORMAT:-json}
-unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
-
-for bin in auth tickets orders payments expiration client; do
-  [ -x "$BIN_DIR/$bin" ] || die "bench: $BIN_DIR/$bin is missing; build the services first"
-done
+require_service_binaries bench
 python=$(py_venv)
 stop() { "$GITTIX_ROOT/scripts/stack.sh" stop "$state" >/dev/null 2>&1 || true; }
 trap stop EXIT

@@ -8,7 +8,7 @@
 #
 # Settings (environment):
 #   CHAOS_SECONDS (120)   how long load and faults run      SEED / CHAOS_SEED  replay a run
-#   CHAOS_FAULT_EVERY (5) mean seconds between faults       CHAOS_SETTLE (60)  most seconds to converge
+#   CHAOS_FAULT_EVERY (5) mean seconds between faults       CHAOS_SETTLE (180) most seconds to converge
 #   CHAOS_WINDOW (6)      EXPIRATION_WINDOW_SECONDS          CHAOS_ALLOWANCE (35) created past the window
 #   CHAOS_PAYMENT_GRACE (3) PAYMENT_GRACE_SECONDS (the simulated gateway answers at once)
 #   CHAOS_SELLERS (3), CHAOS_BUYERS (8), CHAOS_TERM (0.25: share of graceful SIGTERM restarts)
@@ -22,17 +22,10 @@ source "$(dirname "$0")/lib.sh"
 state=${CHAOS_STATE:-$GITTIX_ROOT/.gittix/chaos}
 base=${CHAOS_PORT_BASE:-20400}
 export BIN_DIR="${BIN_DIR:-$GITTIX_ROOT/target/release}"
-export HTTP_PORT=$base AUTH_PORT=$((base + 1)) TICKETS_PORT=$((base + 2)) ORDERS_PORT=$((base + 3)) \
-  PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
-export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
+private_stack_ports "$base"
 export EXPIRATION_WINDOW_SECONDS=${CHAOS_WINDOW:-6} PAYMENT_GRACE_SECONDS=${CHAOS_PAYMENT_GRACE:-3} PAYMENT_GATEWAY=simulated
 export EVENTS_STREAM=GITTIX EVENTS_SUBJECT_PREFIX=gittix
-export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
-unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
-
-for bin in auth tickets orders payments expiration client; do
-  [ -x "$BIN_DIR/$bin" ] || die "chaos: $BIN_DIR/$bin is missing; build the services first (cargo build --release --workspace --bins)"
-done
+require_service_binaries chaos
 python=$(py_venv)
 stop() { "$GITTIX_ROOT/scripts/stack.sh" stop "$state" >/dev/null 2>&1 || true; }
 trap stop EXIT

@@ -13,11 +13,9 @@ source "$root/scripts/lib.sh"
 state="$root/.gittix/restart"
 base=${RESTART_PORT_BASE:-20500}
 export BIN_DIR="${BIN_DIR:-$root/target/debug}"
-export HTTP_PORT=$base AUTH_PORT=$((base + 1)) TICKETS_PORT=$((base + 2)) ORDERS_PORT=$((base + 3)) \
-  PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
-export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
+private_stack_ports "$base"
 export PAYMENT_GATEWAY=simulated READY_TIMEOUT=${READY_TIMEOUT:-40}
-unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL EVENTS_STREAM EVENTS_SUBJECT_PREFIX
+unset EVENTS_STREAM EVENTS_SUBJECT_PREFIX
 url="http://127.0.0.1:$HTTP_PORT"
 passed=0 failed=0
 check() {

@@ -117,9 +117,11 @@ impl OrderStore {
         changed: &Order,
         event: PendingEvent,
     ) -> mongodb::error::Result<bool> {
-        let mut update = doc! {
-            "$set": {"status": changed.status.as_str(), "version": changed.version},
-        };
+        let mut set = doc! {"status": changed.status.as_str(), "version": changed.version};
+        if let Some(payment_id) = &changed.payment_id {
+            set.insert("paymentId", payment_id);
+        }
+        let mut update = doc! {"$set": set};
         if !changed.holds_ticket() {
             update.insert("$unset", doc! {ACTIVE_TICKET_ID: ""});
         }

@@ -44,6 +44,15 @@ async fn an_expiry_at_the_deadline_waits_out_the_grace_so_a_charge_in_flight_com
     let completed = apps.events("order.completed").await;
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0]["data"]["paymentId"], format!("pay-{order}"));
+    // Stored with the order, so its snapshot names the payment too.
+    let stored = apps
+        .orders_collection()
+        .await
+        .find_one(bson::doc! {"_id": order.parse::<bson::oid::ObjectId>().unwrap()})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.get_str("paymentId").unwrap(), format!("pay-{order}"));
 }
 
 #[tokio::test]
