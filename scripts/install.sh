@@ -16,6 +16,9 @@ command -v curl >/dev/null || apt_packages+=(curl)
 command -v chromium >/dev/null || apt_packages+=(chromium fonts-dejavu-core)
 command -v node >/dev/null || apt_packages+=(nodejs)
 command -v npm >/dev/null || apt_packages+=(npm)
+# The harness's venv (scripts/lib.sh py_venv) needs Python's venv and pip bootstrap.
+command -v python3 >/dev/null || apt_packages+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   log "installing Debian packages: ${apt_packages[*]}"
   as_root apt-get update -qq
