@@ -39,8 +39,10 @@ if [ ! -x "$nats_bin" ] || [ "$("$nats_bin" --version 2>/dev/null | awk '{print 
   fi
 fi
 
-# The MongoDB-compatible server, unless the user brings a MongoDB of their own.
-if [ -z "${MONGO_URL:-}${TEST_MONGO_URL:-}" ] && ! command -v mongod >/dev/null; then
+# The MongoDB-compatible server, unless a mongod is on the PATH. Built even when MONGO_URL
+# or TEST_MONGO_URL name a server of the user's: the restart test and the fault harness run
+# private stacks whose MongoDB they stop and kill.
+if ! command -v mongod >/dev/null; then
   src="$GITTIX_ROOT/tools/ferretdb"
   stamp="$GITTIX_TOOLS_DIR/ferretdb.stamp"
   want=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)
