@@ -35,9 +35,10 @@ pub enum Outcome {
     Reject(String),
     /// Not yet: the record this event changes is behind it (an earlier event is missing).
     /// Retried like [`Outcome::Retry`]; when the gap has not closed after
-    /// [`RESYNC_AFTER_DELIVERIES`], `resync` (a request for the owner's full state) is
-    /// published, and again every so often, so a replica never diverges for good.
-    Behind { resync: PendingEvent },
+    /// [`RESYNC_AFTER_DELIVERIES`], `resync` (requests for the owners' full state of the
+    /// records the gap may be about) is published, and again every so often, so a replica
+    /// never diverges for good.
+    Behind { resync: Vec<PendingEvent> },
 }
 
 /// Deliveries of an event that finds its record behind before the owner is asked for the
@@ -294,29 +295,31 @@ where
     /// Asks the owner for the record's whole state when a gap has lasted (and on the last
     /// delivery, before the event is dead-lettered). The message id is derived from what
     /// the replica has and the delivery, so a redelivered ask is stored once.
-    async fn request_resync(&self, resync: &PendingEvent, delivered: i64) {
+    async fn request_resync(&self, requests: &[PendingEvent], delivered: i64) {
         let due = delivered >= RESYNC_AFTER_DELIVERIES
             && ((delivered - RESYNC_AFTER_DELIVERIES) % RESYNC_AFTER_DELIVERIES == 0
                 || delivered >= self.options.max_deliver);
         if !due {
             return;
         }
-        tracing::warn!(
-            subject = E::SUBJECT,
-            delivered,
-            request = resync.subject,
-            "a gap has not closed; asking the owner for the record's state"
-        );
-        if let Err(err) = self
-            .bus
-            .publish_raw(
-                &resync.subject,
-                &format!("{}-{delivered}", resync.id),
-                resync.body.clone().into(),
-            )
-            .await
-        {
-            tracing::warn!(error = ?err, "cannot ask for a resync; will ask again");
+        for resync in requests {
+            tracing::warn!(
+                subject = E::SUBJECT,
+                delivered,
+                request = resync.subject,
+                "a gap has not closed; asking the owner for the record's state"
+            );
+            if let Err(err) = self
+                .bus
+                .publish_raw(
+                    &resync.subject,
+                    &format!("{}-{delivered}", resync.id),
+                    resync.body.clone().into(),
+                )
+                .await
+            {
+                tracing::warn!(error = ?err, "cannot ask for a resync; will ask again");
+            }
         }
     }
 
@@ -387,7 +390,9 @@ impl VersionCheck {
     /// (`resync`) when the gap lasts.
     pub fn outcome_when_behind(self, resync: impl FnOnce() -> PendingEvent) -> Outcome {
         match self {
-            Self::Gap => Outcome::Behind { resync: resync() },
+            Self::Gap => Outcome::Behind {
+                resync: vec![resync()],
+            },
             other => other.outcome_when_not_applied(),
         }
     }

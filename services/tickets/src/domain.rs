@@ -104,12 +104,14 @@ impl Ticket {
     }
 
     pub fn reserve(&self, order_id: &str) -> Reserve {
+        // A cancelled order never holds the ticket, whoever holds it now (a holder is never
+        // among the released: releasing frees the ticket in the same write).
+        if self.released_order_ids.iter().any(|id| id == order_id) {
+            return Reserve::OrderReleased;
+        }
         match &self.order_id {
             Some(holder) if holder == order_id => Reserve::AlreadyHeld,
             Some(_) => Reserve::HeldByOther,
-            None if self.released_order_ids.iter().any(|id| id == order_id) => {
-                Reserve::OrderReleased
-            }
             None => Reserve::Apply(Self {
                 order_id: Some(order_id.to_owned()),
                 version: self.version + 1,
@@ -238,6 +240,20 @@ mod tests {
         };
         assert_eq!((free.order_id.clone(), free.version), (None, 2));
         assert_eq!(free.reserve("o1"), Reserve::OrderReleased);
+    }
+
+    /// Found by a 10-minute fault run: `o2`'s cancellation was recorded while `o1` held
+    /// the ticket; `o2`'s late creation then waited for good for `o1` to let go.
+    #[test]
+    fn a_late_creation_of_a_cancelled_order_is_done_whoever_holds_the_ticket() {
+        let Reserve::Apply(held) = ticket().reserve("o1") else {
+            panic!()
+        };
+        let Release::Remember(remembered) = held.release("o2") else {
+            panic!()
+        };
+        assert_eq!(remembered.reserve("o2"), Reserve::OrderReleased);
+        assert_eq!(remembered.reserve("o3"), Reserve::HeldByOther);
     }
 
     #[test]

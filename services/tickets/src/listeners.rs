@@ -92,8 +92,13 @@ async fn reserve(store: &TicketStore, order_id: String, ticket_id: &str) -> Outc
             Reserve::AlreadyHeld | Reserve::OrderReleased => Decision::Keep(Outcome::Ack),
             Reserve::HeldByOther => {
                 tracing::info!(order.id = order_id, ticket.id = %ticket.id, "ticket held by another order; waiting for its cancellation");
+                // Either cancellation may be the one lost: the holder's or this order's.
+                let holder = ticket.order_id.as_deref().unwrap_or_default();
                 Decision::Keep(Outcome::Behind {
-                    resync: holder_state_request(ticket),
+                    resync: vec![
+                        order_state_request(holder, ticket),
+                        order_state_request(&order_id, ticket),
+                    ],
                 })
             }
         }
@@ -101,14 +106,13 @@ async fn reserve(store: &TicketStore, order_id: String, ticket_id: &str) -> Outc
     .await
 }
 
-/// Asks orders for the state of the order holding `ticket`: if its cancellation was lost,
-/// the answer frees the ticket.
-fn holder_state_request(ticket: &Ticket) -> PendingEvent {
-    let holder = ticket.order_id.clone().unwrap_or_default();
+/// Asks orders for the state of an order involved with `ticket`: if its cancellation was
+/// lost, the answer releases it.
+fn order_state_request(order_id: &str, ticket: &Ticket) -> PendingEvent {
     PendingEvent::keyed(
-        &format!("{SERVICE}:{holder}:{}", ticket.version),
+        &format!("{SERVICE}:{order_id}:{}", ticket.version),
         OrderResyncRequested {
-            id: holder,
+            id: order_id.to_owned(),
             known_version: None,
             requested_by: SERVICE.to_owned(),
         },
