@@ -7,38 +7,19 @@ usage: restart.py create|verify BASE_URL FACTS_FILE
 Standard library only. Prints one line per check and `restart-<mode>: N passed, M failed`
 last; exits 1 on a failure.
 """
-import http.cookiejar
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
+
+import browser
 
 MODE, BASE, FACTS = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
 passed = failed = 0
 
 
-class Browser:
-    def __init__(self):
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def json(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(BASE + path, data=data, method=method)
-        if data is not None:
-            request.add_header("content-type", "application/json")
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        except OSError as err:
-            return 0, str(err)
-        try:
-            return status, json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            return status, raw.decode(errors="replace")
+def Browser():  # noqa: N802 (reads like the class it makes)
+    return browser.Browser(BASE)
 
 
 def check(what, ok, detail=""):
