@@ -148,34 +148,29 @@ supervise() {
   done
 }
 
+# Ends process $1: TERM, then KILL if it is still alive after $2 tenths of a second.
+terminate() {
+  local pid=$1 tenths=$2 tries=0
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while alive "$pid" && [ "$tries" -lt "$tenths" ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
 # Stops what start_daemon started: the supervisor first (so nothing restarts), then the
 # command: TERM, then KILL after 10 s.
 stop_daemon() {
-  local dir=$1 name=$2 pid sup tries=0
+  local dir=$1 name=$2
   local pidfile="$dir/$name.pid" suppid="$dir/$name.sup.pid"
   if [ -f "$suppid" ]; then
-    sup=$(cat "$suppid")
-    if alive "$sup"; then
-      kill -TERM "$sup" 2>/dev/null || true
-      while alive "$sup" && [ "$tries" -lt 50 ]; do
-        sleep 0.1
-        tries=$((tries + 1))
-      done
-      kill -KILL "$sup" 2>/dev/null || true
-    fi
+    terminate "$(cat "$suppid")" 50
     rm -f "$suppid"
   fi
-  tries=0
   [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    while alive "$pid" && [ "$tries" -lt 100 ]; do
-      sleep 0.1
-      tries=$((tries + 1))
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  terminate "$(cat "$pidfile")" 100
   rm -f "$pidfile"
 }
 
