@@ -136,6 +136,19 @@ pub fn not_found(what: &str) -> ApiError {
     ApiError::NotFound(format!("{what} not found"))
 }
 
+/// Inserts `document` unless one with its unique key exists: true when inserted, false
+/// when it was there already (a replica seeing a record again, say).
+pub async fn insert_once<T: serde::Serialize + Send + Sync>(
+    collection: &Collection<T>,
+    document: &T,
+) -> mongodb::error::Result<bool> {
+    match collection.insert_one(document).await {
+        Ok(_) => Ok(true),
+        Err(err) if is_duplicate_key(&err) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// True when the write failed on a unique index (E11000).
 pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};

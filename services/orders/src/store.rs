@@ -191,11 +191,7 @@ impl OrderStore {
 
     /// Adds a ticket seen for the first time; false when it is there already.
     pub async fn insert_ticket(&self, ticket: &TicketReplica) -> mongodb::error::Result<bool> {
-        match self.tickets.insert_one(ticket).await {
-            Ok(_) => Ok(true),
-            Err(err) if common::mongo::is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(err),
-        }
+        common::mongo::insert_once(&self.tickets, ticket).await
     }
 
     /// Applies a ticket's whole state when it is newer than the replica's (or the replica

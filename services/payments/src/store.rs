@@ -220,11 +220,7 @@ impl PaymentStore {
 
     /// Adds an order seen for the first time; false when it is there already.
     pub async fn insert_order(&self, order: &OrderReplica) -> mongodb::error::Result<bool> {
-        match self.orders.insert_one(order).await {
-            Ok(_) => Ok(true),
-            Err(err) if common::mongo::is_duplicate_key(&err) => Ok(false),
-            Err(err) => Err(err),
-        }
+        common::mongo::insert_once(&self.orders, order).await
     }
 
     /// Applies an order's whole state when it is newer than the replica's (or the replica
