@@ -53,6 +53,9 @@ async fn a_completed_order_cannot_be_cancelled() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The ticket is held before the payment, so the check below is about the
+    // refused cancellation and not about when tickets saw the order.
+    apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
     apps.publish(crate::events::payment_for(&order)).await;
     apps.wait_for_status(&buyer, &order, "complete").await;
     let response = apps
@@ -67,6 +70,7 @@ async fn a_completed_order_cannot_be_cancelled() {
         (response.status, response.error_message()),
         (409, "Cannot cancel a completed order")
     );
+    settle().await;
     assert_eq!(
         apps.ticket(&ticket).await["orderId"],
         order.as_str(),
