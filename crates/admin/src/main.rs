@@ -2,15 +2,19 @@
 //!
 //! ```text
 //! gittix redrive [--service NAME] [--dry-run]
+//! gittix keygen DIR
 //! ```
-//! Reads `NATS_URL`, `EVENTS_STREAM` and `EVENTS_SUBJECT_PREFIX` like the services.
+//! `redrive` reads `NATS_URL`, `EVENTS_STREAM` and `EVENTS_SUBJECT_PREFIX` like the
+//! services. `keygen` writes a new Ed25519 session key pair, `DIR/jwt-private.pem` (mode
+//! 0600: auth's `JWT_PRIVATE_KEY`) and `DIR/jwt-public.pem` (every service's
+//! `JWT_PUBLIC_KEYS`), in the formats `openssl genpkey -algorithm ed25519` writes.
 #![allow(clippy::print_stdout)] // a command line tool: its report is its output
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use common::bus::{Bus, BusConfig};
 use common::config::Env;
 
-const USAGE: &str = "usage: gittix redrive [--service NAME] [--dry-run]";
+const USAGE: &str = "usage: gittix redrive [--service NAME] [--dry-run] | gittix keygen DIR";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,9 +22,36 @@ async fn main() -> anyhow::Result<()> {
     let (command, options) = args
         .split_first()
         .map_or(("", &[][..]), |(c, o)| (c.as_str(), o));
-    if command != "redrive" {
-        bail!("{USAGE}");
+    match command {
+        "redrive" => redrive(options).await,
+        "keygen" => match options {
+            [dir] => keygen(std::path::Path::new(dir)),
+            _ => bail!("{USAGE}"),
+        },
+        _ => bail!("{USAGE}"),
     }
+}
+
+fn keygen(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = common::auth::keys::PrivateKey::generate();
+    std::fs::create_dir_all(dir)?;
+    let private = dir.join("jwt-private.pem");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&private)
+        .and_then(|mut file| file.write_all(key.to_pem().as_bytes()))
+        .with_context(|| format!("writing {}", private.display()))?;
+    let public = dir.join("jwt-public.pem");
+    std::fs::write(&public, key.public().to_pem())?;
+    println!("{} (kid {})", public.display(), key.public().kid());
+    Ok(())
+}
+
+async fn redrive(options: &[String]) -> anyhow::Result<()> {
     let mut service = None;
     let mut dry_run = false;
     let mut options = options.iter();

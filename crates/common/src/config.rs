@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::auth::keys::PublicKey;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration variable {name}: {problem}")]
 pub struct ConfigError {
@@ -181,28 +183,35 @@ impl HttpConfig {
     }
 }
 
-/// How sessions are signed and how long they last (`JWT_KEY`, `JWT_TTL_SECONDS`).
+/// The public keys that verify session tokens (`JWT_PUBLIC_KEYS`: one or more PEM
+/// `PUBLIC KEY` blocks; several during a key rotation).
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    pub key: Secret,
-    pub ttl: Duration,
+    pub public_keys: Vec<PublicKey>,
 }
 
 impl JwtConfig {
-    pub const MIN_KEY_BYTES: usize = 32;
+    pub const VAR: &str = "JWT_PUBLIC_KEYS";
 
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let key = env.secret("JWT_KEY")?;
-        if key.expose().len() < Self::MIN_KEY_BYTES {
-            return Err(ConfigError::new(
-                "JWT_KEY",
-                format!("must be at least {} bytes long", Self::MIN_KEY_BYTES),
-            ));
+        let pem: String = env.required(Self::VAR)?;
+        Self::parse(&pem)
+    }
+
+    /// As [`Self::from_env`], but none is fine (auth, which knows its own key).
+    pub fn optional_from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional::<String>(Self::VAR)? {
+            Some(pem) => Self::parse(&pem),
+            None => Ok(Self {
+                public_keys: Vec::new(),
+            }),
         }
-        Ok(Self {
-            key,
-            ttl: env.seconds("JWT_TTL_SECONDS", 86_400)?,
-        })
+    }
+
+    fn parse(pem: &str) -> Result<Self, ConfigError> {
+        let public_keys = PublicKey::parse_all(pem)
+            .map_err(|err| ConfigError::new(Self::VAR, err.to_string()))?;
+        Ok(Self { public_keys })
     }
 }
 
@@ -237,15 +246,30 @@ mod tests {
     #[test]
     fn missing_required_variable_is_named() {
         let err = JwtConfig::from_env(&Env::default()).unwrap_err();
-        assert_eq!(err.name, "JWT_KEY");
-        assert!(err.to_string().contains("JWT_KEY: is required"), "{err}");
+        assert_eq!(err.name, "JWT_PUBLIC_KEYS");
+        assert!(
+            err.to_string().contains("JWT_PUBLIC_KEYS: is required"),
+            "{err}"
+        );
     }
 
     #[test]
-    fn short_jwt_key_is_rejected_without_printing_it() {
-        let err = JwtConfig::from_env(&Env::from_pairs([("JWT_KEY", "short-secret")])).unwrap_err();
-        assert!(err.to_string().contains("at least 32 bytes"));
-        assert!(!err.to_string().contains("short-secret"));
+    fn public_keys_are_parsed_and_a_bad_one_is_named() {
+        let key = crate::auth::keys::PrivateKey::generate().public();
+        let pem = key.to_pem();
+        let env = Env::from_pairs([("JWT_PUBLIC_KEYS", pem.as_str())]);
+        assert_eq!(JwtConfig::from_env(&env).unwrap().public_keys, vec![key]);
+        let env = Env::from_pairs([("JWT_PUBLIC_KEYS", "not a key")]);
+        assert_eq!(
+            JwtConfig::from_env(&env).unwrap_err().name,
+            "JWT_PUBLIC_KEYS"
+        );
+        assert!(
+            JwtConfig::optional_from_env(&Env::default())
+                .unwrap()
+                .public_keys
+                .is_empty()
+        );
     }
 
     #[test]
@@ -256,13 +280,10 @@ mod tests {
     }
 
     #[test]
-    fn zero_ttl_is_rejected() {
-        let env = Env::from_pairs([
-            ("JWT_KEY", "0123456789abcdef0123456789abcdef"),
-            ("JWT_TTL_SECONDS", "0"),
-        ]);
+    fn zero_seconds_are_rejected() {
+        let env = Env::from_pairs([("JWT_TTL_SECONDS", "0")]);
         assert_eq!(
-            JwtConfig::from_env(&env).unwrap_err().name,
+            env.seconds("JWT_TTL_SECONDS", 900).unwrap_err().name,
             "JWT_TTL_SECONDS"
         );
     }

@@ -9,6 +9,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::time::Duration;
 
 /// One entry of the `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -76,9 +77,15 @@ pub enum ApiError {
     /// 415.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 429 with `Retry-After`: a rate limit or a lock; the message is safe to show.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String, Duration),
     /// 503: a dependency is down or timed out; the message is safe to show.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: this service is at capacity and sheds the request.
+    #[error("overloaded: {0}")]
+    Overloaded(String, Duration),
     /// 500: anything unexpected. The cause is logged, the client sees a generic message.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -99,6 +106,14 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    /// When a client may try again, for the answers that say so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyRequests(_, after) | Self::Overloaded(_, after) => Some(*after),
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -110,7 +125,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::Overloaded(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(err) if is_store_unreachable(err) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,7 +149,9 @@ impl ApiError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::Conflict(m)
-            | Self::Unavailable(m) => m,
+            | Self::Unavailable(m)
+            | Self::TooManyRequests(m, _)
+            | Self::Overloaded(m, _) => m,
         };
         vec![ErrorItem::message(message)]
     }
@@ -165,6 +183,7 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let status = self.status();
+        let retry_after = self.retry_after();
         let mut response = (
             status,
             Json(ErrorBody {
@@ -177,6 +196,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cookie"));
+        }
+        if let Some(after) = retry_after {
+            // Whole seconds, rounded up: "0" would invite an immediate retry.
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }
@@ -248,6 +274,26 @@ mod tests {
         assert_eq!(
             body["errors"][0]["message"],
             "A service we depend on is unavailable; please try again"
+        );
+    }
+
+    #[tokio::test]
+    async fn limits_say_when_to_come_back_in_whole_seconds() {
+        let response = ApiError::TooManyRequests("Slow down".into(), Duration::from_millis(1500))
+            .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = ApiError::Overloaded("Busy".into(), Duration::ZERO).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let (_, body) = render(ApiError::TooManyRequests(
+            "Slow down".into(),
+            Duration::ZERO,
+        ))
+        .await;
+        assert_eq!(
+            body,
+            serde_json::json!({"errors":[{"message":"Slow down"}]})
         );
     }
 

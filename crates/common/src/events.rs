@@ -71,6 +71,8 @@ macro_rules! events {
 
 events! {
     UserCreated = "user.created";
+    UserBanned = "user.banned";
+    UserUnbanned = "user.unbanned";
     TicketCreated = "ticket.created";
     TicketUpdated = "ticket.updated";
     OrderCreated = "order.created";
@@ -91,6 +93,26 @@ events! {
 pub struct UserCreated {
     pub id: String,
     pub email: String,
+    pub version: i64,
+}
+
+/// An admin suspended a user: every service refuses their session at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBanned {
+    /// The user's id.
+    pub id: String,
+    /// The user's version after the ban: bans and unbans apply in this order.
+    pub version: i64,
+}
+
+/// An admin lifted a user's suspension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserUnbanned {
+    /// The user's id.
+    pub id: String,
+    /// The user's version after the unban.
     pub version: i64,
 }
 

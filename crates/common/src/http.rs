@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequest};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -33,6 +33,12 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
         Json(self.0).into_response()
     }
 }
+
+/// `axum::extract::Query`, but a malformed query string is an [`ApiError`] in the common
+/// JSON shape (axum's own rejection is plain text).
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 /// Adds what every service's router needs around its own routes.
 pub fn with_defaults(router: Router) -> Router {
@@ -79,7 +85,9 @@ impl HttpServer {
 
     /// Serves until `shutdown` fires, then stops accepting and drains in-flight requests.
     pub async fn serve(self, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, router)
+        // The peer address is what rate limits key on when no trusted proxy is in front.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod money;
 pub mod mongo;

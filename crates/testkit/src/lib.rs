@@ -20,8 +20,9 @@ pub use events::{stored_events, stored_messages};
 pub use proxy::TcpProxy;
 pub use service_env::ServiceEnv;
 
-/// A JWT key every test app and test client agree on.
-pub const TEST_JWT_KEY: &str = "test-jwt-key-test-jwt-key-test-jwt-key";
+/// The seed of the session key every test app and test client agree on (a test key:
+/// it signs nothing anywhere else).
+const TEST_KEY_SEED: [u8; 32] = [42; 32];
 
 /// Where the test servers listen.
 #[derive(Debug, Clone)]
@@ -202,18 +203,30 @@ impl JsonResponse {
     }
 }
 
-/// The JWT settings every test app uses.
+/// The private key auth signs test sessions with.
+pub fn test_private_key() -> common::auth::keys::PrivateKey {
+    common::auth::keys::PrivateKey::from_seed(TEST_KEY_SEED)
+}
+
+/// The public keys every test app verifies sessions with.
 pub fn jwt_config() -> common::config::JwtConfig {
     common::config::JwtConfig {
-        key: common::config::Secret::new(TEST_JWT_KEY),
-        ttl: Duration::from_secs(3600),
+        public_keys: vec![test_private_key().public()],
     }
+}
+
+/// What a test app needs to recognise sessions (no one banned).
+pub fn sessions() -> common::auth::Sessions {
+    common::auth::Sessions::new(
+        common::auth::Jwt::new(&jwt_config().public_keys),
+        common::auth::BanList::default(),
+    )
 }
 
 /// A `Cookie` header value signing in `user_id`, as the auth service would have issued.
 pub fn session_cookie(user_id: &str) -> String {
-    let (token, _) = common::auth::Jwt::new(&jwt_config())
-        .issue(user_id, &format!("{user_id}@example.com"))
+    let token = common::auth::TokenSigner::new(&test_private_key(), Duration::from_secs(3600))
+        .issue(user_id, &format!("{user_id}@example.com"), None)
         .expect("sign test token");
     format!("{}={token}", common::auth::SESSION_COOKIE)
 }

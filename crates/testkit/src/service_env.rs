@@ -5,6 +5,16 @@
 
 use common::config::Env;
 
+/// The table's example, or a real value where the example only names one (keys are
+/// generated, never written in the repository).
+fn example_value(example: &str) -> String {
+    match example {
+        "(generated Ed25519 private key)" => crate::test_private_key().to_pem(),
+        "(generated Ed25519 public key)" => crate::test_private_key().public().to_pem(),
+        other => other.to_owned(),
+    }
+}
+
 pub struct ServiceEnv {
     /// `(variable, example)` of every required variable.
     pub required: Vec<(String, String)>,
@@ -22,7 +32,7 @@ impl ServiceEnv {
             .map(|cols| {
                 (
                     cols[1].to_owned(),
-                    cols.get(3).copied().unwrap_or("").to_owned(),
+                    example_value(cols.get(3).copied().unwrap_or("")),
                 )
             })
             .collect::<Vec<_>>();

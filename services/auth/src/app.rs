@@ -1,6 +1,11 @@
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use axum::extract::FromRef;
-use common::auth::{CookiePolicy, Jwt};
+use common::auth::bans::BanStore;
+use common::auth::keys::Jwk;
+use common::auth::{CookiePolicy, Jwt, Sessions, TokenSigner};
 use common::bus::Bus;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
@@ -10,22 +15,34 @@ use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::domain::lockout::LockRule;
 use crate::domain::password::Passwords;
 use crate::http;
-use crate::store::UserStore;
+use crate::limits::AddressLimits;
+use crate::store::{FailureStore, SessionStore, UserStore};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub users: UserStore,
-    pub jwt: Jwt,
+    pub session_store: SessionStore,
+    pub failures: FailureStore,
+    /// Verifies access tokens and knows the bans, like every service.
+    pub sessions: Sessions,
+    pub signer: TokenSigner,
+    /// The public keys, as `/.well-known/jwks.json` serves them.
+    pub jwks: Arc<Vec<Jwk>>,
+    pub refresh_ttl: Duration,
     pub cookies: CookiePolicy,
     pub passwords: Passwords,
+    pub limits: AddressLimits,
+    /// Lower-cased emails of the admins (`ADMIN_EMAILS`).
+    pub admins: Arc<Vec<String>>,
 }
 
-impl FromRef<AppState> for Jwt {
+impl FromRef<AppState> for Sessions {
     fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
+        state.sessions.clone()
     }
 }
 
@@ -37,9 +54,10 @@ impl App {
         let mongo = common::mongo::options(&config.mongo, "auth")
             .await
             .context("invalid MONGO_URL")?;
-        let passwords = Passwords::new();
+        let passwords = Passwords::new(config.limits.hash_concurrency, config.limits.hash_queue);
+        let limits = AddressLimits::new(&config.limits);
         let service = Service::start(config.http.addr, || {
-            Self::start(&config, &mongo, passwords.clone())
+            Self::start(&config, &mongo, passwords.clone(), limits.clone())
         })
         .await?;
         Ok(Self(service))
@@ -50,6 +68,7 @@ impl App {
         config: &Config,
         mongo: &ClientOptions,
         passwords: Passwords,
+        limits: AddressLimits,
     ) -> anyhow::Result<Ready> {
         let db = &common::mongo::connect(mongo, &config.mongo.database)
             .await
@@ -58,6 +77,18 @@ impl App {
         let outbox = OutboxSignal::default();
         let users = UserStore::new(db, outbox.clone());
         users.ensure_indexes().await.context("creating indexes")?;
+        let session_store = SessionStore::new(db);
+        session_store
+            .ensure_indexes()
+            .await
+            .context("creating session indexes")?;
+        let failures = FailureStore::new(
+            db,
+            LockRule {
+                max: config.limits.lock_failures,
+                window: config.limits.lock_window,
+            },
+        );
 
         let mut tasks = BackgroundTasks::new();
         let relay = Relay::new(bus.clone(), outbox).watch(users.collection());
@@ -66,14 +97,27 @@ impl App {
             .await
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
+        // Auth follows its own ban events like every service: one mechanism, one delay.
+        let bans = BanStore::new(db).follow(&bus, "auth", &mut tasks).await?;
 
+        let own_key = config.sessions.private_key.public();
+        let mut public_keys = vec![own_key];
+        public_keys.extend(config.sessions.extra_keys.public_keys.iter().cloned());
+        public_keys.dedup();
         let state = AppState {
             users,
-            jwt: Jwt::new(&config.jwt),
+            session_store,
+            failures,
+            sessions: Sessions::new(Jwt::new(&public_keys), bans),
+            signer: TokenSigner::new(&config.sessions.private_key, config.sessions.access_ttl),
+            jwks: Arc::new(public_keys.iter().map(|key| key.jwk()).collect()),
+            refresh_ttl: config.sessions.refresh_ttl,
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
             },
             passwords,
+            limits,
+            admins: Arc::new(config.admin_emails.clone()),
         };
         Ok(Ready {
             routes: http::router(state),

@@ -5,7 +5,9 @@ mod app;
 mod config;
 mod domain;
 mod http;
+mod limits;
 mod store;
 
 pub use app::App;
-pub use config::Config;
+pub use config::{Config, SessionConfig};
+pub use limits::LimitsConfig;

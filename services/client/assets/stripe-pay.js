@@ -24,6 +24,25 @@
   var card = stripe.elements().create("card");
   card.mount("#card-element");
 
+  function pay(paymentMethod) {
+    return fetch("/api/payments", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ orderId: orderId, paymentMethod: paymentMethod })
+    });
+  }
+
+  // The access token lasts minutes: when payments says 401, renew it once from the
+  // refresh cookie (sent only to /api/users) and try again.
+  function payWithFreshSession(paymentMethod) {
+    return pay(paymentMethod).then(function (response) {
+      if (response.status !== 401) return response;
+      return fetch("/api/users/refresh", { method: "POST", credentials: "same-origin" })
+        .then(function (refreshed) { return refreshed.ok ? pay(paymentMethod) : response; });
+    });
+  }
+
   function done() {
     window.location.assign("/orders/" + encodeURIComponent(orderId) + "?paid=1");
   }
@@ -34,12 +53,7 @@
     button.disabled = true;
     stripe.createPaymentMethod({ type: "card", card: card }).then(function (result) {
       if (result.error) return fail(result.error.message);
-      return fetch("/api/payments", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ orderId: orderId, paymentMethod: result.paymentMethod.id })
-      }).then(function (response) {
+      return payWithFreshSession(result.paymentMethod.id).then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (body) {
           if (response.status === 202 && body.status === "requires_action") {
             return stripe.handleNextAction({ clientSecret: body.clientSecret }).then(function (r) {

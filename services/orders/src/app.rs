@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::FromRef;
-use common::auth::Jwt;
+use common::auth::bans::BanStore;
+use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
@@ -12,6 +13,7 @@ use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::quota::Quota;
 use crate::store::OrderStore;
 use crate::transitions::{Rules, Transitions};
 use crate::{http, listeners, sweeper};
@@ -19,13 +21,14 @@ use crate::{http, listeners, sweeper};
 #[derive(Clone)]
 pub struct AppState {
     pub orders: Transitions,
-    pub jwt: Jwt,
+    pub sessions: Sessions,
     pub expiration_window: Duration,
+    pub quota: Quota,
 }
 
-impl FromRef<AppState> for Jwt {
+impl FromRef<AppState> for Sessions {
     fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
+        state.sessions.clone()
     }
 }
 
@@ -76,13 +79,16 @@ impl App {
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &orders, &mut tasks).await?;
+        let bans = listeners::follow_bans(&bus, &orders, &BanStore::new(db), &mut tasks).await?;
         let every = grace.min(Duration::from_secs(10));
         tasks.push(sweeper::spawn(orders.clone(), every, grace, tasks.token()));
 
+        let quota = Quota::new(db, orders.store.orders(), config.max_active_orders);
         let state = AppState {
             orders,
-            jwt: Jwt::new(&config.jwt),
+            sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
             expiration_window: config.expiration_window,
+            quota,
         };
         Ok(Ready {
             routes: http::router(state),

@@ -18,6 +18,8 @@ pub struct Config {
     pub payment_grace: Duration,
     /// `PAYMENT_CURRENCY`: the currency every charge must be in to complete an order.
     pub currency: String,
+    /// `MAX_ACTIVE_ORDERS_PER_USER`: unpaid orders one buyer may hold at once.
+    pub max_active_orders: usize,
 }
 
 impl Config {
@@ -32,6 +34,7 @@ impl Config {
             currency: env
                 .or("PAYMENT_CURRENCY", "usd".to_owned())?
                 .to_ascii_lowercase(),
+            max_active_orders: env.or("MAX_ACTIVE_ORDERS_PER_USER", 5)?.max(1),
         })
     }
 }

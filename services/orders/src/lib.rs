@@ -6,6 +6,7 @@ mod config;
 mod domain;
 mod http;
 mod listeners;
+mod quota;
 mod replica;
 mod store;
 mod sweeper;

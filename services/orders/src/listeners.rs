@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use common::auth::BanList;
+use common::auth::bans::BanStore;
 use common::bus::Bus;
 use common::events::{
     Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated, PaymentRefunded,
-    TicketCreated, TicketSnapshot, TicketUpdated,
+    TicketCreated, TicketSnapshot, TicketUpdated, UserBanned,
 };
 use common::listener::{Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
@@ -38,6 +40,43 @@ pub async fn spawn_all(
         .on(on_order_resync_requested)
         .await?;
     Ok(())
+}
+
+/// Follows auth's bans: a banned buyer's unpaid orders are cancelled (their tickets go
+/// back on sale), and `list` refuses their session on every replica.
+pub async fn follow_bans(
+    bus: &Bus,
+    orders: &Transitions,
+    bans: &BanStore,
+    tasks: &mut BackgroundTasks,
+) -> anyhow::Result<BanList> {
+    Subscriptions::new(bus, SERVICE, (orders.clone(), bans.clone()), tasks)
+        .on(on_user_banned)
+        .await?
+        .on(|(_, bans): (Transitions, BanStore), event| bans.on_unbanned(event))
+        .await?;
+    bans.watch(tasks).await
+}
+
+async fn on_user_banned(
+    (orders, bans): (Transitions, BanStore),
+    event: Envelope<UserBanned>,
+) -> Outcome {
+    let user_id = event.data.id.clone();
+    // Recorded first: a redelivery after a partial cancel finds the rest still unpaid.
+    if let outcome @ (Outcome::Retry(_) | Outcome::Reject(_)) = bans.on_banned(event).await {
+        return outcome;
+    }
+    let unpaid = match orders.store.unpaid_of_user(&user_id).await {
+        Ok(unpaid) => unpaid,
+        Err(err) => return Outcome::retry_after_error(&err.into()),
+    };
+    for id in unpaid {
+        if let Err(err) = orders.cancel(id, &user_id).await {
+            return Outcome::retry_after_error(&anyhow::anyhow!("cancelling order {id}: {err}"));
+        }
+    }
+    Outcome::Ack
 }
 
 async fn on_ticket_created(orders: Transitions, event: Envelope<TicketCreated>) -> Outcome {

@@ -140,6 +140,17 @@ impl OrderStore {
         Ok(saved)
     }
 
+    /// The ids of a buyer's unpaid orders.
+    pub async fn unpaid_of_user(&self, user_id: &str) -> mongodb::error::Result<Vec<ObjectId>> {
+        let orders: Vec<Order> = self
+            .orders
+            .find(doc! {"userId": user_id, "status": "created"})
+            .await?
+            .try_collect()
+            .await?;
+        Ok(orders.into_iter().map(|order| order.id).collect())
+    }
+
     /// Unpaid orders whose window closed before `before`, oldest first.
     pub async fn expired_unpaid(
         &self,

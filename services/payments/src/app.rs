@@ -1,6 +1,7 @@
 use anyhow::Context;
 use axum::extract::FromRef;
-use common::auth::Jwt;
+use common::auth::bans::BanStore;
+use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
 use common::config::Secret;
 use common::health::Readiness;
@@ -20,14 +21,14 @@ use crate::{http, listeners};
 pub struct AppState {
     /// The store, the gateway and the currency, with the rules that settle or refund.
     pub settlement: Settlement,
-    pub jwt: Jwt,
+    pub sessions: Sessions,
     /// Set with the Stripe gateway; without it the webhook is not served.
     pub webhook_secret: Option<Secret>,
 }
 
-impl FromRef<AppState> for Jwt {
+impl FromRef<AppState> for Sessions {
     fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
+        state.sessions.clone()
     }
 }
 
@@ -73,6 +74,9 @@ impl App {
         fold_legacy_refunds_due(&settlement).await;
         tasks.push(settlement.clone().spawn_worker(tasks.token()));
         listeners::spawn_all(&bus, &settlement, &mut tasks).await?;
+        let bans = BanStore::new(db)
+            .follow(&bus, listeners::SERVICE, &mut tasks)
+            .await?;
 
         let webhook_secret = match &config.gateway {
             GatewayConfig::Stripe { webhook_secret, .. } => Some(webhook_secret.clone()),
@@ -80,7 +84,7 @@ impl App {
         };
         let state = AppState {
             settlement,
-            jwt: Jwt::new(&config.jwt),
+            sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
             webhook_secret,
         };
         Ok(Ready {

@@ -93,8 +93,9 @@ mod tests {
     use super::*;
 
     fn env(extra: &[(&'static str, &'static str)]) -> Env {
+        let key = common::auth::keys::PrivateKey::generate().public().to_pem();
         let mut pairs = vec![
-            ("JWT_KEY", "0123456789abcdef0123456789abcdef"),
+            ("JWT_PUBLIC_KEYS", &*Box::leak(key.into_boxed_str())),
             ("MONGO_URL", "mongodb://localhost"),
             ("NATS_URL", "nats://localhost"),
         ];

@@ -1,8 +1,10 @@
 use anyhow::Context;
 use axum::extract::FromRef;
-use common::auth::Jwt;
+use common::auth::bans::BanStore;
+use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
 use common::health::Readiness;
+use common::limits::KeyedLimit;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
@@ -16,12 +18,14 @@ use crate::{http, listeners};
 #[derive(Clone)]
 pub struct AppState {
     pub tickets: TicketStore,
-    pub jwt: Jwt,
+    pub sessions: Sessions,
+    /// Listings per seller per minute.
+    pub listings: KeyedLimit,
 }
 
-impl FromRef<AppState> for Jwt {
+impl FromRef<AppState> for Sessions {
     fn from_ref(state: &AppState) -> Self {
-        state.jwt.clone()
+        state.sessions.clone()
     }
 }
 
@@ -55,10 +59,17 @@ impl App {
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &tickets, &mut tasks).await?;
+        let bans = BanStore::new(db)
+            .follow(&bus, listeners::SERVICE, &mut tasks)
+            .await?;
 
         let state = AppState {
             tickets,
-            jwt: Jwt::new(&config.jwt),
+            sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
+            listings: KeyedLimit::per_minute(
+                config.listings_per_minute,
+                "You are listing tickets too fast; please wait a moment",
+            ),
         };
         Ok(Ready {
             routes: http::router(state),

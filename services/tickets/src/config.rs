@@ -8,6 +8,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub mongo: MongoConfig,
     pub bus: BusConfig,
+    /// `LISTINGS_PER_MINUTE`: tickets one seller may list per minute (per process).
+    pub listings_per_minute: u32,
 }
 
 impl Config {
@@ -17,6 +19,7 @@ impl Config {
             jwt: JwtConfig::from_env(env)?,
             mongo: MongoConfig::from_env(env, "tickets")?,
             bus: BusConfig::from_env(env)?,
+            listings_per_minute: env.or("LISTINGS_PER_MINUTE", 10)?,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The `tickets` collection. Every change is one version-checked update that also
 //! pushes the change's event onto the ticket's outbox.
 
+use std::collections::HashSet;
+
 use bson::oid::ObjectId;
 use bson::{Document, doc};
 use common::mongo::{ensure_indexes, index};
@@ -61,8 +63,17 @@ impl TicketStore {
     }
 
     /// Unreserved tickets, newest first, one page (plus one to detect the next page).
-    pub async fn list_available(&self, page: &Page) -> mongodb::error::Result<Vec<Ticket>> {
+    /// Free tickets, newest first, except those of `hidden_sellers`.
+    pub async fn list_available(
+        &self,
+        page: &Page,
+        hidden_sellers: &HashSet<String>,
+    ) -> mongodb::error::Result<Vec<Ticket>> {
         let mut filter = doc! {"orderId": null};
+        if !hidden_sellers.is_empty() {
+            let hidden: Vec<&String> = hidden_sellers.iter().collect();
+            filter.insert("userId", doc! {"$nin": hidden});
+        }
         if let Some(cursor) = page.cursor {
             filter.insert("_id", doc! {"$lt": cursor});
         }

@@ -1,9 +1,11 @@
+//! Accounts: sign-up, sign-in, who is signed in.
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::cookie::CookieJar;
-use common::auth::MaybeUser;
+use common::auth::{MaybeUser, SUSPENDED};
 use common::error::{ApiError, ApiResult, ErrorItem};
 use common::http::ApiJson;
 use serde::{Deserialize, Serialize};
@@ -12,9 +14,11 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::domain::email::{Email, INVALID_EMAIL};
 use crate::domain::password::{INVALID_PASSWORD, Password};
+use crate::http::session::{self, ClientAddress, hash_error};
 use crate::store::{StoreError, UserDoc};
 
-const INVALID_CREDENTIALS: &str = "Invalid credentials";
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
+const LOCKED: &str = "Too many failed sign-ins for this email; please wait before trying again";
 
 /// Fields are loose JSON values so that a wrong type is reported against its field,
 /// together with every other failing field.
@@ -44,6 +48,7 @@ impl From<&UserDoc> for UserResponse {
 /// `POST /api/users/signup`
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     jar: CookieJar,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> ApiResult<impl IntoResponse> {
@@ -59,12 +64,9 @@ pub async fn signup(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
+    state.limits.signup.check(&client)?;
 
-    let hash = state
-        .passwords
-        .hash(password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.passwords.hash(password).await.map_err(hash_error)?;
     let user = state
         .users
         .insert(&email, hash)
@@ -74,13 +76,14 @@ pub async fn signup(
             other => ApiError::internal(other),
         })?;
     tracing::info!(user.id = %user.id, "user signed up");
-    let jar = start_session(&state, jar, &user)?;
+    let jar = session::start(&state, jar, &user).await?;
     Ok((StatusCode::CREATED, jar, Json(UserResponse::from(&user))))
 }
 
 /// `POST /api/users/signin`
 pub async fn signin(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     jar: CookieJar,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> ApiResult<impl IntoResponse> {
@@ -96,6 +99,16 @@ pub async fn signin(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
+    state.limits.signin.check(&client)?;
+    // The same answer for every email, account or not: nothing to enumerate.
+    if let Some(wait) = state
+        .failures
+        .locked_for(email.as_str())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::TooManyRequests(LOCKED.into(), wait));
+    }
 
     let user = state
         .users
@@ -107,30 +120,47 @@ pub async fn signin(
         .passwords
         .verify(password, hash)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(hash_error)?;
     match user {
         Some(user) if valid => {
-            let jar = start_session(&state, jar, &user)?;
+            state
+                .failures
+                .clear(email.as_str())
+                .await
+                .map_err(ApiError::internal)?;
+            if user.banned {
+                return Err(ApiError::Forbidden(SUSPENDED.into()));
+            }
+            let jar = session::start(&state, jar, &user).await?;
             Ok((jar, Json(UserResponse::from(&user))))
         }
-        _ => Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into())),
+        _ => {
+            state
+                .failures
+                .record_failure(email.as_str())
+                .await
+                .map_err(ApiError::internal)?;
+            Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()))
+        }
     }
 }
 
-/// `POST /api/users/signout`
-pub async fn signout(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
-    (StatusCode::NO_CONTENT, jar.add(state.cookies.cleared()))
+/// The signed-in user, as `currentuser` has always described them.
+#[derive(Serialize)]
+pub struct CurrentUserBody {
+    id: String,
+    email: String,
+    iat: i64,
+    exp: i64,
 }
 
 /// `GET /api/users/currentuser`: never an error; an invalid session is simply no user.
 pub async fn current_user(MaybeUser(claims): MaybeUser) -> impl IntoResponse {
-    Json(serde_json::json!({ "currentUser": claims }))
-}
-
-fn start_session(state: &AppState, jar: CookieJar, user: &UserDoc) -> ApiResult<CookieJar> {
-    let (token, _) = state
-        .jwt
-        .issue(&user.id.to_hex(), &user.email)
-        .map_err(ApiError::internal)?;
-    Ok(jar.add(state.cookies.session(token, state.jwt.ttl())))
+    let user = claims.map(|claims| CurrentUserBody {
+        id: claims.id,
+        email: claims.email,
+        iat: claims.iat,
+        exp: claims.exp,
+    });
+    Json(serde_json::json!({ "currentUser": user }))
 }

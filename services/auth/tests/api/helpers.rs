@@ -1,10 +1,8 @@
-use std::time::Duration;
-
-use auth::{App, Config};
+use auth::{App, Config, LimitsConfig, SessionConfig};
 use common::bus::BusConfig;
-use common::config::{HttpConfig, JwtConfig, MongoConfig, Secret};
+use common::config::{HttpConfig, MongoConfig};
 use serde_json::{Value, json};
-use testkit::{JsonResponse, TEST_JWT_KEY, TestDatabase};
+use testkit::{JsonResponse, TestDatabase};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
@@ -27,16 +25,35 @@ pub fn test_config(mongo: MongoConfig) -> Config {
 }
 
 pub fn test_config_with_bus(mongo: MongoConfig, bus: BusConfig) -> Config {
-    Config {
-        http: HttpConfig::ephemeral(),
-        jwt: JwtConfig {
-            key: Secret::new(TEST_JWT_KEY),
-            ttl: Duration::from_secs(3600),
-        },
+    let mut config = Config::new(
+        HttpConfig::ephemeral(),
+        SessionConfig::new(testkit::test_private_key()),
         mongo,
         bus,
-        cookie_secure: true,
+    );
+    config.admin_emails = vec![ADMIN_EMAIL.to_owned()];
+    config.limits = generous_limits();
+    config
+}
+
+/// Limits no test reaches unless it lowers one (every test client is one address).
+pub fn generous_limits() -> LimitsConfig {
+    LimitsConfig {
+        signin_per_minute: 1_000_000,
+        signup_per_minute: 1_000_000,
+        hash_queue: 1_000,
+        ..LimitsConfig::default()
     }
+}
+
+/// The admin of every test app (`ADMIN_EMAILS`).
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
+/// As [`test_config`], with limits a test of a limit sets itself.
+pub fn limited_config(mongo: MongoConfig, limits: LimitsConfig) -> Config {
+    let mut config = test_config(mongo);
+    config.limits = limits;
+    config
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -61,7 +78,45 @@ pub async fn spawn_with(config: Config, db: TestDatabase) -> TestApp {
     }
 }
 
+/// A browser of its own: a cookie store apart from the app's default one.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 impl TestApp {
+    /// A request from `browser` (see [`browser`]).
+    pub async fn send(
+        &self,
+        browser: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> JsonResponse {
+        let mut request = browser.request(method, format!("{}{path}", self.address));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        JsonResponse::from(request.send().await.expect("request")).await
+    }
+
+    /// Signs up `email` in `browser`, which then holds the session.
+    pub async fn signup_in(&self, browser: &reqwest::Client, email: &str) -> JsonResponse {
+        let response = self
+            .send(
+                browser,
+                reqwest::Method::POST,
+                "/api/users/signup",
+                Some(json!({"email": email, "password": "correct horse"})),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        response
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> JsonResponse {
         let response = self
             .client
@@ -116,6 +171,15 @@ impl TestApp {
         assert_eq!(response.status(), 200);
         JsonResponse::from(response).await.body["currentUser"].clone()
     }
+}
+
+/// The `name=value` pair of the Set-Cookie header for cookie `name`.
+pub fn cookie_pair(response: &JsonResponse, name: &str) -> Option<String> {
+    response
+        .set_cookies()
+        .iter()
+        .find(|cookie| cookie.starts_with(&format!("{name}=")))
+        .map(|cookie| session_pair(cookie))
 }
 
 /// The `session=…` pair of a Set-Cookie header.

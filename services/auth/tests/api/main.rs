@@ -2,11 +2,15 @@
 //! MongoDB-compatible test server, one database per test.
 #![allow(clippy::unwrap_used)]
 
+mod bans;
 mod config;
 mod events;
 mod health;
 mod helpers;
 mod http_errors;
+mod keys;
+mod limits;
+mod refresh;
 mod session;
 mod signin;
 mod signup;

@@ -1,15 +1,13 @@
-use common::auth::{Claims, Jwt};
-use common::config::{JwtConfig, Secret};
+use std::time::Duration;
+
+use common::auth::keys::PrivateKey;
+use common::auth::{Claims, TokenSigner};
 use serde_json::json;
-use testkit::TEST_JWT_KEY;
 
 use crate::helpers::spawn_app;
 
-fn jwt(key: &str) -> Jwt {
-    Jwt::new(&JwtConfig {
-        key: Secret::new(key),
-        ttl: std::time::Duration::from_secs(3600),
-    })
+fn signer(key: &PrivateKey) -> TokenSigner {
+    TokenSigner::new(key, Duration::from_secs(3600))
 }
 
 #[tokio::test]
@@ -19,7 +17,7 @@ async fn current_user_is_null_without_a_session() {
 }
 
 #[tokio::test]
-async fn current_user_has_id_email_iat_and_exp() {
+async fn current_user_has_id_email_iat_and_exp_of_a_short_access_token() {
     let app = spawn_app().await;
     app.signup("ann@example.com", "correct horse").await;
     let user = app.current_user().await;
@@ -28,19 +26,25 @@ async fn current_user_has_id_email_iat_and_exp() {
     assert_eq!(keys, ["email", "exp", "iat", "id"]);
     assert_eq!(
         user["exp"].as_i64().unwrap() - user["iat"].as_i64().unwrap(),
-        3600
+        900,
+        "access tokens last JWT_TTL_SECONDS (15 minutes by default)"
     );
 }
 
 #[tokio::test]
-async fn signout_clears_the_cookie_with_204() {
+async fn signout_clears_both_cookies_with_204() {
     let app = spawn_app().await;
     app.signup("ann@example.com", "correct horse").await;
     let response = app.post("/api/users/signout", json!({})).await;
     assert_eq!(response.status, 204);
-    let cookie = &response.set_cookies()[0];
-    assert!(cookie.starts_with("session=;"), "{cookie}");
-    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    let cookies = response.set_cookies();
+    for name in ["session", "refresh"] {
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=;")))
+            .unwrap_or_else(|| panic!("{name} not cleared: {cookies:?}"));
+        assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    }
     assert!(app.current_user().await.is_null());
 }
 
@@ -53,8 +57,9 @@ async fn tampered_expired_foreign_and_malformed_tokens_are_no_user() {
         email: "ann@example.com".into(),
         iat,
         exp,
+        sid: None,
     };
-    let ours = jwt(TEST_JWT_KEY);
+    let ours = signer(&testkit::test_private_key());
     let valid = ours.sign(&claims(now, now + 600)).unwrap();
     assert_eq!(
         app.current_user_with_cookie(&format!("session={valid}"))
@@ -64,7 +69,7 @@ async fn tampered_expired_foreign_and_malformed_tokens_are_no_user() {
     );
 
     let expired = ours.sign(&claims(now - 7200, now - 3600)).unwrap();
-    let foreign = jwt("some-other-key-some-other-key-some-other")
+    let foreign = signer(&PrivateKey::generate())
         .sign(&claims(now, now + 600))
         .unwrap();
     // Mallory's claims with the signature of Ann's token: a changed payload.

@@ -12,7 +12,11 @@ async fn signin_with_the_right_password_starts_a_session() {
     let response = app.signin("ANN@example.com ", "correct horse").await;
     assert_eq!(response.status, 200, "{:?}", response.body);
     assert_eq!(response.body["id"], signup.body["id"]);
-    assert_eq!(response.set_cookies().len(), 1);
+    assert_eq!(
+        response.set_cookies().len(),
+        2,
+        "the access and refresh cookies"
+    );
     assert_eq!(app.current_user().await["email"], "ann@example.com");
 }
 

@@ -201,7 +201,8 @@ pub async fn signout_page(visitor: Visitor) -> Response {
 }
 
 /// `POST /auth/signout`: ends the session and goes home. Signing out must work even
-/// when the auth service is down, so the client then clears the cookie itself.
+/// when the auth service is down, so the client then clears the cookies itself (the
+/// session then ends when its refresh token expires unused).
 pub async fn signout(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
@@ -213,8 +214,11 @@ pub async fn signout(
                 reason,
                 "auth unavailable at sign-out: clearing the cookie here"
             );
-            let cleared = CookiePolicy { secure: false }.cleared().to_string();
-            let cookies: Vec<_> = HeaderValue::from_str(&cleared).ok().into_iter().collect();
+            let policy = CookiePolicy { secure: false };
+            let cookies: Vec<_> = [policy.cleared(), policy.refresh_cleared()]
+                .iter()
+                .filter_map(|cookie| HeaderValue::from_str(&cookie.to_string()).ok())
+                .collect();
             Ok(redirect_with_cookies("/", &cookies))
         }
         Err(err) => Err(err.into()),

@@ -26,6 +26,10 @@ pub enum PageError {
     /// 303 to the sign-in page, coming back to `next` afterwards.
     #[error("sign-in required")]
     SignIn { next: Option<String> },
+    /// 303 to auth's refresh, which renews the session and comes back to `back`: the
+    /// access token expired, and only auth's paths see the refresh cookie.
+    #[error("session needs refreshing")]
+    Refresh { back: String },
     /// 503 page naming the service that is down.
     #[error("{} unavailable: {reason}", service.name())]
     Unavailable { service: Service, reason: String },
@@ -85,6 +89,10 @@ impl IntoResponse for PageError {
                     None => "/auth/signin".to_owned(),
                 };
                 return Redirect::to(&target).into_response();
+            }
+            Self::Refresh { back } => {
+                return Redirect::to(&format!("/api/users/refresh?redirect={}", encode(back)))
+                    .into_response();
             }
             Self::NotFound => (
                 StatusCode::NOT_FOUND,

@@ -117,9 +117,11 @@ fn secure(mut response: Response, policy: HeaderValue) -> Response {
     response
 }
 
-/// Forms are only accepted from GitTix's own pages: a POST whose `Origin` names another
-/// host is refused. The session cookie is `SameSite=Lax`, so a cross-site POST carries no
-/// session anyway; this also stops another site signing a visitor in to its own account.
+/// Forms are only accepted from GitTix's own pages. The browser says where a request
+/// comes from: `Sec-Fetch-Site` (every current browser), else `Origin` (sent with every
+/// POST by browsers since long before); a POST with neither, or from another site, is
+/// refused. The session cookie is `SameSite=Lax`, so a cross-site POST carries no session
+/// anyway; this also stops another site signing a visitor in to its own account.
 async fn same_origin_posts(request: Request, next: Next) -> Response {
     if request.method() == Method::POST && !same_origin(request.headers()) {
         tracing::warn!("refused a cross-site form post");
@@ -128,33 +130,54 @@ async fn same_origin_posts(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// True without an `Origin` (non-browser clients, older browsers) or when its host is the
-/// request's host. Ports are ignored: the ingress may pass on a `Host` without one.
+/// True when the request says it comes from this origin: `Sec-Fetch-Site: same-origin`
+/// (or `none`: typed or bookmarked), else an `Origin` equal to ours in scheme, host and
+/// port. Ours is what the proxy in front saw (`X-Forwarded-Proto`, `X-Forwarded-Host`),
+/// else this request's `Host` over plain HTTP.
 fn same_origin(headers: &axum::http::HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = header("origin") else {
+        return false;
     };
-    let host_of = |authority: &str| {
-        let authority = authority.rsplit('@').next().unwrap_or(authority);
-        match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or("").to_ascii_lowercase(),
-            None => authority
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .to_ascii_lowercase(),
-        }
+    let scheme = header("x-forwarded-proto")
+        .and_then(|v| v.split(',').next())
+        .map_or("http", str::trim);
+    let Some(host) = header("x-forwarded-host")
+        .and_then(|v| v.split(',').next())
+        .or_else(|| header("host"))
+    else {
+        return false;
     };
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, rest)| host_of(rest.trim_end_matches('/')))
-        .unwrap_or_default();
-    let request_host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(host_of)
-        .unwrap_or_default();
-    !origin_host.is_empty() && origin_host == request_host
+    match (
+        normalize(origin),
+        normalize(&format!("{scheme}://{}", host.trim())),
+    ) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
+    }
+}
+
+/// `scheme://host:port`, lower-cased, with the scheme's default port made explicit.
+fn normalize(origin: &str) -> Option<String> {
+    let (scheme, authority) = origin.trim_end_matches('/').split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let authority = authority.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+        return None;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host.to_owned(), port.to_owned()),
+        _ => (authority.clone(), default_port.to_owned()),
+    };
+    Some(format!("{scheme}://{host}:{port}"))
 }
 
 #[cfg(test)]
@@ -163,38 +186,65 @@ mod tests {
     use super::*;
     use axum::http::HeaderMap;
 
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, host.parse().unwrap());
-        if let Some(origin) = origin {
-            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        for (name, value) in pairs {
+            headers.insert(*name, value.parse().unwrap());
         }
         headers
     }
 
     #[test]
-    fn posts_from_our_own_pages_pass_and_others_do_not() {
-        assert!(same_origin(&headers(None, "gittix.dev")));
-        assert!(same_origin(&headers(
-            Some("https://gittix.dev"),
-            "gittix.dev"
-        )));
-        assert!(same_origin(&headers(
-            Some("http://localhost:8080"),
-            "localhost"
-        )));
-        assert!(same_origin(&headers(
-            Some("http://[::1]:8080"),
-            "[::1]:8080"
-        )));
-        assert!(!same_origin(&headers(
-            Some("https://evil.example"),
-            "gittix.dev"
-        )));
-        assert!(!same_origin(&headers(Some("null"), "gittix.dev")));
-        assert!(!same_origin(&headers(
-            Some("https://gittix.dev.evil.example"),
-            "gittix.dev"
-        )));
+    fn the_fetch_metadata_decides_when_the_browser_sends_it() {
+        for (site, allowed) in [
+            ("same-origin", true),
+            ("none", true),
+            ("same-site", false),
+            ("cross-site", false),
+        ] {
+            let sent = headers(&[("sec-fetch-site", site), ("host", "gittix.dev")]);
+            assert_eq!(same_origin(&sent), allowed, "{site}");
+        }
+    }
+
+    #[test]
+    fn otherwise_the_origin_must_match_in_scheme_host_and_port() {
+        let ok = |origin: &str, rest: &[(&'static str, &str)]| {
+            let mut pairs = vec![("origin", origin)];
+            pairs.extend_from_slice(rest);
+            same_origin(&headers(&pairs))
+        };
+        assert!(ok("http://localhost:8080", &[("host", "localhost:8080")]));
+        assert!(ok("http://gittix.dev", &[("host", "gittix.dev:80")]));
+        assert!(ok(
+            "https://gittix.dev",
+            &[
+                ("host", "internal:3000"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "gittix.dev")
+            ]
+        ));
+        assert!(ok("http://[::1]:8080", &[("host", "[::1]:8080")]));
+        assert!(
+            !ok("http://localhost:9999", &[("host", "localhost:8080")]),
+            "another port"
+        );
+        assert!(
+            !ok(
+                "http://gittix.dev",
+                &[("host", "gittix.dev"), ("x-forwarded-proto", "https")]
+            ),
+            "another scheme"
+        );
+        assert!(!ok("https://evil.example", &[("host", "gittix.dev")]));
+        assert!(!ok(
+            "https://gittix.dev.evil.example",
+            &[("host", "gittix.dev")]
+        ));
+        assert!(!ok("null", &[("host", "gittix.dev")]));
+        assert!(
+            !same_origin(&headers(&[("host", "gittix.dev")])),
+            "neither header"
+        );
     }
 }

@@ -3,6 +3,8 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::auth::SESSION_COOKIE;
 
 use crate::app::AppState;
@@ -57,6 +59,34 @@ where
             .await
             .unwrap_or_else(|never| match never {});
         let user = Backend::from_ref(state).current_user(&session).await?;
+        if user.is_none() && session_lapsed(&parts.headers) {
+            let back = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |path| path.as_str())
+                .to_owned();
+            return Err(PageError::Refresh { back });
+        }
         Ok(Self { session, user })
     }
+}
+
+/// True when the browser holds an access token past its expiry. Read without checking
+/// the signature: it only decides whether to ask auth for a new one, which checks
+/// everything (and clears the cookies when it cannot renew, so this asks once).
+fn session_lapsed(headers: &axum::http::HeaderMap) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: i64,
+    }
+    let jar = CookieJar::from_headers(headers);
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+        return false;
+    };
+    let payload = cookie.value().split('.').nth(1).unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<Expiry>(&json).ok())
+        .is_some_and(|claims| claims.exp <= chrono::Utc::now().timestamp())
 }

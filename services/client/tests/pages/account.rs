@@ -30,8 +30,8 @@ async fn signup_passes_the_session_cookie_on_and_goes_home_signed_in() {
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(page.location(), "/");
-    let cookie = &page.set_cookies()[0];
-    assert!(cookie.starts_with("session="), "{cookie}");
+    let cookies = page.set_cookies();
+    let cookie = cookies.iter().find(|c| c.starts_with("session=")).unwrap();
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
@@ -97,7 +97,7 @@ async fn signin_with_a_wrong_password_says_so_above_the_form() {
         .post("/auth/signin", &[("email", &email), ("password", PASSWORD)])
         .await;
     assert_eq!(page.status, 303);
-    assert!(page.set_cookies()[0].starts_with("session="));
+    assert!(page.set_cookies().iter().any(|c| c.starts_with("session=")));
     browser.follow(&page).await.assert_has(&[&email]);
 }
 
@@ -157,11 +157,15 @@ async fn sign_out_is_a_post_that_clears_the_cookie_and_goes_home() {
     let page = browser.post("/auth/signout", &[]).await;
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), "/");
-    let cookie = &page.set_cookies()[0];
-    assert!(
-        cookie.starts_with("session=;") && cookie.contains("Max-Age=0"),
-        "{cookie}"
-    );
+    let cookies = page.set_cookies();
+    for name in ["session", "refresh"] {
+        assert!(
+            cookies
+                .iter()
+                .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+            "{name} not cleared: {cookies:?}"
+        );
+    }
     assert!(browser.session().is_none());
     let home = browser.follow(&page).await;
     home.assert_has(&["href=\"/auth/signin\""]);
@@ -186,9 +190,45 @@ async fn sign_out_still_works_when_auth_is_down() {
     browser.set_session(Some("some.session.token"));
     let page = browser.post("/auth/signout", &[]).await;
     assert_eq!(page.status, 303);
-    let cookie = &page.set_cookies()[0];
-    assert!(
-        cookie.starts_with("session=;") && cookie.contains("Max-Age=0"),
-        "{cookie}"
+    let cookies = page.set_cookies();
+    for name in ["session", "refresh"] {
+        assert!(
+            cookies
+                .iter()
+                .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+            "{name} not cleared: {cookies:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_page_with_a_lapsed_session_sends_the_browser_to_refresh_it_and_back() {
+    let stack = spawn().await;
+    let browser = stack.browser();
+    let now = chrono::Utc::now().timestamp();
+    let lapsed = common::auth::TokenSigner::new(
+        &testkit::test_private_key(),
+        std::time::Duration::from_secs(60),
+    )
+    .sign(&common::auth::Claims {
+        id: testkit::new_user_id(),
+        email: "ann@example.com".into(),
+        iat: now - 1000,
+        exp: now - 100,
+        sid: None,
+    })
+    .unwrap();
+    browser.set_session(Some(&lapsed));
+    let page = browser.get("/orders?page=2").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        page.location(),
+        "/api/users/refresh?redirect=/orders%3Fpage%3D2"
     );
+
+    // A session that is not lapsed but refused (a forged token) is simply signed out.
+    browser.set_session(Some("forged.token.value"));
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 200);
+    home.assert_has(&["href=\"/auth/signin\""]);
 }

@@ -8,6 +8,9 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use testkit::{TestDatabase, eventually};
 use tokio_util::sync::CancellationToken;
 
+/// The admin of the test stack's auth (`ADMIN_EMAILS`).
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+
 /// A service the test wants down: its URL points at a closed port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Down {
@@ -40,6 +43,8 @@ impl Default for Options {
 /// The client in front of the services, all on ports of their own; stopped on drop.
 pub struct Stack {
     pub address: String,
+    /// The services' own addresses, for tests that call their APIs directly.
+    pub services: ServiceUrls,
     _dbs: Vec<TestDatabase>,
     stop: CancellationToken,
 }
@@ -73,15 +78,15 @@ pub async fn spawn_with(options: Options) -> Stack {
 
     let auth = if up(Down::Auth) {
         let db = TestDatabase::new("client_auth");
-        let app = auth::App::build(auth::Config {
-            http: HttpConfig::ephemeral(),
-            jwt: testkit::jwt_config(),
-            mongo: db.config(),
-            bus: bus_config.clone(),
-            cookie_secure: false,
-        })
-        .await
-        .expect("build auth");
+        let mut config = auth::Config::new(
+            HttpConfig::ephemeral(),
+            auth::SessionConfig::new(testkit::test_private_key()),
+            db.config(),
+            bus_config.clone(),
+        );
+        config.cookie_secure = false;
+        config.admin_emails = vec![ADMIN_EMAIL.to_owned()];
+        let app = auth::App::build(config).await.expect("build auth");
         dbs.push(db);
         serve(app.port(), app.run_until_stopped(stop.clone()))
     } else {
@@ -95,6 +100,7 @@ pub async fn spawn_with(options: Options) -> Stack {
             jwt: testkit::jwt_config(),
             mongo: db.config(),
             bus: bus_config.clone(),
+            listings_per_minute: 1_000_000,
         })
         .await
         .expect("build tickets");
@@ -114,6 +120,7 @@ pub async fn spawn_with(options: Options) -> Stack {
             expiration_window: options.window,
             payment_grace: Duration::from_millis(300),
             currency: "usd".to_owned(),
+            max_active_orders: 1_000,
         })
         .await
         .expect("build orders");
@@ -141,14 +148,15 @@ pub async fn spawn_with(options: Options) -> Stack {
         closed_port_url().await
     };
 
+    let services = ServiceUrls {
+        auth: auth.parse().unwrap(),
+        tickets: tickets.parse().unwrap(),
+        orders: orders.parse().unwrap(),
+        payments: payments.parse().unwrap(),
+    };
     let app = App::build(Config {
         http: HttpConfig::ephemeral(),
-        services: ServiceUrls {
-            auth: auth.parse().unwrap(),
-            tickets: tickets.parse().unwrap(),
-            orders: orders.parse().unwrap(),
-            payments: payments.parse().unwrap(),
-        },
+        services: services.clone(),
         stripe_publishable_key: options.stripe_key,
     })
     .await
@@ -156,6 +164,7 @@ pub async fn spawn_with(options: Options) -> Stack {
     let address = serve(app.port(), app.run_until_stopped(stop.clone()));
     Stack {
         address,
+        services,
         _dbs: dbs,
         stop,
     }
@@ -309,6 +318,8 @@ impl Browser {
     }
 
     async fn send(&self, mut request: reqwest::RequestBuilder) -> Page {
+        // As a browser on our own pages says of every request it sends.
+        request = request.header("sec-fetch-site", "same-origin");
         if let Some(token) = self.session() {
             request = request.header("cookie", format!("session={token}"));
         }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod account;
+mod bans;
 mod config;
 mod helpers;
 mod orders;

@@ -74,15 +74,50 @@ async fn pages_load_no_external_script_without_a_stripe_key() {
 #[tokio::test]
 async fn a_form_posted_from_another_site_is_refused() {
     let stack = spawn().await;
-    let response = reqwest::Client::new()
-        .post(format!("{}/auth/signin", stack.address))
-        .header("origin", "https://evil.example")
-        .form(&[("email", "ann@example.com"), ("password", "correct horse")])
-        .send()
-        .await
+    let ours = stack.address.clone();
+    let other_port = ours
+        .rsplit_once(':')
+        .map(|(host, _)| format!("{host}:1"))
         .unwrap();
-    assert_eq!(response.status(), 403);
-    assert!(response.text().await.unwrap().contains("another site"));
+    for (headers, why) in [
+        (
+            vec![("origin", "https://evil.example")],
+            "another site's Origin",
+        ),
+        (vec![("origin", other_port.as_str())], "another port"),
+        (
+            vec![("sec-fetch-site", "cross-site"), ("origin", ours.as_str())],
+            "fetch metadata says cross-site",
+        ),
+        (vec![("sec-fetch-site", "same-site")], "a sibling site"),
+        (vec![], "neither header"),
+    ] {
+        let mut request = reqwest::Client::new().post(format!("{ours}/auth/signin"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .form(&[("email", "ann@example.com"), ("password", "correct horse")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{why}");
+        assert!(
+            response.text().await.unwrap().contains("another site"),
+            "{why}"
+        );
+    }
+    // Our own page's post, by either header, goes through (to the sign-in's answer).
+    for (name, value) in [("origin", ours.as_str()), ("sec-fetch-site", "same-origin")] {
+        let response = reqwest::Client::new()
+            .post(format!("{ours}/auth/signin"))
+            .header(name, value)
+            .form(&[("email", "ann@example.com"), ("password", "correct horse")])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), 403, "{name}");
+    }
 }
 
 #[tokio::test]
@@ -95,6 +130,7 @@ async fn an_unreadable_query_or_form_is_a_friendly_400_page() {
 
     let response = reqwest::Client::new()
         .post(format!("{}/auth/signin", stack.address))
+        .header("sec-fetch-site", "same-origin")
         .header("content-type", "application/json")
         .body(r#"{"email":"ann@example.com"}"#)
         .send()

@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult};
-use common::http::ApiJson;
+use common::http::{ApiJson, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
 use common::paging::PageQuery;
@@ -79,25 +79,51 @@ pub async fn create_order(
         price_cents: ticket.price_cents,
     };
     let window = chrono::Duration::from_std(state.expiration_window).map_err(ApiError::internal)?;
-    // A holder past its deadline and grace whose expiry has not been processed yet is
-    // released here, once, rather than turning the buyer away.
-    for attempt in 0..2 {
-        let order = Order::place(&user.id, snapshot.clone(), Utc::now() + window);
-        match state.orders.store.insert(&order).await {
-            Ok(()) => {
-                tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
-                return Ok((StatusCode::CREATED, Json(order_json(&order))));
+    let order = Order::place(&user.id, snapshot, Utc::now() + window);
+    if !state
+        .quota
+        .claim(&user.id, order.id)
+        .await
+        .map_err(|err| err.into_api_error("Buyer"))?
+    {
+        return Err(ApiError::TooManyRequests(
+            format!(
+                "You already have {} unpaid orders; pay for or cancel one first",
+                state.quota.max()
+            ),
+            std::time::Duration::from_secs(60),
+        ));
+    }
+    match insert(&state, &order).await {
+        Ok(()) => {
+            tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
+            Ok((StatusCode::CREATED, Json(order_json(&order))))
+        }
+        Err(err) => {
+            // Not placed: give the place back now rather than in a minute.
+            if let Err(release) = state.quota.release(&user.id, order.id).await {
+                tracing::warn!(error = %release, "could not give back an order place");
             }
+            Err(err)
+        }
+    }
+}
+
+/// Inserts the order, unless another order holds its ticket (409). A holder past its
+/// deadline and grace whose expiry has not been processed yet is released here, once,
+/// rather than turning the buyer away.
+async fn insert(state: &AppState, order: &Order) -> ApiResult<()> {
+    for attempt in 0..2 {
+        match state.orders.store.insert(order).await {
+            Ok(()) => return Ok(()),
             Err(InsertError::TicketHeld)
                 if attempt == 0
                     && state
                         .orders
-                        .free_lapsed_holder(&snapshot.id)
+                        .free_lapsed_holder(&order.ticket.id)
                         .await
                         .map_err(|err| err.into_api_error("Order"))? => {}
-            Err(InsertError::TicketHeld) => {
-                return Err(ApiError::Conflict("Ticket is already reserved".into()));
-            }
+            Err(InsertError::TicketHeld) => break,
             Err(InsertError::Other(err)) => return Err(ApiError::Internal(err)),
         }
     }
@@ -108,7 +134,7 @@ pub async fn create_order(
 pub async fn list_orders(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let page = query.parse()?;
     let batch = state

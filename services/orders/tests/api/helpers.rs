@@ -31,6 +31,8 @@ pub struct Options {
     /// How long past its deadline an unpaid order waits for a charge in flight.
     pub payment_grace: Duration,
     pub sweeper_grace: Duration,
+    /// `MAX_ACTIVE_ORDERS_PER_USER`.
+    pub max_active_orders: usize,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             window: Duration::from_secs(900),
             payment_grace: Duration::from_millis(300),
             sweeper_grace: Duration::from_secs(3600),
+            max_active_orders: 1_000,
         }
     }
 }
@@ -57,6 +60,7 @@ pub async fn spawn_apps_with(options: Options) -> TestApps {
         jwt: testkit::jwt_config(),
         mongo: tickets_db.config(),
         bus: bus_config.clone(),
+        listings_per_minute: 1_000_000,
     })
     .await
     .expect("build tickets");
@@ -73,6 +77,7 @@ pub async fn spawn_apps_with(options: Options) -> TestApps {
             expiration_window: options.window,
             payment_grace: options.payment_grace,
             currency: "usd".to_owned(),
+            max_active_orders: options.max_active_orders,
         },
         options.sweeper_grace,
     )

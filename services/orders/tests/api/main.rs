@@ -9,6 +9,7 @@ mod create;
 mod events;
 mod healing;
 mod helpers;
+mod limits;
 mod money;
 mod read;
 mod resync;

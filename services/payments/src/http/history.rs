@@ -1,10 +1,10 @@
 //! `GET /api/payments?orderId=…`: what happened to a buyer's money for one order.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult};
+use common::http::ApiQuery;
 use common::mongo::{not_found, parse_id};
 use serde::{Deserialize, Serialize};
 
@@ -110,9 +110,8 @@ impl OrderPayments {
 pub async fn list_payments(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    query: Result<Query<HistoryQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<OrderPayments>> {
-    let Query(query) = query?;
     let raw = query
         .order_id
         .ok_or_else(|| ApiError::field("orderId", "orderId is required"))?;

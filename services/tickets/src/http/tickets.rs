@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use common::auth::CurrentUser;
 use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult, ErrorItem};
-use common::http::ApiJson;
+use common::http::{ApiJson, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
 use common::outbox::PendingEvent;
@@ -68,6 +68,7 @@ pub async fn create_ticket(
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<impl IntoResponse> {
     let (title, price) = body.validate()?;
+    state.listings.check(&user.id)?;
     let ticket = Ticket::new(title, price, &user.id);
     state
         .tickets
@@ -81,12 +82,13 @@ pub async fn create_ticket(
 /// `GET /api/tickets`: available tickets, newest first, paged.
 pub async fn list_tickets(
     State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let page = query.parse()?;
     let batch = state
         .tickets
-        .list_available(&page)
+        // A banned seller's tickets leave the listing at once, and come back on unban.
+        .list_available(&page, &state.sessions.bans.snapshot())
         .await
         .map_err(ApiError::internal)?;
     let (tickets, next) = page.finish(batch, "/api/tickets", |t| t.id);

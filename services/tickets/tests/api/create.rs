@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with_listings_per_minute};
 
 #[tokio::test]
 async fn creating_a_ticket_needs_a_session() {
@@ -120,4 +120,22 @@ async fn a_created_ticket_is_returned_and_announced_in_cents() {
         events[0]["data"],
         json!({"id": id, "title": "Opera night", "priceCents": 1999, "userId": seller, "version": 0})
     );
+}
+
+#[tokio::test]
+async fn a_seller_listing_faster_than_the_limit_gets_429_and_others_do_not() {
+    let app = spawn_app_with_listings_per_minute(2).await;
+    let (seller, other) = (new_user_id(), new_user_id());
+    for _ in 0..2 {
+        assert_eq!(app.create(&seller, "Concert", 10.0).await.status, 201);
+    }
+    let refused = app.create(&seller, "Concert", 10.0).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(
+        refused.error_message().contains("too fast"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(app.create(&other, "Concert", 10.0).await.status, 201);
 }

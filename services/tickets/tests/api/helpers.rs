@@ -22,6 +22,11 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_listings_per_minute(1_000_000).await
+}
+
+/// As [`spawn_app`], with `LISTINGS_PER_MINUTE` set.
+pub async fn spawn_app_with_listings_per_minute(listings_per_minute: u32) -> TestApp {
     common::telemetry::init_for_tests();
     let db = TestDatabase::new("tickets");
     let bus_config = testkit::bus_config("tickets");
@@ -30,6 +35,7 @@ pub async fn spawn_app() -> TestApp {
         jwt: testkit::jwt_config(),
         mongo: db.config(),
         bus: bus_config.clone(),
+        listings_per_minute,
     };
     let app = App::build(config).await.expect("build tickets app");
     let address = format!("http://127.0.0.1:{}", app.port());

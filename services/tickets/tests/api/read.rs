@@ -64,6 +64,11 @@ async fn bad_paging_parameters_are_400() {
     assert_eq!(response.error_fields(), ["limit", "cursor"]);
     let response = app.get("/api/tickets?limit=101").await;
     assert_eq!(response.status, 400);
+    // A query string that cannot even be read gets the JSON error shape, not text.
+    let response = app.get("/api/tickets?limit=1&limit=2").await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.headers["content-type"], "application/json");
+    assert!(!response.error_message().is_empty(), "{:?}", response.body);
 }
 
 #[tokio::test]

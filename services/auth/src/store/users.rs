@@ -6,8 +6,8 @@ use common::mongo::{ensure_indexes, index};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use common::events::UserCreated;
-use common::outbox::{OutboxSignal, PendingEvent};
+use common::events::{UserBanned, UserCreated, UserUnbanned};
+use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
 
 use crate::domain::email::Email;
 
@@ -20,6 +20,9 @@ pub struct UserDoc {
     pub password_hash: String,
     pub created_at: bson::DateTime,
     pub version: i64,
+    /// Suspended by an admin: no sign-in, no refresh, refused by every service.
+    #[serde(default)]
+    pub banned: bool,
     /// Outbox: events written with this document, removed once published.
     #[serde(default)]
     pub pending_events: Vec<bson::Bson>,
@@ -78,6 +81,7 @@ impl UserStore {
             password_hash,
             created_at: bson::DateTime::now(),
             version: 0,
+            banned: false,
             pending_events: vec![created.to_bson()],
         };
         match self.users.insert_one(&user).await {
@@ -92,5 +96,54 @@ impl UserStore {
 
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<UserDoc>, StoreError> {
         Ok(self.users.find_one(doc! {"email": email.as_str()}).await?)
+    }
+
+    pub async fn find(&self, id: ObjectId) -> mongodb::error::Result<Option<UserDoc>> {
+        self.users.find_one(doc! {"_id": id}).await
+    }
+
+    /// Bans or unbans the user as read, with the event every service follows, if it is
+    /// still at the version read. False when it changed meanwhile.
+    pub async fn set_banned(&self, read: &UserDoc, banned: bool) -> mongodb::error::Result<bool> {
+        let version = read.version + 1;
+        let id = read.id.to_hex();
+        let event = if banned {
+            PendingEvent::new(UserBanned { id, version })
+        } else {
+            PendingEvent::new(UserUnbanned { id, version })
+        };
+        let changed = self
+            .users
+            .update_one(
+                doc! {"_id": read.id, "version": read.version},
+                doc! {
+                    "$set": {"banned": banned, "version": version},
+                    "$push": {PENDING_EVENTS: event.to_bson()},
+                },
+            )
+            .await?
+            .matched_count
+            == 1;
+        if changed {
+            self.outbox.notify();
+        }
+        Ok(changed)
+    }
+
+    /// Replaces the password hash of the user as read, if it is still at that version.
+    pub async fn set_password(
+        &self,
+        read: &UserDoc,
+        password_hash: String,
+    ) -> mongodb::error::Result<bool> {
+        Ok(self
+            .users
+            .update_one(
+                doc! {"_id": read.id, "version": read.version},
+                doc! {"$set": {"passwordHash": password_hash, "version": read.version + 1}},
+            )
+            .await?
+            .matched_count
+            == 1)
     }
 }

@@ -1,0 +1,69 @@
+//! Suspending users: admins only (`ADMIN_EMAILS`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bson::oid::ObjectId;
+use common::auth::{Claims, CurrentUser};
+use common::change::{Decision, change};
+use common::error::{ApiError, ApiResult};
+
+use crate::app::AppState;
+
+/// `POST /api/users/{id}/ban`
+pub async fn ban(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    set_banned(&state, &admin, &id, true).await
+}
+
+/// `DELETE /api/users/{id}/ban`
+pub async fn unban(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    set_banned(&state, &admin, &id, false).await
+}
+
+async fn set_banned(
+    state: &AppState,
+    admin: &Claims,
+    id: &str,
+    banned: bool,
+) -> ApiResult<StatusCode> {
+    if !state.admins.contains(&admin.email.to_lowercase()) {
+        return Err(ApiError::Forbidden("Only admins may do this".into()));
+    }
+    let id = ObjectId::parse_str(id).map_err(|_| ApiError::NotFound("User not found".into()))?;
+    let users = &state.users;
+    change(
+        || users.find(id),
+        |user| {
+            if user.banned == banned {
+                Decision::Keep(())
+            } else {
+                Decision::Write((), ())
+            }
+        },
+        |read, ()| async move { users.set_banned(&read, banned).await },
+    )
+    .await
+    .map_err(|err| err.into_api_error("User"))?;
+    if banned {
+        // No new access tokens either; the ones out there are refused by the ban list.
+        state
+            .session_store
+            .revoke_all(id)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    tracing::info!(user.id = %id, banned, by = %admin.id, "ban changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user id of a session (always an ObjectId, as auth issued it).
+pub fn user_id(raw: &str) -> ApiResult<ObjectId> {
+    ObjectId::parse_str(raw).map_err(|_| ApiError::NotAuthenticated)
+}

@@ -1,0 +1,75 @@
+//! Starting a session, and what the handlers share about one: the cookies, the client's
+//! address, and how hashing at capacity is answered.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum_extra::extract::cookie::CookieJar;
+use common::error::{ApiError, ApiResult};
+
+use crate::app::AppState;
+use crate::domain::password::HashError;
+use crate::store::{Issued, UserDoc};
+
+/// Signs the user in: a new session (refresh token) and an access token in it.
+pub async fn start(state: &AppState, jar: CookieJar, user: &UserDoc) -> ApiResult<CookieJar> {
+    let issued = state
+        .session_store
+        .start(user.id, state.refresh_ttl)
+        .await
+        .map_err(ApiError::internal)?;
+    set_cookies(state, jar, user, &issued)
+}
+
+/// The cookies of a started or continued session.
+pub fn set_cookies(
+    state: &AppState,
+    jar: CookieJar,
+    user: &UserDoc,
+    issued: &Issued,
+) -> ApiResult<CookieJar> {
+    let access = state
+        .signer
+        .issue(&user.id.to_hex(), &user.email, Some(&issued.session_id))
+        .map_err(ApiError::internal)?;
+    Ok(jar
+        .add(state.cookies.session(access, state.refresh_ttl))
+        .add(
+            state
+                .cookies
+                .refresh(issued.token.expose().to_owned(), state.refresh_ttl),
+        ))
+}
+
+/// Both cookies removed.
+pub fn clear_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
+    jar.add(state.cookies.cleared())
+        .add(state.cookies.refresh_cleared())
+}
+
+/// Hashing at capacity is a 503 to retry shortly, not an error.
+pub fn hash_error(err: HashError) -> ApiError {
+    match err {
+        HashError::Busy => ApiError::Overloaded(
+            "Too many sign-ins at once; please try again in a moment".into(),
+            std::time::Duration::from_secs(1),
+        ),
+        HashError::Failed(_) => ApiError::internal(err),
+    }
+}
+
+/// The client's address, as the trusted proxies in front of auth report it.
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(common::limits::client_address(
+            parts,
+            state.limits.trusted_hops,
+        )))
+    }
+}

@@ -1,0 +1,72 @@
+//! The limits that keep auth alive under load and slow down guessing: per-address rates of
+//! sign-in and sign-up, a lock on an email after repeated failures, and a bound on
+//! concurrent password hashing (in `domain::password`).
+
+use std::time::Duration;
+
+use common::config::{ConfigError, Env};
+use common::limits::KeyedLimit;
+
+/// Every limit, from the environment (documented in `infra/service-env.tsv`).
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// `HASH_CONCURRENCY`: hashes computed at once (default: the number of cores).
+    pub hash_concurrency: usize,
+    /// `HASH_QUEUE`: requests waiting for a hash before 503 with `Retry-After`.
+    pub hash_queue: usize,
+    /// `SIGNIN_PER_MINUTE` per client address.
+    pub signin_per_minute: u32,
+    /// `SIGNUP_PER_MINUTE` per client address.
+    pub signup_per_minute: u32,
+    /// `TRUSTED_PROXY_HOPS`: proxies that append to `X-Forwarded-For`.
+    pub trusted_hops: usize,
+    /// `ACCOUNT_LOCK_FAILURES` failed sign-ins of one email within
+    /// `ACCOUNT_LOCK_WINDOW_SECONDS` lock it.
+    pub lock_failures: i64,
+    pub lock_window: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self::from_env(&Env::default()).unwrap_or_else(|_| unreachable!("the defaults are valid"))
+    }
+}
+
+impl LimitsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Ok(Self {
+            hash_concurrency: env.or("HASH_CONCURRENCY", cores)?.max(1),
+            hash_queue: env.or("HASH_QUEUE", 32)?,
+            signin_per_minute: env.or("SIGNIN_PER_MINUTE", 30)?,
+            signup_per_minute: env.or("SIGNUP_PER_MINUTE", 10)?,
+            trusted_hops: env.or("TRUSTED_PROXY_HOPS", 1)?,
+            lock_failures: env.or("ACCOUNT_LOCK_FAILURES", 20)?.max(1),
+            lock_window: env.seconds("ACCOUNT_LOCK_WINDOW_SECONDS", 600)?,
+        })
+    }
+}
+
+/// The per-address limits, shared by the handlers.
+#[derive(Clone)]
+pub struct AddressLimits {
+    pub signin: KeyedLimit,
+    pub signup: KeyedLimit,
+    pub trusted_hops: usize,
+}
+
+impl AddressLimits {
+    pub fn new(config: &LimitsConfig) -> Self {
+        Self {
+            signin: KeyedLimit::per_minute(
+                config.signin_per_minute,
+                "Too many sign-in attempts; please wait before trying again",
+            ),
+            signup: KeyedLimit::per_minute(
+                config.signup_per_minute,
+                "Too many sign-ups from this address; please wait before trying again",
+            ),
+            trusted_hops: config.trusted_hops,
+        }
+    }
+}

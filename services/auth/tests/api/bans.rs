@@ -1,0 +1,118 @@
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use testkit::{TestDatabase, bus_config, eventually, stored_events};
+
+use crate::helpers::{ADMIN_EMAIL, browser, spawn_with, test_config_with_bus};
+
+#[tokio::test]
+async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
+    let db = TestDatabase::new("auth");
+    let bus = bus_config("auth");
+    let app = spawn_with(test_config_with_bus(db.config(), bus.clone()), db).await;
+    let (admin, ann, bob) = (browser(), browser(), browser());
+    app.signup_in(&admin, ADMIN_EMAIL).await;
+    let ann_id = app.signup_in(&ann, "ann@example.com").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.signup_in(&bob, "bob@example.com").await;
+    let ban_path = format!("/api/users/{ann_id}/ban");
+
+    assert_eq!(
+        app.send(&browser(), Method::POST, &ban_path, None)
+            .await
+            .status,
+        401
+    );
+    let by_bob = app.send(&bob, Method::POST, &ban_path, None).await;
+    assert_eq!(by_bob.status, 403, "{:?}", by_bob.body);
+    for unknown in [
+        "/api/users/507f1f77bcf86cd799439011/ban",
+        "/api/users/nonsense/ban",
+    ] {
+        assert_eq!(
+            app.send(&admin, Method::POST, unknown, None).await.status,
+            404
+        );
+    }
+
+    assert_eq!(
+        app.send(&admin, Method::POST, &ban_path, None).await.status,
+        204
+    );
+    assert_eq!(
+        app.send(&admin, Method::POST, &ban_path, None).await.status,
+        204,
+        "banning twice is a no-op"
+    );
+    let started = std::time::Instant::now();
+    // Refused within a second by auth itself, though her access token is unexpired (an
+    // empty password change: 400 while she may, 403 once she may not).
+    eventually("ann refused", Duration::from_secs(1), || async {
+        let response = app
+            .send(&ann, Method::POST, "/api/users/password", Some(json!({})))
+            .await;
+        assert!(matches!(response.status, 400 | 403), "{}", response.status);
+        (response.status == 403).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let signin = json!({"email": "ann@example.com", "password": "correct horse"});
+    let refused = app
+        .send(
+            &browser(),
+            Method::POST,
+            "/api/users/signin",
+            Some(signin.clone()),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.error_message()),
+        (403, "Account suspended")
+    );
+    assert_eq!(
+        app.send(&ann, Method::POST, "/api/users/refresh", None)
+            .await
+            .status,
+        401,
+        "her sessions were revoked"
+    );
+
+    assert_eq!(
+        app.send(&admin, Method::DELETE, &ban_path, None)
+            .await
+            .status,
+        204
+    );
+    eventually("ann may sign in again", Duration::from_secs(5), || async {
+        let response = app
+            .send(
+                &browser(),
+                Method::POST,
+                "/api/users/signin",
+                Some(signin.clone()),
+            )
+            .await;
+        (response.status == 200).then_some(())
+    })
+    .await;
+
+    let events = eventually("ban events", Duration::from_secs(10), || async {
+        let banned = stored_events(&bus, "user.banned").await;
+        let unbanned = stored_events(&bus, "user.unbanned").await;
+        (!banned.is_empty() && !unbanned.is_empty()).then_some((banned, unbanned))
+    })
+    .await;
+    assert_eq!(events.0.len(), 1, "one ban, however often asked");
+    assert_eq!(events.0[0]["data"]["id"], ann_id.as_str());
+    let (banned_at, unbanned_at) = (
+        events.0[0]["data"]["version"].as_i64().unwrap(),
+        events.1[0]["data"]["version"].as_i64().unwrap(),
+    );
+    assert!(
+        banned_at >= 1 && unbanned_at > banned_at,
+        "{banned_at} {unbanned_at}"
+    );
+}

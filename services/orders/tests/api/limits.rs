@@ -1,0 +1,116 @@
+use common::events::{UserBanned, UserUnbanned};
+use reqwest::Method;
+use testkit::{eventually, new_user_id};
+
+use crate::helpers::{Options, spawn_apps, spawn_apps_with};
+
+#[tokio::test]
+async fn a_buyer_holds_at_most_the_maximum_of_unpaid_orders_even_when_racing() {
+    let apps = spawn_apps_with(Options {
+        max_active_orders: 2,
+        ..Options::default()
+    })
+    .await;
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        tickets.push(apps.listed_ticket(10.0).await.1);
+    }
+    let buyer = new_user_id();
+    let placed =
+        futures::future::join_all(tickets[..4].iter().map(|t| apps.order(&buyer, t))).await;
+    let mut statuses: Vec<u16> = placed.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 201, 429, 429], "four at once, room for two");
+    let refused = placed.iter().find(|r| r.status == 429).unwrap();
+    assert!(
+        refused.error_message().contains("2 unpaid orders"),
+        "{:?}",
+        refused.body
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+
+    // Cancelling one makes room; another buyer was never limited.
+    let first = placed.iter().find(|r| r.status == 201).unwrap().body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = apps
+        .orders_api(
+            Method::DELETE,
+            &format!("/api/orders/{first}"),
+            Some(&buyer),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, 204);
+    let free = placed.iter().position(|r| r.status == 429).unwrap();
+    apps.wait_for_ticket_holder(&tickets[free], None).await;
+    assert_eq!(apps.order(&buyer, &tickets[free]).await.status, 201);
+    assert_eq!(apps.order(&new_user_id(), &tickets[4]).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled() {
+    let apps = spawn_apps().await;
+    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let buyer = new_user_id();
+    let order = apps.order(&buyer, &ticket).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
+
+    apps.publish(UserBanned {
+        id: buyer.clone(),
+        version: 1,
+    })
+    .await;
+    let started = std::time::Instant::now();
+    eventually(
+        "the buyer refused",
+        std::time::Duration::from_secs(1),
+        || async {
+            let response = apps
+                .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+                .await;
+            (response.status == 403).then_some(())
+        },
+    )
+    .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let listed = apps
+        .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+        .await;
+    assert_eq!(listed.error_message(), "Account suspended");
+    // Their hold ends: the ticket is for sale again.
+    apps.wait_for_ticket_holder(&ticket, None).await;
+
+    // A late, older unban changes nothing; a newer one lets them back.
+    apps.publish(UserUnbanned {
+        id: buyer.clone(),
+        version: 0,
+    })
+    .await;
+    crate::helpers::settle().await;
+    let still = apps
+        .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+        .await;
+    assert_eq!(still.status, 403);
+    apps.publish(UserUnbanned {
+        id: buyer.clone(),
+        version: 2,
+    })
+    .await;
+    eventually(
+        "the buyer back",
+        std::time::Duration::from_secs(5),
+        || async {
+            let response = apps
+                .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+                .await;
+            (response.status == 200).then_some(response)
+        },
+    )
+    .await;
+    assert_eq!(apps.order_status(&buyer, &order).await, "cancelled");
+}
