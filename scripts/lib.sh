@@ -230,7 +230,17 @@ private_stack_ports() {
     PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
   export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
   export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
-  unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
+  unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
+  load_from_one_address
+}
+
+# Every user of a test or benchmark stack comes from 127.0.0.1: raise the per-address and
+# per-user limits (unless set) so they measure the system, not the abuse limits.
+load_from_one_address() {
+  export SIGNIN_PER_MINUTE=${SIGNIN_PER_MINUTE:-1000000} SIGNUP_PER_MINUTE=${SIGNUP_PER_MINUTE:-1000000}
+  export LISTINGS_PER_MINUTE=${LISTINGS_PER_MINUTE:-1000000}
+  export MAX_ACTIVE_ORDERS_PER_USER=${MAX_ACTIVE_ORDERS_PER_USER:-1000}
+  export HASH_QUEUE=${HASH_QUEUE:-1000}
 }
 
 # Dies unless every service binary is in BIN_DIR; $1 names the caller.

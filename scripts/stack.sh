@@ -8,9 +8,12 @@
 #           stop everything on Ctrl-C or SIGTERM
 #   status  the status table of a running stack (pids, restarts)
 # Settings (environment): HTTP_PORT (8080), BIN_DIR (target/release), <SERVICE>_PORT
-# (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT, JWT_KEY
-# (generated and kept in the state folder when unset), EXPIRATION_WINDOW_SECONDS, PAYMENT_GRACE_SECONDS,
-# LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up).
+# (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT,
+# JWT_PRIVATE_KEY and JWT_PUBLIC_KEYS (both, or neither: then a key pair is generated once
+# per state folder in keys/), EXPIRATION_WINDOW_SECONDS, PAYMENT_GRACE_SECONDS,
+# LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up). Every other variable
+# of infra/service-env.tsv (limits such as SIGNIN_PER_MINUTE, ADMIN_EMAILS) passes through
+# from the environment to the services.
 # REPLICAS (2): processes of each of auth, tickets, orders, payments and expiration, as
 #   Kubernetes runs them; the replica i (1-based) of a service listens on its port +
 #   (i-1) * REPLICA_PORT_STEP (100) and nginx balances over all of them. Safe on the
@@ -62,14 +65,17 @@ all_instances() {
   done
 }
 
-jwt_key() {
-  if [ -n "${JWT_KEY:-}" ]; then
-    echo "$JWT_KEY"
+# The session keys: auth signs with the private key, every service verifies with the
+# public ones. Generated once per state folder (sessions survive restarts, and nothing
+# secret is in the repo) unless both are given.
+session_keys() {
+  if [ -n "${JWT_PRIVATE_KEY:-}" ] && [ -n "${JWT_PUBLIC_KEYS:-}" ]; then
     return
   fi
-  # A random key per state folder: sessions survive restarts, and nothing secret is in the repo.
-  [ -s "$state/jwt.key" ] || (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=/+' >"$state/jwt.key")
-  cat "$state/jwt.key"
+  [ -s "$state/keys/jwt-private.pem" ] || "$BIN_DIR/gittix" keygen "$state/keys" >/dev/null \
+    || die "could not generate session keys with $BIN_DIR/gittix"
+  JWT_PRIVATE_KEY=$(cat "$state/keys/jwt-private.pem")
+  JWT_PUBLIC_KEYS=$(cat "$state/keys/jwt-public.pem")
 }
 
 render_nginx_conf() {
@@ -96,6 +102,7 @@ http {
   proxy_set_header X-Real-IP \$remote_addr;
   proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
   proxy_set_header X-Forwarded-Proto \$scheme;
+  proxy_set_header X-Forwarded-Host \$http_host;
   default_type application/json;
 CONF
     # One upstream per service, listing all its replicas.
@@ -134,8 +141,8 @@ CONF
 }
 
 start_services() {
-  local key name proc port payment_gateway=simulated
-  key=$(jwt_key)
+  local name proc port payment_gateway=simulated key_env
+  session_keys
   # Real Stripe when keys are given (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET pass through
   # from the environment); otherwise the simulated gateway, which says so loudly.
   [ -n "${STRIPE_SECRET_KEY:-}" ] && payment_gateway=stripe
@@ -143,9 +150,12 @@ start_services() {
   source "$state/servers.env"
   while read -r name proc port; do
     [ -x "$BIN_DIR/$name" ] || continue
-    start_daemon "$state" "$proc" env \
+    # Only auth may sign sessions.
+    key_env=(-u JWT_PRIVATE_KEY)
+    [ "$name" = auth ] && key_env=(JWT_PRIVATE_KEY="$JWT_PRIVATE_KEY")
+    start_daemon "$state" "$proc" env "${key_env[@]}" \
       APP_ENV="${APP_ENV:-development}" HOST=127.0.0.1 PORT="$port" \
-      JWT_KEY="$key" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
+      JWT_PUBLIC_KEYS="$JWT_PUBLIC_KEYS" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
       MONGO_URL="$MONGO_URL" MONGO_DB="$name" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL" \
       EVENTS_STREAM="${EVENTS_STREAM:-GITTIX}" EVENTS_SUBJECT_PREFIX="${EVENTS_SUBJECT_PREFIX:-gittix}" \
       EXPIRATION_WINDOW_SECONDS="${EXPIRATION_WINDOW_SECONDS:-900}" PAYMENT_GRACE_SECONDS="${PAYMENT_GRACE_SECONDS:-30}" \

@@ -58,7 +58,10 @@ CLUSTER_ISSUER_SCHEMA = SCHEMAS / "cert-manager-clusterissuer.json"
 SKAFFOLD_API_VERSION = "skaffold/v4beta13"
 # Secrets are created out of band (docs/DEPLOY.md): the only ones manifests may name.
 SECRET_KEYS = {
-    "jwt-secret": {"JWT_KEY"},
+    # The Ed25519 key that signs session tokens (auth only), and the public keys that verify
+    # them (every service that checks a session; two during a key rotation).
+    "jwt-signing-key": {"JWT_PRIVATE_KEY"},
+    "jwt-public-keys": {"JWT_PUBLIC_KEYS"},
     "stripe-secret": {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY"},
 }
 # Services whose one replica is a design choice, not an oversight (expiration schedules
@@ -70,6 +73,9 @@ ISSUERS = {
     "staging": ("letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"),
     "prod": ("letsencrypt-prod", "https://acme-v02.api.letsencrypt.org/directory"),
 }
+# auth hashes passwords at 19 MiB each, HASH_CONCURRENCY at once (service-env.tsv): those must
+# take at most half of its memory limit, the rest being the process itself.
+HASH_MIB = 19
 FAKE_REGISTRY = "registry.example.test/gittix"
 FAKE_SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -431,6 +437,16 @@ def check_env(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
     return problems
 
 
+def mebibytes(quantity: object) -> float | None:
+    """A Kubernetes memory quantity (256Mi, 1Gi, 268435456, 300M) in MiB; None if unreadable."""
+    m = re.fullmatch(r"([0-9.]+)([KMGT]i?|k)?", str(quantity).strip())
+    if not m:
+        return None
+    unit = {None: 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}[m.group(2)]
+    return float(m.group(1)) * unit / 2**20
+
+
 def http_probe(container: dict, kind: str) -> tuple[str | None, object]:
     probe = container.get(kind) or {}
     get = probe.get("httpGet") or {}
@@ -457,6 +473,17 @@ def check_workloads(docs: list[dict], services: Iterable[str], overlay: str) -> 
         env, _ = resolve_env(doc, container, cms)
         if str(env.get("PORT", {}).get("value", "3000")) != str(port):
             problems.append(f"{service}: PORT={env.get('PORT', {}).get('value')} but the http port is {port}")
+        if service == "auth":
+            # Unset, it hashes as many at once as the node has cores: the limit would not hold.
+            limit = mebibytes(((container.get("resources") or {}).get("limits") or {}).get("memory", ""))
+            hashes = str(env.get("HASH_CONCURRENCY", {}).get("value", ""))
+            if not hashes.isdigit() or int(hashes) < 1:
+                problems.append(f"auth: HASH_CONCURRENCY={hashes or '(unset)'}: set a number of hashes at once that its memory limit holds")
+            elif limit is not None and int(hashes) * HASH_MIB > limit / 2:
+                problems.append(
+                    f"auth: HASH_CONCURRENCY={hashes} hashes take {int(hashes) * HASH_MIB} MiB, "
+                    f"more than half its memory limit ({limit:g} MiB)"
+                )
         for kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             got_path, got_port = http_probe(container, kind)
             if got_path != path or got_port not in ("http", port):
@@ -957,13 +984,28 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
 
     def jwt_literal(d):
         c = container(d, "auth")
-        c["env"] = [{"name": "JWT_KEY", "value": "x" * 40} if e["name"] == "JWT_KEY" else e for e in c["env"]]
+        pem = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"
+        c["env"] = [{"name": "JWT_PRIVATE_KEY", "value": pem} if e["name"] == "JWT_PRIVATE_KEY" else e for e in c["env"]]
 
     def jwt_optional(d):
         c = container(d, "auth")
         for e in c["env"]:
-            if e["name"] == "JWT_KEY":
+            if e["name"] == "JWT_PRIVATE_KEY":
                 e["valueFrom"]["secretKeyRef"]["optional"] = True
+
+    def private_key_to(service):
+        def fn(d):
+            container(d, service)["env"].append(
+                {"name": "JWT_PRIVATE_KEY", "valueFrom": {"secretKeyRef": {"name": "jwt-signing-key", "key": "JWT_PRIVATE_KEY"}}}
+            )
+        return fn
+
+    def public_keys_from(secret):
+        def fn(d):
+            for e in container(d, name_of(d))["env"]:
+                if e["name"] == "JWT_PUBLIC_KEYS":
+                    e["valueFrom"]["secretKeyRef"]["name"] = secret
+        return fn
 
     def c0(fn):
         return lambda d: fn(container(d))
@@ -973,9 +1015,12 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("routes: /api/orders sent to tickets", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(retarget)), routes)),
         ("routes: a route added to routes.tsv only", lambda: check_routes(dev, load_routes(extra_route))),
         ("routes: pathType Exact", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps[0].update(pathType="Exact"))), routes)),
-        ("env: JWT_KEY removed from auth", lambda: check_env(mutate(dev, "Deployment", "auth", drop_env("JWT_KEY")), env_rows)),
-        ("env: JWT_KEY as a literal value", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_literal), env_rows)),
-        ("env: JWT_KEY from an optional secret key", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_optional), env_rows)),
+        ("env: JWT_PRIVATE_KEY removed from auth", lambda: check_env(mutate(dev, "Deployment", "auth", drop_env("JWT_PRIVATE_KEY")), env_rows)),
+        ("env: JWT_PRIVATE_KEY as a literal value", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_literal), env_rows)),
+        ("env: JWT_PRIVATE_KEY from an optional secret key", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_optional), env_rows)),
+        ("env: the signing key given to tickets", lambda: check_env(mutate(dev, "Deployment", "tickets", private_key_to("tickets")), env_rows)),
+        ("env: JWT_PUBLIC_KEYS removed from orders", lambda: check_env(mutate(dev, "Deployment", "orders", drop_env("JWT_PUBLIC_KEYS")), env_rows)),
+        ("env: JWT_PUBLIC_KEYS from the signing key's Secret", lambda: check_env(mutate(dev, "Deployment", "payments", public_keys_from("jwt-signing-key")), env_rows)),
         ("env: MONGO_URL removed from tickets' ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "tickets-config"), set_cm("MONGO_URL", None)), env_rows)),
         ("env: a misspelt variable in a ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("EXPIRATION_WINDOW_SECS", "900")), env_rows)),
         ("env: NATS_URL naming no Service", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "gittix-config"), set_cm("NATS_URL", "nats://natz:4222")), env_rows)),
@@ -991,6 +1036,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("workloads: no memory limit", lambda: check_workloads(mutate(dev, "StatefulSet", "auth-mongo", c0(lambda c: c["resources"]["limits"].pop("memory"))), services, "dev")),
         ("workloads: NATS without JetStream", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if a not in ("-js", "--jetstream")]))), services, "dev")),
         ("workloads: NATS without its fsync config", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if not a.startswith("--config=")]))), services, "dev")),
+        ("workloads: auth hashes more at once than its memory holds", lambda: check_workloads(mutate(dev, "ConfigMap", cm_name(dev, "auth-config"), set_cm("HASH_CONCURRENCY", "16")), services, "dev")),
         ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
         ("release: prod applied without set-images.sh", lambda: check_release_images(prod, services)),
         ("release: TLS for another host", lambda: check_hosts_and_tls(mutate(prod_release, "Ingress", "gittix", lambda d: d["spec"]["tls"][0].update(hosts=["other.example.com"])), "prod")),

@@ -45,6 +45,8 @@ fi
 # Private ports: apart from `make up` (8080, 4001-4006, 14222, 27217, 16379) and from the
 # test servers (14322, 27318, 16479).
 export HTTP_PORT=${BROWSER_HTTP_PORT:-18080}
+unset JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
+load_from_one_address
 export AUTH_PORT=18481 TICKETS_PORT=18482 ORDERS_PORT=18483 PAYMENTS_PORT=18484 CLIENT_PORT=18485 EXPIRATION_PORT=18486
 export NATS_PORT=14422 MONGO_PORT=27418 REDIS_PORT=16579
 # Servers of your own (CI's service containers) when given, as `make test` does.
