@@ -26,8 +26,10 @@ const IN_FLIGHT: chrono::Duration = chrono::Duration::minutes(1);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Buyer {
+    /// `buyer-<user id>`: string `_id`s of 24 hex digits collide with ObjectIds on the
+    /// FerretDB stand-in (docs/STORE-CONTRACT.md).
     #[serde(rename = "_id")]
-    user_id: String,
+    key: String,
     places: Vec<Place>,
     version: i64,
 }
@@ -38,6 +40,10 @@ struct Place {
     order_id: ObjectId,
     #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
     claimed_at: DateTime<Utc>,
+}
+
+fn key(user_id: &str) -> String {
+    format!("buyer-{user_id}")
 }
 
 #[derive(Clone)]
@@ -67,7 +73,7 @@ impl Quota {
         order_id: ObjectId,
     ) -> Result<bool, ChangeError<mongodb::error::Error>> {
         let empty = Buyer {
-            user_id: user_id.to_owned(),
+            key: key(user_id),
             places: Vec::new(),
             version: 0,
         };
@@ -96,31 +102,50 @@ impl Quota {
                 });
                 Decision::Write(kept, true)
             },
-            |(read, _), places: Vec<Place>| async move {
-                let places = bson::to_bson(&places).map_err(mongodb::error::Error::custom)?;
-                let written = self
-                    .buyers
-                    .update_one(
-                        doc! {"_id": &read.user_id, "version": read.version},
-                        doc! {"$set": {"places": places, "version": read.version + 1}},
-                    )
-                    .await?;
-                Ok(written.matched_count == 1)
-            },
+            |(read, _), places| self.save(read, places),
         )
         .await
     }
 
     /// Gives back the place of an order that was not placed after all (its ticket was
-    /// held). The version moves, so a claim decided from the record before sees it again.
-    pub async fn release(&self, user_id: &str, order_id: ObjectId) -> mongodb::error::Result<()> {
-        self.buyers
+    /// held), rather than letting it count for a minute.
+    pub async fn release(
+        &self,
+        user_id: &str,
+        order_id: ObjectId,
+    ) -> Result<(), ChangeError<mongodb::error::Error>> {
+        change(
+            || self.load(user_id),
+            |(buyer, _)| {
+                let kept: Vec<Place> = buyer
+                    .places
+                    .iter()
+                    .filter(|p| p.order_id != order_id)
+                    .cloned()
+                    .collect();
+                if kept.len() == buyer.places.len() {
+                    Decision::Keep(())
+                } else {
+                    Decision::Write(kept, ())
+                }
+            },
+            |(read, _), places| self.save(read, places),
+        )
+        .await
+    }
+
+    /// Replaces the places of the record as read, if it is still at that version (a whole
+    /// new list: `$pull` with a condition silently removes nothing on FerretDB).
+    async fn save(&self, read: Buyer, places: Vec<Place>) -> mongodb::error::Result<bool> {
+        let places = bson::to_bson(&places).map_err(mongodb::error::Error::custom)?;
+        let written = self
+            .buyers
             .update_one(
-                doc! {"_id": user_id},
-                doc! {"$pull": {"places": {"orderId": order_id}}, "$inc": {"version": 1}},
+                doc! {"_id": &read.key, "version": read.version},
+                doc! {"$set": {"places": places, "version": read.version + 1}},
             )
             .await?;
-        Ok(())
+        Ok(written.matched_count == 1)
     }
 
     /// The buyer's record, and for each of its orders in the store whether it is unpaid.
@@ -128,7 +153,7 @@ impl Quota {
         &self,
         user_id: &str,
     ) -> mongodb::error::Result<Option<(Buyer, HashMap<ObjectId, bool>)>> {
-        let Some(buyer) = self.buyers.find_one(doc! {"_id": user_id}).await? else {
+        let Some(buyer) = self.buyers.find_one(doc! {"_id": key(user_id)}).await? else {
             return Ok(None);
         };
         let ids: Vec<ObjectId> = buyer.places.iter().map(|p| p.order_id).collect();

@@ -55,12 +55,18 @@ impl BanList {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct BanDoc {
-    /// The user's id.
+    /// [`key`] of the user's id.
     #[serde(rename = "_id")]
     id: String,
     banned: bool,
     /// The user's version in auth when this was decided.
     version: i64,
+}
+
+/// The record's `_id` for a user: prefixed, as string `_id`s of 24 hex digits collide with
+/// ObjectIds on the FerretDB stand-in (docs/STORE-CONTRACT.md).
+fn key(user_id: &str) -> String {
+    format!("user-{user_id}")
 }
 
 /// A service's `banned_users` collection.
@@ -87,7 +93,7 @@ impl BanStore {
         let newer = self
             .bans
             .update_one(
-                doc! {"_id": user_id, "version": {"$lt": version}},
+                doc! {"_id": key(user_id), "version": {"$lt": version}},
                 doc! {"$set": {"banned": banned, "version": version}},
             )
             .await?;
@@ -97,7 +103,7 @@ impl BanStore {
         // Not there yet, or already at this version or a later one (then the insert
         // finds the key taken and nothing changes).
         let record = BanDoc {
-            id: user_id.to_owned(),
+            id: key(user_id),
             banned,
             version,
         };
@@ -111,7 +117,10 @@ impl BanStore {
             .await?
             .try_collect()
             .await?;
-        Ok(records.into_iter().map(|record| record.id).collect())
+        Ok(records
+            .into_iter()
+            .filter_map(|record| record.id.strip_prefix("user-").map(str::to_owned))
+            .collect())
     }
 
     /// Records auth's ban events in this store (one durable consumer per event for the

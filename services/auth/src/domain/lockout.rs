@@ -1,7 +1,9 @@
-//! Locking an email's sign-in after repeated failures, decided without I/O.
+//! Locking an email's sign-in after repeated failures: the record and the rule.
 //!
 //! The record is kept per email whether or not an account has it, so the answers (and
 //! their timing) never tell an attacker which emails exist.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,14 +22,26 @@ pub struct Failures {
     pub locked_until: Option<DateTime<Utc>>,
     /// Locks so far: each lasts twice the one before.
     pub locks: u32,
-    pub version: i64,
 }
 
 /// The rule: `max` failures within `window` lock sign-in for `window`, doubling per lock.
 #[derive(Debug, Clone, Copy)]
 pub struct LockRule {
     pub max: i64,
-    pub window: std::time::Duration,
+    pub window: Duration,
+}
+
+impl LockRule {
+    /// How long the lock after `locks` earlier ones lasts.
+    pub fn lock_after(&self, locks: u32) -> Duration {
+        self.window
+            .saturating_mul(2u32.saturating_pow(locks.min(10)))
+    }
+
+    /// Whether this record, just counted, calls for a lock now.
+    pub fn should_lock(&self, record: &Failures, now: DateTime<Utc>) -> bool {
+        record.count >= self.max && record.locked_for(now).is_none()
+    }
 }
 
 impl Failures {
@@ -38,35 +52,14 @@ impl Failures {
             window_start: now,
             locked_until: None,
             locks: 0,
-            version: 0,
         }
     }
 
     /// How long sign-in stays locked, if it is.
-    pub fn locked_for(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+    pub fn locked_for(&self, now: DateTime<Utc>) -> Option<Duration> {
         self.locked_until
             .and_then(|until| (until - now).to_std().ok())
             .filter(|left| !left.is_zero())
-    }
-
-    /// The record after one more failure at `now`.
-    pub fn after_failure(&self, now: DateTime<Utc>, rule: LockRule) -> Self {
-        let window = chrono::Duration::from_std(rule.window).unwrap_or(chrono::Duration::MAX);
-        let mut next = self.clone();
-        next.version += 1;
-        if now - self.window_start > window {
-            next.count = 0;
-            next.window_start = now;
-        }
-        next.count += 1;
-        if next.count >= rule.max {
-            let lock = window * 2i32.saturating_pow(self.locks.min(10));
-            next.locked_until = Some(now + lock);
-            next.locks = self.locks.saturating_add(1);
-            next.count = 0;
-            next.window_start = now;
-        }
-        next
     }
 }
 
@@ -93,47 +86,32 @@ mod optional_time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     const RULE: LockRule = LockRule {
         max: 3,
         window: Duration::from_secs(600),
     };
 
-    fn fail(mut record: Failures, times: usize, now: DateTime<Utc>) -> Failures {
-        for _ in 0..times {
-            record = record.after_failure(now, RULE);
-        }
-        record
+    #[test]
+    fn each_lock_lasts_twice_the_one_before_up_to_a_bound() {
+        assert_eq!(RULE.lock_after(0), Duration::from_secs(600));
+        assert_eq!(RULE.lock_after(1), Duration::from_secs(1200));
+        assert_eq!(RULE.lock_after(50), RULE.lock_after(10));
     }
 
     #[test]
-    fn the_maximum_within_the_window_locks_for_the_window_then_twice_as_long() {
+    fn the_maximum_locks_unless_a_lock_is_in_force() {
         let now = Utc::now();
-        let record = fail(Failures::new("a@b.co", now), 2, now);
-        assert_eq!(record.locked_for(now), None);
-        let locked = fail(record, 1, now);
-        assert_eq!(locked.locked_for(now), Some(Duration::from_secs(600)));
-        assert_eq!(
-            locked.locked_for(now + chrono::Duration::seconds(601)),
-            None
-        );
-        let later = now + chrono::Duration::seconds(601);
-        let again = fail(locked, 3, later);
-        assert_eq!(again.locked_for(later), Some(Duration::from_secs(1200)));
-        assert_eq!(again.version, 6);
-    }
-
-    #[test]
-    fn failures_spread_beyond_the_window_never_lock() {
-        let mut now = Utc::now();
         let mut record = Failures::new("a@b.co", now);
-        for _ in 0..10 {
-            record = record.after_failure(now, RULE);
-            now += chrono::Duration::seconds(400);
-            record = record.after_failure(now, RULE);
-            now += chrono::Duration::seconds(601);
-            assert_eq!(record.locked_for(now), None);
-        }
+        record.count = 2;
+        assert!(!RULE.should_lock(&record, now));
+        record.count = 3;
+        assert!(RULE.should_lock(&record, now));
+        record.locked_until = Some(now + chrono::Duration::seconds(10));
+        assert_eq!(record.locked_for(now), Some(Duration::from_secs(10)));
+        assert!(!RULE.should_lock(&record, now));
+        let later = now + chrono::Duration::seconds(11);
+        assert_eq!(record.locked_for(later), None);
+        assert!(RULE.should_lock(&record, later));
     }
 }

@@ -1,13 +1,17 @@
 //! Password rules and argon2id hashing.
 //!
 //! Hashing is deliberately slow (tens of milliseconds) and takes 19 MiB, so it runs on
-//! the blocking pool, never on the async workers, at most `concurrency` at once, with at
-//! most `queue` more waiting: beyond that a request is shed at once ([`HashError::Busy`])
-//! rather than piling up memory and latency.
+//! `concurrency` threads of its own, never on the async workers, with at most `queue`
+//! more requests waiting: beyond that a request is shed at once ([`HashError::Busy`])
+//! rather than piling up memory and latency. A fixed set of threads also bounds what the
+//! allocator keeps: each thread's arena holds on to its last 19 MiB, so memory grows with
+//! the number of threads that ever hashed, and tokio's blocking pool would grow with load.
 
-use std::sync::{Arc, OnceLock};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -51,16 +55,16 @@ pub struct Passwords {
     dummy: Arc<OnceLock<String>>,
     /// Places for requests that hash: running or waiting.
     admitted: Arc<Semaphore>,
-    /// Slots for hashes running now.
-    running: Arc<Semaphore>,
+    workers: Arc<Workers>,
 }
 
 impl Passwords {
     pub fn new(concurrency: usize, queue: usize) -> Self {
+        let concurrency = concurrency.max(1);
         Self {
             dummy: Arc::default(),
             admitted: Arc::new(Semaphore::new(concurrency + queue)),
-            running: Arc::new(Semaphore::new(concurrency)),
+            workers: Arc::new(Workers::start(concurrency)),
         }
     }
 
@@ -68,15 +72,24 @@ impl Passwords {
         self.bounded(move || hash_blocking(&password.0)).await?
     }
 
-    /// Runs `work` on the blocking pool once a slot is free; `Busy` at once when the
-    /// queue is full.
+    /// Runs `work` on a hashing thread once one is free; `Busy` at once when the queue is
+    /// full. The place is held until the work is done, even if the caller gives up.
     async fn bounded<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self.admitted.try_acquire().map_err(|_| HashError::Busy)?;
-        let _running = self.running.acquire().await.map_err(failed)?;
-        tokio::task::spawn_blocking(work).await.map_err(failed)
+        let place = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        let (done, result) = oneshot::channel();
+        self.workers.run(Box::new(move || {
+            let _place = place;
+            // The caller may have gone: nothing to tell then.
+            let _ = done.send(work());
+        }))?;
+        result.await.map_err(failed)
     }
 
     /// Verifies against `hash`, or against the dummy hash when there is no user.
@@ -106,6 +119,45 @@ impl Passwords {
         let random = uuid::Uuid::new_v4().to_string();
         let hash = self.bounded(move || hash_blocking(&random)).await??;
         Ok(self.dummy.get_or_init(|| hash).clone())
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed number of threads taking jobs from one queue; they stop when it closes.
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(threads: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = next else { return };
+                        // A panicking job fails its request (its sender is dropped), not the thread.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "could not start a hashing thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    fn run(&self, job: Job) -> Result<(), HashError> {
+        self.jobs.send(job).map_err(failed)
     }
 }
 

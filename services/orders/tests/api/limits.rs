@@ -12,10 +12,15 @@ async fn a_buyer_holds_at_most_the_maximum_of_unpaid_orders_even_when_racing() {
     })
     .await;
     let mut tickets = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         tickets.push(apps.listed_ticket(10.0).await.1);
     }
     let buyer = new_user_id();
+    // Orders that could not be placed (the ticket is held) take no place.
+    assert_eq!(apps.order(&new_user_id(), &tickets[5]).await.status, 201);
+    for _ in 0..3 {
+        assert_eq!(apps.order(&buyer, &tickets[5]).await.status, 409);
+    }
     let placed =
         futures::future::join_all(tickets[..4].iter().map(|t| apps.order(&buyer, t))).await;
     let mut statuses: Vec<u16> = placed.iter().map(|r| r.status).collect();
