@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_cookies::CookieManagerLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
@@ -45,6 +46,7 @@ pub fn with_defaults(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("Route not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The timeout answers with an empty body: give it our error shape.
         .layer(axum::middleware::map_response(json_timeout))

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use tower_cookies::cookie::{CookieBuilder, SameSite};
+use tower_cookies::{Cookie, Cookies};
 
 use crate::error::ApiError;
 pub use bans::BanList;
@@ -39,9 +40,9 @@ impl Sessions {
         Self { jwt, bans }
     }
 
-    /// The claims of a valid session cookie in this jar, banned or not.
-    pub fn claims_from_jar(&self, jar: &CookieJar) -> Option<Claims> {
-        let cookie = jar.get(SESSION_COOKIE)?;
+    /// The claims of a valid session cookie among these, banned or not.
+    pub fn claims_from_cookies(&self, cookies: &Cookies) -> Option<Claims> {
+        let cookie = cookies.get(SESSION_COOKIE)?;
         match self.jwt.verify(cookie.value()) {
             Ok(claims) => Some(claims),
             Err(err) => {
@@ -91,7 +92,7 @@ impl CookiePolicy {
         name: &'static str,
         value: String,
         path: &'static str,
-    ) -> cookie::CookieBuilder<'static> {
+    ) -> CookieBuilder<'static> {
         Cookie::build((name, value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -100,8 +101,17 @@ impl CookiePolicy {
     }
 }
 
-fn cookie_duration(lasts: Duration) -> cookie::time::Duration {
-    cookie::time::Duration::seconds(i64::try_from(lasts.as_secs()).unwrap_or(i64::MAX))
+fn cookie_duration(lasts: Duration) -> tower_cookies::cookie::time::Duration {
+    tower_cookies::cookie::time::Duration::seconds(
+        i64::try_from(lasts.as_secs()).unwrap_or(i64::MAX),
+    )
+}
+
+/// The claims of the request's session cookie (read through the `CookieManagerLayer` that
+/// `http::with_defaults` puts on every router).
+fn session_claims(parts: &Parts, sessions: &Sessions) -> Option<Claims> {
+    let cookies = parts.extensions.get::<Cookies>()?;
+    sessions.claims_from_cookies(cookies)
 }
 
 /// A signed-in user; rejects with 401 "Not authenticated" without a valid session and
@@ -122,9 +132,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let sessions = Sessions::from_ref(state);
-        let claims = sessions
-            .claims_from_jar(&CookieJar::from_headers(&parts.headers))
-            .filter(|claims| !sessions.bans.contains(&claims.id));
+        let claims =
+            session_claims(parts, &sessions).filter(|claims| !sessions.bans.contains(&claims.id));
         Ok(Self(claims))
     }
 }
@@ -138,9 +147,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let sessions = Sessions::from_ref(state);
-        let claims = sessions
-            .claims_from_jar(&CookieJar::from_headers(&parts.headers))
-            .ok_or(ApiError::NotAuthenticated)?;
+        let claims = session_claims(parts, &sessions).ok_or(ApiError::NotAuthenticated)?;
         if sessions.bans.contains(&claims.id) {
             return Err(ApiError::Forbidden(SUSPENDED.into()));
         }

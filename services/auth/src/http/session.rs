@@ -3,47 +3,47 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum_extra::extract::cookie::CookieJar;
 use common::error::{ApiError, ApiResult};
+use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::domain::password::HashError;
 use crate::store::{Issued, UserDoc};
 
 /// Signs the user in: a new session (refresh token) and an access token in it.
-pub async fn start(state: &AppState, jar: CookieJar, user: &UserDoc) -> ApiResult<CookieJar> {
+pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiResult<()> {
     let issued = state
         .session_store
         .start(user.id, state.refresh_ttl)
         .await
         .map_err(ApiError::internal)?;
-    set_cookies(state, jar, user, &issued)
+    set_cookies(state, cookies, user, &issued)
 }
 
 /// The cookies of a started or continued session.
 pub fn set_cookies(
     state: &AppState,
-    jar: CookieJar,
+    cookies: &Cookies,
     user: &UserDoc,
     issued: &Issued,
-) -> ApiResult<CookieJar> {
+) -> ApiResult<()> {
     let access = state
         .signer
         .issue(&user.id.to_hex(), &user.email, Some(&issued.session_id))
         .map_err(ApiError::internal)?;
-    Ok(jar
-        .add(state.cookies.session(access, state.refresh_ttl))
-        .add(
-            state
-                .cookies
-                .refresh(issued.token.expose().to_owned(), state.refresh_ttl),
-        ))
+    cookies.add(state.cookies.session(access, state.refresh_ttl));
+    cookies.add(
+        state
+            .cookies
+            .refresh(issued.token.expose().to_owned(), state.refresh_ttl),
+    );
+    Ok(())
 }
 
 /// Both cookies removed.
-pub fn clear_cookies(state: &AppState, jar: CookieJar) -> CookieJar {
-    jar.add(state.cookies.cleared())
-        .add(state.cookies.refresh_cleared())
+pub fn clear_cookies(state: &AppState, cookies: &Cookies) {
+    cookies.add(state.cookies.cleared());
+    cookies.add(state.cookies.refresh_cleared());
 }
 
 /// Hashing at capacity is a 503 to retry shortly, not an error.

@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use common::auth::{CurrentUser, REFRESH_COOKIE, SESSION_COOKIE, SUSPENDED};
 use common::error::{ApiError, ApiResult, ErrorItem};
 use common::http::ApiJson;
 use serde::Deserialize;
 use serde_json::Value;
+use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::domain::password::{INVALID_PASSWORD, Password};
@@ -19,10 +19,13 @@ use crate::http::users::{INVALID_CREDENTIALS, UserResponse};
 use crate::store::{RefreshError, SessionStore};
 
 /// `POST /api/users/refresh`: a new access token, and the refresh token rotated.
-pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Response {
-    match continue_session(&state, jar.clone()).await {
-        Ok((jar, user)) => (jar, Json(user)).into_response(),
-        Err(err) => (clear_cookies(&state, jar), err).into_response(),
+pub async fn refresh(State(state): State<AppState>, cookies: Cookies) -> Response {
+    match continue_session(&state, &cookies).await {
+        Ok(user) => Json(user).into_response(),
+        Err(err) => {
+            clear_cookies(&state, &cookies);
+            err.into_response()
+        }
     }
 }
 
@@ -39,20 +42,17 @@ pub struct RedirectQuery {
 pub async fn refresh_and_return(
     State(state): State<AppState>,
     Query(query): Query<RedirectQuery>,
-    jar: CookieJar,
+    cookies: Cookies,
 ) -> Response {
     let to = query
         .redirect
         .filter(|path| is_local_path(path))
         .unwrap_or_else(|| "/".to_owned());
-    let jar = match continue_session(&state, jar.clone()).await {
-        Ok((jar, _)) => jar,
-        Err(err) => {
-            tracing::debug!(error = %err, "refresh before a page failed");
-            clear_cookies(&state, jar)
-        }
-    };
-    (jar, Redirect::to(&to)).into_response()
+    if let Err(err) = continue_session(&state, &cookies).await {
+        tracing::debug!(error = %err, "refresh before a page failed");
+        clear_cookies(&state, &cookies);
+    }
+    Redirect::to(&to).into_response()
 }
 
 /// Only a path on this site: never `//host` or `/\host`, which browsers treat as another
@@ -64,11 +64,8 @@ fn is_local_path(path: &str) -> bool {
         && !path.chars().any(char::is_control)
 }
 
-async fn continue_session(
-    state: &AppState,
-    jar: CookieJar,
-) -> ApiResult<(CookieJar, UserResponse)> {
-    let token = jar
+async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<UserResponse> {
+    let token = cookies
         .get(REFRESH_COOKIE)
         .map(|cookie| cookie.value().to_owned())
         .ok_or(ApiError::NotAuthenticated)?;
@@ -98,21 +95,18 @@ async fn continue_session(
             .map_err(ApiError::internal)?;
         return Err(ApiError::Forbidden(SUSPENDED.into()));
     }
-    let jar = session::set_cookies(state, jar, &user, &issued)?;
-    Ok((jar, UserResponse::from(&user)))
+    session::set_cookies(state, cookies, &user, &issued)?;
+    Ok(UserResponse::from(&user))
 }
 
 /// `POST /api/users/signout`: ends this session (the refresh token's, else the one the
 /// access token names, even expired) and clears the cookies. Always 204.
-pub async fn signout(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> ApiResult<impl IntoResponse> {
-    let from_refresh = jar
+pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResult<StatusCode> {
+    let from_refresh = cookies
         .get(REFRESH_COOKIE)
         .and_then(|cookie| SessionStore::session_of(cookie.value()).map(str::to_owned));
     let from_access = || {
-        let token = jar.get(SESSION_COOKIE)?;
+        let token = cookies.get(SESSION_COOKIE)?;
         state
             .sessions
             .jwt
@@ -127,22 +121,24 @@ pub async fn signout(
             .await
             .map_err(ApiError::internal)?;
     }
-    Ok((StatusCode::NO_CONTENT, clear_cookies(&state, jar)))
+    clear_cookies(&state, &cookies);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/users/signout-everywhere`: ends every session of the user.
 pub async fn signout_everywhere(
     State(state): State<AppState>,
     CurrentUser(claims): CurrentUser,
-    jar: CookieJar,
-) -> ApiResult<impl IntoResponse> {
+    cookies: Cookies,
+) -> ApiResult<StatusCode> {
     let id = super::admin::user_id(&claims.id)?;
     state
         .session_store
         .revoke_all(id)
         .await
         .map_err(ApiError::internal)?;
-    Ok((StatusCode::NO_CONTENT, clear_cookies(&state, jar)))
+    clear_cookies(&state, &cookies);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -159,9 +155,9 @@ pub struct PasswordBody {
 pub async fn change_password(
     State(state): State<AppState>,
     CurrentUser(claims): CurrentUser,
-    jar: CookieJar,
+    cookies: Cookies,
     ApiJson(body): ApiJson<PasswordBody>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<StatusCode> {
     let current = body.current_password.as_str().filter(|p| !p.is_empty());
     let new = body
         .new_password
@@ -214,6 +210,6 @@ pub async fn change_password(
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(user.id = %user.id, "password changed; every session ended");
-    let jar = session::start(&state, jar, &user).await?;
-    Ok((StatusCode::NO_CONTENT, jar))
+    session::start(&state, &cookies, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

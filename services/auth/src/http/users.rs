@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum_extra::extract::cookie::CookieJar;
 use common::auth::{MaybeUser, SUSPENDED};
 use common::error::{ApiError, ApiResult, ErrorItem};
 use common::http::ApiJson;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::domain::email::{Email, INVALID_EMAIL};
@@ -49,7 +49,7 @@ impl From<&UserDoc> for UserResponse {
 pub async fn signup(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    jar: CookieJar,
+    cookies: Cookies,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> ApiResult<impl IntoResponse> {
     let email = body.email.as_str().and_then(|e| Email::parse(e).ok());
@@ -76,15 +76,15 @@ pub async fn signup(
             other => ApiError::internal(other),
         })?;
     tracing::info!(user.id = %user.id, "user signed up");
-    let jar = session::start(&state, jar, &user).await?;
-    Ok((StatusCode::CREATED, jar, Json(UserResponse::from(&user))))
+    session::start(&state, &cookies, &user).await?;
+    Ok((StatusCode::CREATED, Json(UserResponse::from(&user))))
 }
 
 /// `POST /api/users/signin`
 pub async fn signin(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    jar: CookieJar,
+    cookies: Cookies,
     ApiJson(body): ApiJson<CredentialsBody>,
 ) -> ApiResult<impl IntoResponse> {
     let mut errors = Vec::new();
@@ -131,8 +131,8 @@ pub async fn signin(
             if user.banned {
                 return Err(ApiError::Forbidden(SUSPENDED.into()));
             }
-            let jar = session::start(&state, jar, &user).await?;
-            Ok((jar, Json(UserResponse::from(&user))))
+            session::start(&state, &cookies, &user).await?;
+            Ok(Json(UserResponse::from(&user)))
         }
         _ => {
             state

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use common::auth::CookiePolicy;
 use serde::Deserialize;
+use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::backend::{BackendError, Reply, User};
@@ -206,6 +207,7 @@ pub async fn signout_page(visitor: Visitor) -> Response {
 pub async fn signout(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
+    cookies: Cookies,
 ) -> Result<Response, PageError> {
     match state.backend.signout(&session).await {
         Ok(reply) => Ok(redirect_with_cookies("/", &reply.set_cookies)),
@@ -215,11 +217,9 @@ pub async fn signout(
                 "auth unavailable at sign-out: clearing the cookie here"
             );
             let policy = CookiePolicy { secure: false };
-            let cookies: Vec<_> = [policy.cleared(), policy.refresh_cleared()]
-                .iter()
-                .filter_map(|cookie| HeaderValue::from_str(&cookie.to_string()).ok())
-                .collect();
-            Ok(redirect_with_cookies("/", &cookies))
+            cookies.add(policy.cleared());
+            cookies.add(policy.refresh_cleared());
+            Ok(Redirect::to("/").into_response())
         }
         Err(err) => Err(err.into()),
     }

@@ -60,6 +60,7 @@ pub fn with_page_defaults(router: Router, stripe: bool) -> Router {
     router
         .fallback(|| async { PageError::NotFound })
         .method_not_allowed_fallback(|| async { PageError::MethodNotAllowed })
+        .layer(tower_cookies::CookieManagerLayer::new())
         .layer(axum::middleware::from_fn(same_origin_posts))
         .layer(axum::middleware::map_response(move |response: Response| {
             let policy = policy.clone();

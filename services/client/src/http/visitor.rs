@@ -2,10 +2,10 @@
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::auth::SESSION_COOKIE;
+use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::backend::{Backend, Session, User};
@@ -24,13 +24,20 @@ impl<S: Send + Sync> FromRequestParts<S> for BrowserSession {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
         Ok(Self(
-            jar.get(SESSION_COOKIE)
-                .map(|cookie| Session::from_token(cookie.value()))
+            session_token(parts)
+                .map(|token| Session::from_token(&token))
                 .unwrap_or_default(),
         ))
     }
+}
+
+/// The `session` cookie's value, read through the router's `CookieManagerLayer`.
+fn session_token(parts: &Parts) -> Option<String> {
+    let cookies = parts.extensions.get::<Cookies>()?;
+    cookies
+        .get(SESSION_COOKIE)
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// The visitor: their session and, when it is valid, who they are (asked of the auth
@@ -59,7 +66,7 @@ where
             .await
             .unwrap_or_else(|never| match never {});
         let user = Backend::from_ref(state).current_user(&session).await?;
-        if user.is_none() && session_lapsed(&parts.headers) {
+        if user.is_none() && session_token(parts).is_some_and(|token| lapsed(&token)) {
             let back = parts
                 .uri
                 .path_and_query()
@@ -71,19 +78,15 @@ where
     }
 }
 
-/// True when the browser holds an access token past its expiry. Read without checking
+/// True when this access token is past its expiry. Read without checking
 /// the signature: it only decides whether to ask auth for a new one, which checks
 /// everything (and clears the cookies when it cannot renew, so this asks once).
-fn session_lapsed(headers: &axum::http::HeaderMap) -> bool {
+fn lapsed(token: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Expiry {
         exp: i64,
     }
-    let jar = CookieJar::from_headers(headers);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        return false;
-    };
-    let payload = cookie.value().split('.').nth(1).unwrap_or_default();
+    let payload = token.split('.').nth(1).unwrap_or_default();
     URL_SAFE_NO_PAD
         .decode(payload)
         .ok()
