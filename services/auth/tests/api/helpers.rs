@@ -49,11 +49,12 @@ pub fn generous_limits() -> LimitsConfig {
 /// The admin of every test app (`ADMIN_EMAILS`).
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
-/// As [`test_config`], with limits a test of a limit sets itself.
-pub fn limited_config(mongo: MongoConfig, limits: LimitsConfig) -> Config {
-    let mut config = test_config(mongo);
+/// An app with the limits a test of a limit sets itself.
+pub async fn spawn_limited(limits: LimitsConfig) -> TestApp {
+    let db = TestDatabase::new("auth");
+    let mut config = test_config(db.config());
     config.limits = limits;
-    config
+    spawn_with(config, db).await
 }
 
 pub async fn spawn_app() -> TestApp {

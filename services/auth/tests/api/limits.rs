@@ -1,23 +1,15 @@
 use auth::LimitsConfig;
 use reqwest::Method;
 use serde_json::json;
-use testkit::TestDatabase;
 
-use crate::helpers::{browser, generous_limits as limits, limited_config, spawn_with};
+use crate::helpers::{browser, generous_limits as limits, spawn_limited};
 
 #[tokio::test]
 async fn sign_ins_beyond_the_rate_of_an_address_are_429_with_retry_after() {
-    let db = TestDatabase::new("auth");
-    let app = spawn_with(
-        limited_config(
-            db.config(),
-            LimitsConfig {
-                signin_per_minute: 3,
-                ..limits()
-            },
-        ),
-        db,
-    )
+    let app = spawn_limited(LimitsConfig {
+        signin_per_minute: 3,
+        ..limits()
+    })
     .await;
     let attempt = |address: &'static str| {
         let app = &app;
@@ -54,17 +46,10 @@ async fn sign_ins_beyond_the_rate_of_an_address_are_429_with_retry_after() {
 
 #[tokio::test]
 async fn repeated_failures_lock_an_email_whether_or_not_it_has_an_account() {
-    let db = TestDatabase::new("auth");
-    let app = spawn_with(
-        limited_config(
-            db.config(),
-            LimitsConfig {
-                lock_failures: 3,
-                ..limits()
-            },
-        ),
-        db,
-    )
+    let app = spawn_limited(LimitsConfig {
+        lock_failures: 3,
+        ..limits()
+    })
     .await;
     app.signup_in(&browser(), "ann@example.com").await;
     let signin = |email: &'static str, password: &'static str| {
@@ -100,18 +85,11 @@ async fn repeated_failures_lock_an_email_whether_or_not_it_has_an_account() {
 
 #[tokio::test]
 async fn concurrent_sign_ins_beyond_the_hash_queue_are_503_with_retry_after() {
-    let db = TestDatabase::new("auth");
-    let app = spawn_with(
-        limited_config(
-            db.config(),
-            LimitsConfig {
-                hash_concurrency: 1,
-                hash_queue: 1,
-                ..limits()
-            },
-        ),
-        db,
-    )
+    let app = spawn_limited(LimitsConfig {
+        hash_concurrency: 1,
+        hash_queue: 1,
+        ..limits()
+    })
     .await;
     let attempts = (0..12).map(|i| {
         let app = &app;

@@ -8,10 +8,7 @@ async fn cancelling_frees_the_ticket_once_and_a_second_cancel_is_a_no_op() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
     let path = format!("/api/orders/{order}");
 
@@ -49,10 +46,7 @@ async fn a_completed_order_cannot_be_cancelled() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     // The ticket is held before the payment, so the check below is about the
     // refused cancellation and not about when tickets saw the order.
     apps.wait_for_ticket_holder(&ticket, Some(&order)).await;

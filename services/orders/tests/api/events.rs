@@ -24,10 +24,7 @@ async fn expiry_cancels_an_unpaid_order_and_frees_its_ticket() {
     .await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
     apps.publish(ExpirationComplete {
         order_id: order.clone(),
@@ -52,10 +49,7 @@ async fn payment_completes_the_order_and_a_later_expiry_is_ignored() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.publish(payment_for(&order)).await;
     apps.wait_for_status(&buyer, &order, "complete").await;
     apps.publish(ExpirationComplete {
@@ -75,10 +69,7 @@ async fn a_payment_for_a_cancelled_order_never_resurrects_it() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     let path = format!("/api/orders/{order}");
     assert_eq!(
         apps.orders_api(Method::DELETE, &path, Some(&buyer), None)

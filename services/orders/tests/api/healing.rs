@@ -15,10 +15,7 @@ async fn a_lapsed_reservation_whose_expiry_never_came_does_not_block_the_next_bu
     .await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let first_buyer = new_user_id();
-    let first = apps.order(&first_buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = apps.place(&first_buyer, &ticket).await;
     let blocked = apps.order(&new_user_id(), &ticket).await;
     assert_eq!(blocked.status, 409);
 
@@ -46,10 +43,7 @@ async fn the_sweeper_cancels_orders_whose_expiry_was_lost() {
     .await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
     // Nobody publishes expiration.complete; the sweeper notices on its own.
     apps.wait_for_status(&buyer, &order, "cancelled").await;

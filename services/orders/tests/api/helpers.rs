@@ -173,6 +173,13 @@ impl TestApps {
         .await
     }
 
+    /// Places an order that must succeed; its id.
+    pub async fn place(&self, buyer: &str, ticket_id: &str) -> String {
+        let placed = self.order(buyer, ticket_id).await;
+        assert_eq!(placed.status, 201, "{:?}", placed.body);
+        placed.body["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn ticket(&self, id: &str) -> Value {
         self.call(
             Method::GET,

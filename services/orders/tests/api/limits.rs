@@ -59,10 +59,7 @@ async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
 
     apps.publish(UserBanned {

@@ -10,12 +10,7 @@ async fn a_buyer_sees_only_their_orders_newest_first_in_pages() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let (_, ticket) = apps.listed_ticket(10.0).await;
-        ids.push(
-            apps.order(&buyer, &ticket).await.body["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(apps.place(&buyer, &ticket).await);
     }
     let (_, other_ticket) = apps.listed_ticket(10.0).await;
     apps.order(&new_user_id(), &other_ticket).await;
@@ -64,10 +59,7 @@ async fn an_order_is_404_when_unknown_and_403_for_another_user() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     let path = format!("/api/orders/{order}");
     assert_eq!(
         apps.orders_api(Method::GET, &path, Some(&buyer), None)

@@ -24,10 +24,7 @@ async fn orders_answers_a_state_request_with_the_order_as_it_is() {
     let apps = spawn_apps().await;
     let (_, ticket) = apps.listed_ticket(12.5).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = apps.place(&buyer, &ticket).await;
     apps.publish(OrderResyncRequested {
         id: order.clone(),
         known_version: None,
