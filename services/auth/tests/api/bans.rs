@@ -116,3 +116,46 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
         "{banned_at} {unbanned_at}"
     );
 }
+
+#[tokio::test]
+async fn a_restarted_process_refuses_a_banned_user_from_its_first_answer() {
+    let db = TestDatabase::new("auth");
+    let bus = bus_config("auth");
+    let config = test_config_with_bus(db.config(), bus.clone());
+    let app = spawn_with(config.clone(), db).await;
+    let (admin, ann) = (browser(), browser());
+    app.signup_in(&admin, ADMIN_EMAIL).await;
+    let ann_id = app.signup_in(&ann, "ann@example.com").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ban = format!("/api/users/{ann_id}/ban");
+    assert_eq!(app.send(&admin, Method::POST, &ban, None).await.status, 204);
+    eventually("ann refused", Duration::from_secs(5), || async {
+        let response = app
+            .send(&ann, Method::POST, "/api/users/password", Some(json!({})))
+            .await;
+        (response.status == 403).then_some(())
+    })
+    .await;
+
+    // Another process on the same database and stream (a restart, or a new replica):
+    // the bans are read before it serves, so there is no window of "not banned yet".
+    let restarted = auth::App::build(config).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", restarted.port());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(restarted.run_until_stopped(stop.clone()));
+    let ready = testkit::eventually("the new process ready", Duration::from_secs(10), || async {
+        let response = reqwest::get(format!("{address}/readyz")).await.ok()?;
+        response.status().is_success().then_some(())
+    });
+    ready.await;
+    let first = ann
+        .post(format!("{address}/api/users/password"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    stop.cancel();
+    assert_eq!(first.status(), 403);
+}
