@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use crate::config::{ConfigError, Env};
 use crate::events::{Envelope, Event};
+use crate::outbox::PendingEvent;
 
 /// How long the stream remembers message ids for dedupe: an outbox relay retrying after a
 /// crash or a lost PubAck within this window publishes an event once.
@@ -126,6 +127,19 @@ impl Bus {
             PublishMessage::build().payload(body).message_id(id),
         )
         .await
+    }
+
+    /// Publishes an event from an outbox, with the id of the request that caused it.
+    pub async fn publish_pending(&self, event: &PendingEvent) -> anyhow::Result<()> {
+        let mut message = PublishMessage::build()
+            .payload(event.body.clone().into())
+            .message_id(&event.id);
+        if let Some(request_id) = &event.request_id {
+            // `header` adds to the headers (`headers` would drop the Nats-Msg-Id).
+            message = message.header(crate::request_id::HEADER, request_id.as_str());
+        }
+        self.publish_message(self.subject(&event.subject), message)
+            .await
     }
 
     /// Publishes one event directly (not through an outbox): for services whose state

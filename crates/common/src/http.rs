@@ -55,6 +55,8 @@ pub fn with_defaults(router: Router) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(telemetry::http_trace_layer())
+        // Outermost: the trace span and every layer inside see the request's id.
+        .layer(axum::middleware::from_fn(crate::request_id::middleware))
 }
 
 async fn json_timeout(response: Response) -> Response {

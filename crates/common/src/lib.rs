@@ -17,6 +17,7 @@ pub mod mongo;
 pub mod outbox;
 pub mod paging;
 pub mod redrive;
+pub mod request_id;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -244,9 +244,14 @@ where
             return;
         }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let request_id = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(crate::request_id::HEADER))
+            .and_then(|value| crate::request_id::accept(value.as_str()));
         let outcome = match serde_json::from_slice::<Envelope<E>>(&message.payload) {
             Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
-            Ok(envelope) => self.handle(envelope).await,
+            Ok(envelope) => self.handle(envelope, request_id).await,
         };
         if let Outcome::Behind { resync } = &outcome {
             self.request_resync(resync, delivered).await;
@@ -325,9 +330,18 @@ where
 
     /// Runs the handler in a task of its own, so that a panic is caught, and bounded by
     /// the ack wait: a stuck handler is aborted, so it never overlaps its own redelivery.
-    async fn handle(&self, envelope: Envelope<E>) -> Outcome {
+    /// It runs under the id of the request that caused the event: its log lines carry it,
+    /// and so do the events it causes.
+    async fn handle(&self, envelope: Envelope<E>, request_id: Option<String>) -> Outcome {
         let event_id = envelope.id;
-        let mut task = tokio::spawn((self.handler)(envelope));
+        let span = tracing::info_span!(
+            "event",
+            subject = E::SUBJECT,
+            %event_id,
+            request_id = request_id.as_deref().unwrap_or(""),
+        );
+        let work = crate::request_id::scope(request_id, (self.handler)(envelope));
+        let mut task = tokio::spawn(tracing::Instrument::instrument(work, span));
         let limit = self
             .options
             .ack_wait

@@ -35,6 +35,9 @@ pub struct PendingEvent {
     pub subject: String,
     /// The serialized envelope, exactly the bytes that will be published.
     pub body: String,
+    /// The id of the request (or event) that caused it, published as a NATS header.
+    #[serde(default, rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl PendingEvent {
@@ -54,12 +57,17 @@ impl PendingEvent {
             subject: E::SUBJECT.to_owned(),
             // Serializing our own event types cannot fail: no maps with non-string keys.
             body: serde_json::to_string(envelope).unwrap_or_default(),
+            request_id: crate::request_id::current(),
         }
     }
 
     /// The BSON form stored in `pendingEvents`.
     pub fn to_bson(&self) -> Bson {
-        Bson::Document(doc! {"id": &self.id, "subject": &self.subject, "body": &self.body})
+        let mut event = doc! {"id": &self.id, "subject": &self.subject, "body": &self.body};
+        if let Some(request_id) = &self.request_id {
+            event.insert("requestId", request_id);
+        }
+        Bson::Document(event)
     }
 
     /// `{"$push": {"pendingEvents": …}}` to merge into an update.
@@ -285,9 +293,7 @@ impl Relay {
             for raw in &doc.pending_events {
                 match bson::from_bson::<PendingEvent>(raw.clone()) {
                     Ok(event) => {
-                        self.bus
-                            .publish_raw(&event.subject, &event.id, event.body.clone().into())
-                            .await?;
+                        self.bus.publish_pending(&event).await?;
                         tracing::debug!(
                             event.id = event.id,
                             event.subject = event.subject,

@@ -64,11 +64,17 @@ impl<B> MakeSpan<B> for RequestSpan {
             .get::<MatchedPath>()
             .map(MatchedPath::as_str)
             .unwrap_or("");
+        let request_id = request
+            .headers()
+            .get(crate::request_id::HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
         tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.uri().path(),
             route,
+            request_id,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         )

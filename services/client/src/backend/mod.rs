@@ -184,7 +184,11 @@ impl Backend {
         segments: &[&str],
         session: &Session,
     ) -> RequestBuilder {
-        let request = self.http.request(method, self.url(service, segments));
+        let mut request = self.http.request(method, self.url(service, segments));
+        // The page's request id goes on, so the services' log lines share it.
+        if let Some(id) = common::request_id::current() {
+            request = request.header(common::request_id::HEADER, id);
+        }
         match &session.0 {
             Some(cookie) => request.header(header::COOKIE, cookie.clone()),
             None => request,

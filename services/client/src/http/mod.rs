@@ -72,6 +72,7 @@ pub fn with_page_defaults(router: Router, stripe: bool) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(common::telemetry::http_trace_layer())
+        .layer(axum::middleware::from_fn(common::request_id::middleware))
 }
 
 /// Scripts only from the client itself, plus Stripe's when a publishable key is configured;

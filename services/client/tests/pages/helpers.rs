@@ -45,6 +45,8 @@ pub struct Stack {
     pub address: String,
     /// The services' own addresses, for tests that call their APIs directly.
     pub services: ServiceUrls,
+    /// The event stream the services share.
+    pub bus: common::bus::BusConfig,
     _dbs: Vec<TestDatabase>,
     stop: CancellationToken,
 }
@@ -165,6 +167,7 @@ pub async fn spawn_with(options: Options) -> Stack {
     Stack {
         address,
         services,
+        bus: bus_config,
         _dbs: dbs,
         stop,
     }

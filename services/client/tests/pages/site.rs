@@ -139,3 +139,37 @@ async fn an_unreadable_query_or_form_is_a_friendly_400_page() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("could not be read"));
 }
+
+#[tokio::test]
+async fn the_pages_request_id_goes_on_to_the_services_and_their_events() {
+    let stack = spawn().await;
+    let (browser, _) = stack.signed_in_browser().await;
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/tickets/new", stack.address))
+        .header("cookie", format!("session={}", browser.session().unwrap()))
+        .header("sec-fetch-site", "same-origin")
+        .header("x-request-id", "sell-from-a-page")
+        .form(&[("title", "Traced"), ("price", "12")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["x-request-id"], "sell-from-a-page");
+
+    let bus = common::bus::Bus::connect(&stack.bus, "test").await.unwrap();
+    let created = testkit::stored_messages(&bus, &bus.subject("ticket.created")).await;
+    let traced: Vec<_> = created
+        .iter()
+        .filter(|m| m.payload.windows(6).any(|w| w == b"Traced"))
+        .map(|m| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get("x-request-id"))
+                .map(|v| v.as_str().to_owned())
+        })
+        .collect();
+    assert_eq!(traced, [Some("sell-from-a-page".to_owned())]);
+}

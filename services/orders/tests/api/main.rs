@@ -12,4 +12,5 @@ mod helpers;
 mod limits;
 mod money;
 mod read;
+mod request_ids;
 mod resync;
