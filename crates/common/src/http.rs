@@ -46,6 +46,7 @@ pub fn with_defaults(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("Route not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(crate::metrics::record_http))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The timeout answers with an empty body: give it our error shape.

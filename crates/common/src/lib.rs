@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod money;
 pub mod mongo;
 pub mod outbox;

@@ -249,10 +249,14 @@ where
             .as_ref()
             .and_then(|headers| headers.get(crate::request_id::HEADER))
             .and_then(|value| crate::request_id::accept(value.as_str()));
+        let started = std::time::Instant::now();
         let outcome = match serde_json::from_slice::<Envelope<E>>(&message.payload) {
             Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
             Ok(envelope) => self.handle(envelope, request_id).await,
         };
+        let consumer = durable_name(&self.service, E::SUBJECT);
+        metrics::histogram!("event_handle_duration_seconds", "consumer" => consumer.clone())
+            .record(started.elapsed().as_secs_f64());
         if let Outcome::Behind { resync } = &outcome {
             self.request_resync(resync, delivered).await;
         }
@@ -262,6 +266,18 @@ where
             }
             other => other,
         };
+        let kind = match &outcome {
+            Outcome::Ack => "ack",
+            Outcome::Retry(_) => "retry",
+            Outcome::Behind { .. } => "behind",
+            Outcome::Reject(_) => "dead_letter",
+        };
+        metrics::counter!("events_handled_total", "consumer" => consumer.clone(), "outcome" => kind)
+            .increment(1);
+        if delivered > 1 {
+            metrics::counter!("events_redelivered_total", "consumer" => consumer.clone())
+                .increment(1);
+        }
         let ack = match outcome {
             Outcome::Ack => AckKind::Ack,
             Outcome::Retry(delay) => AckKind::Nak(Some(retry_delay(delay, delivered))),
@@ -289,6 +305,8 @@ where
                     tracing::error!(error = ?err, "cannot dead-letter; will be redelivered");
                     return;
                 }
+                metrics::counter!("events_dead_lettered_total", "consumer" => consumer)
+                    .increment(1);
                 AckKind::Term
             }
         };

@@ -230,6 +230,9 @@ impl Relay {
         let mut published = 0;
         for collection in &self.collections {
             let batch = self.pending(collection).await?;
+            let waiting: usize = batch.iter().map(|doc| doc.pending_events.len()).sum();
+            metrics::gauge!("outbox_pending_events", "collection" => collection.name().to_owned())
+                .set(waiting as f64);
             let mut sent = Vec::new();
             let outcome = self.publish_batch(&batch, &mut sent).await;
             if !sent.is_empty() {
@@ -294,6 +297,8 @@ impl Relay {
                 match bson::from_bson::<PendingEvent>(raw.clone()) {
                     Ok(event) => {
                         self.bus.publish_pending(&event).await?;
+                        metrics::counter!("outbox_events_published_total", "subject" => event.subject.clone())
+                            .increment(1);
                         tracing::debug!(
                             event.id = event.id,
                             event.subject = event.subject,

@@ -100,7 +100,12 @@ impl Service {
                 }
             }
         };
-        let router = with_defaults(ready.routes.merge(ready.readiness.router()));
+        let router = with_defaults(
+            ready
+                .routes
+                .merge(ready.readiness.router())
+                .merge(crate::metrics::router()),
+        );
         // Only this function sets it, once.
         let _ = live.set(router);
         Ok(Self {

@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init("auth");
+    common::metrics::install("auth");
     let config = Config::from_env(&common::config::Env::from_process())?;
     let shutdown = shutdown::token_on_signal();
     // Start-up waits for its dependencies as long as it takes; a signal ends the wait.

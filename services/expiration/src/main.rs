@@ -4,6 +4,7 @@ use expiration::{App, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init("expiration");
+    common::metrics::install("expiration");
     let config = Config::from_env(&common::config::Env::from_process())?;
     let shutdown = shutdown::token_on_signal();
     // Start-up waits for its dependencies as long as it takes; a signal ends the wait.

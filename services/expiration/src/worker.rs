@@ -73,6 +73,8 @@ async fn fire(schedule: &Schedule, bus: &Bus, job: &Claimed) -> anyhow::Result<(
     );
     bus.publish(&event).await?;
     schedule.complete(job).await?;
+    let late_ms = now_ms() - job.due_ms;
+    metrics::histogram!("expiration_lateness_seconds").record(late_ms as f64 / 1000.0);
     tracing::info!(
         order.id = job.order_id,
         late_ms = now_ms() - job.due_ms,

@@ -4,6 +4,7 @@ use orders::{App, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init("orders");
+    common::metrics::install("orders");
     let config = Config::from_env(&common::config::Env::from_process())?;
     let shutdown = shutdown::token_on_signal();
     // Start-up waits for its dependencies as long as it takes; a signal ends the wait.

@@ -77,9 +77,14 @@ impl Transitions {
             || store.find(id),
             decide,
             |read, changed: Order| async move {
-                store
+                let saved = store
                     .save_transition(read.version, &changed, changed.status_event())
-                    .await
+                    .await?;
+                if saved {
+                    metrics::counter!("orders_total", "status" => changed.status.as_str())
+                        .increment(1);
+                }
+                Ok(saved)
             },
         )
         .await

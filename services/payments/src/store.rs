@@ -328,6 +328,9 @@ impl PaymentStore {
         {
             Ok(_) => {
                 self.outbox.notify();
+                metrics::counter!("payments_total").increment(1);
+                metrics::counter!("revenue_cents_total", "currency" => payment.currency.clone())
+                    .increment(u64::try_from(payment.amount_cents).unwrap_or(0));
                 Ok((payment, true))
             }
             Err(err) if common::mongo::is_duplicate_key(&err) => {
@@ -476,6 +479,7 @@ impl PaymentStore {
             .await?;
         if result.modified_count == 1 {
             self.outbox.notify();
+            metrics::counter!("refunds_total").increment(1);
         }
         Ok(result.modified_count == 1)
     }

@@ -83,9 +83,11 @@ impl Passwords {
             .clone()
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
+        metrics::gauge!("auth_hashes_in_progress").increment(1.0);
+        let counted = DecrementOnDrop("auth_hashes_in_progress");
         let (done, result) = oneshot::channel();
         self.workers.run(Box::new(move || {
-            let _place = place;
+            let (_place, _counted) = (place, counted);
             // The caller may have gone: nothing to tell then.
             let _ = done.send(work());
         }))?;
@@ -119,6 +121,15 @@ impl Passwords {
         let random = uuid::Uuid::new_v4().to_string();
         let hash = self.bounded(move || hash_blocking(&random)).await??;
         Ok(self.dummy.get_or_init(|| hash).clone())
+    }
+}
+
+/// Takes one off a gauge when dropped: however the job ends, or if it never runs.
+struct DecrementOnDrop(&'static str);
+
+impl Drop for DecrementOnDrop {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
     }
 }
 

@@ -96,6 +96,7 @@ pub async fn create_order(
     }
     match insert(&state, &order).await {
         Ok(()) => {
+            metrics::counter!("orders_total", "status" => order.status.as_str()).increment(1);
             tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
             Ok((StatusCode::CREATED, Json(order_json(&order))))
         }

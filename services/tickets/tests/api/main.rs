@@ -6,5 +6,6 @@ mod config;
 mod create;
 mod helpers;
 mod listeners;
+mod metrics;
 mod read;
 mod update;

@@ -1,0 +1,142 @@
+//! Metrics in the Prometheus text format at `GET /metrics` on each service's port.
+//!
+//! The services' ports are reached from outside only through the ingress, which routes
+//! `/api/<service>` prefixes alone, so `/metrics` stays inside the cluster. Names:
+//! `http_requests_total` and `http_request_duration_seconds` per route and status class;
+//! `events_handled_total` (by consumer and outcome), `event_handle_duration_seconds`,
+//! `events_dead_lettered_total`; `outbox_events_published_total`,
+//! `outbox_pending_events`; and each service's business counters (`orders_total` by
+//! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
+//! `expiration_lateness_seconds`, `auth_hashes_waiting`).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds: 1 ms to 10 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder, labelling every series with `service`. Call once,
+/// first thing in `main` (tests get an unlabelled one from [`router`]).
+pub fn install(service: &str) {
+    HANDLE.get_or_init(|| build(Some(service)));
+}
+
+fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE.get_or_init(|| build(None)).as_ref()
+}
+
+fn build(service: Option<&str>) -> Option<PrometheusHandle> {
+    let mut builder = PrometheusBuilder::new();
+    if let Some(service) = service {
+        builder = builder.add_global_label("service", service);
+    }
+    let installed = builder
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .and_then(PrometheusBuilder::install_recorder);
+    match installed {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics recorder not installed");
+            None
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub fn router() -> Router {
+    let handle = handle().cloned();
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                let body = handle.map(|h| {
+                    h.run_upkeep();
+                    h.render()
+                });
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    body.unwrap_or_default(),
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+/// Counts each request and its latency by route (the pattern, not the path: bounded
+/// labels), method and status class.
+pub async fn record_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn requests_are_counted_by_route_and_rendered_at_metrics() {
+        let app = Router::new()
+            .route("/things/{id}", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(record_http))
+            .merge(router());
+        for id in ["a", "b"] {
+            let request = axum::http::Request::get(format!("/things/{id}"))
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/metrics")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let text = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("http_requests_total{") && l.contains(r#"route="/things/{id}""#)
+            })
+            .unwrap_or_else(|| panic!("no request counter in:\n{text}"));
+        assert!(
+            line.contains(r#"status="2xx""#) && line.ends_with(" 2"),
+            "{line}"
+        );
+        assert!(
+            text.contains("http_request_duration_seconds_bucket{"),
+            "{text}"
+        );
+    }
+}
