@@ -18,6 +18,9 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
   skaffold          skaffold.yaml against the skaffold/v4beta13 schema, plus its content
   dockerfile        hadolint and the image rules; .dockerignore keeps the workspace
   workflows         actionlint (with shellcheck) and what test.yml and deploy.yml must do
+  monitoring        infra/monitoring: the alerting rules (a PrometheusRule) and the Grafana
+                    dashboard read only metrics the Rust code exports; the PodMonitor and
+                    the service-down alert cover exactly the pods annotated for scraping
   selftest          each check above, fed a deliberately broken copy, must fail
 """
 
@@ -55,6 +58,19 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 SKAFFOLD_SCHEMA = SCHEMAS / "skaffold-v4beta13.json"
 SHARED_SKAFFOLD_SCHEMA = ROOT.parent / "shared" / "schemas" / "skaffold-v4beta13.json"
 CLUSTER_ISSUER_SCHEMA = SCHEMAS / "cert-manager-clusterissuer.json"
+PROMETHEUS_RULE_SCHEMA = SCHEMAS / "monitoring-prometheusrule.json"
+MONITORING = ROOT / "infra" / "monitoring"
+ALERTS = MONITORING / "alerts.yaml"
+DASHBOARD = MONITORING / "dashboard.json"
+POD_MONITOR = MONITORING / "podmonitor.yaml"
+# Where the metrics are defined: the Rust sources under these directories.
+METRIC_SOURCES = ("crates", "services")
+# Series Prometheus itself makes for every target it scrapes.
+PROMETHEUS_SERIES = {"up"}
+# The pod label that names a service, and what it is called on `up` (podmonitor.yaml's
+# podTargetLabels, or the labelmap of an annotation-based scrape job).
+NAME_LABEL = "app.kubernetes.io/name"
+UP_NAME_LABEL = "app_kubernetes_io_name"
 SKAFFOLD_API_VERSION = "skaffold/v4beta13"
 # Secrets are created out of band (docs/DEPLOY.md): the only ones manifests may name.
 SECRET_KEYS = {
@@ -881,6 +897,267 @@ def base_images(docs: list[dict]) -> dict[str, str]:
     return out
 
 
+# --- checks: monitoring (infra/monitoring) ---------------------------------------------------
+
+
+def load_yaml(path: Path) -> dict:
+    """The one YAML document of a file."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    if len(docs) != 1:
+        raise ValueError(f"{path.relative_to(ROOT)}: {len(docs)} YAML documents, want 1")
+    return docs[0]
+
+
+def rust_sources() -> list[str]:
+    return [p.read_text(errors="replace") for d in METRIC_SOURCES for p in sorted((ROOT / d).rglob("*.rs"))]
+
+
+METRIC_MACRO_RE = re.compile(r'\b(?:metrics::)?(counter|gauge|histogram)!\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"')
+BUCKETS_RE = re.compile(r'set_buckets_for_metric\(\s*Matcher::(Full|Prefix|Suffix)\(\s*"([^"]*)"')
+
+
+def exported_metrics(sources: Iterable[str]) -> set[str]:
+    """The series names the services render at /metrics (metrics-exporter-prometheus): each
+    counter!/gauge! name as given; a histogram's _bucket, _sum and _count when a
+    set_buckets_for_metric matcher (or set_buckets) gives it buckets, else it is a summary:
+    the name itself (quantiles), _sum and _count."""
+    macros: list[tuple[str, str]] = []
+    matchers: list[tuple[str, str]] = []
+    all_bucketed = False
+    for text in sources:
+        macros += METRIC_MACRO_RE.findall(text)
+        matchers += BUCKETS_RE.findall(text)
+        all_bucketed = all_bucketed or bool(re.search(r"\.set_buckets\(", text))
+
+    def bucketed(name: str) -> bool:
+        return all_bucketed or any(
+            (kind == "Full" and name == m) or (kind == "Prefix" and name.startswith(m)) or (kind == "Suffix" and name.endswith(m))
+            for kind, m in matchers
+        )
+
+    names: set[str] = set()
+    for kind, name in macros:
+        if kind == "histogram":
+            names |= {f"{name}_sum", f"{name}_count", f"{name}_bucket" if bucketed(name) else name}
+        else:
+            names.add(name)
+    return names
+
+
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "inf", "nan"}
+
+
+def promql_metrics(expr: str) -> tuple[set[str], Problems]:
+    """The metric names a PromQL expression (or a Grafana target's, with $variables) reads,
+    and its bracket problems. A name is an identifier outside strings, label matchers, ranges
+    and label lists that is neither a keyword, a number, nor a function called."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+    problems: Problems = []
+    stack: list[str] = []
+    for ch in e:
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in ")]}":
+            if not stack or stack.pop() != {")": "(", "]": "[", "}": "{"}[ch]:
+                problems.append(f"unbalanced {ch!r}")
+                break
+    else:
+        if stack:
+            problems.append(f"unclosed {stack[-1]!r}")
+    e = re.sub(r"\$\{[^}]*\}|\$\w+", " ", e)
+    e = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    e = re.sub(r"\boffset\s+-?\w+", " ", e)
+    e = re.sub(r"(?<![\w.])\d[\w.]*", " ", e)
+    names = {
+        m.group()
+        for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", e)
+        if m.group() not in PROMQL_WORDS and not re.match(r"\s*\(", e[m.end():])
+    }
+    return names, problems
+
+
+def check_expr(expr: str, known: set[str]) -> Problems:
+    names, problems = promql_metrics(expr)
+    if not names:
+        problems.append("reads no metric")
+    for name in sorted(names - known - PROMETHEUS_SERIES):
+        problems.append(f"{name}: no such metric (none of crates/ and services/ exports it)")
+    return problems
+
+
+@functools.lru_cache(maxsize=None)
+def prometheus_rule_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(PROMETHEUS_RULE_SCHEMA.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def rules_of(doc: dict) -> list[tuple[str, dict]]:
+    """(group name, rule) for each rule of a PrometheusRule, skipping what is malformed."""
+    groups = (doc.get("spec") or {}).get("groups") if isinstance(doc, dict) else None
+    out = []
+    for g in groups if isinstance(groups, list) else []:
+        if isinstance(g, dict) and isinstance(g.get("rules"), list):
+            out += [(str(g.get("name")), r) for r in g["rules"] if isinstance(r, dict)]
+    return out
+
+
+def check_alerts(doc: dict, known: set[str]) -> Problems:
+    """alerts.yaml: a PrometheusRule (schemas/monitoring-prometheusrule.json: every alert
+    with a severity, a summary and a description), alert names unique, every expression
+    balanced and reading only exported metrics (or the rules' own recorded series)."""
+    if not isinstance(doc, dict):
+        return ["not a YAML mapping"]
+    problems = [
+        f"{'.'.join(str(p) for p in err.absolute_path) or '(top)'}: {err.message}"
+        for err in prometheus_rule_validator().iter_errors(doc)
+    ]
+    rules = rules_of(doc)
+    if not rules:
+        problems.append("no rules")
+    known = known | {str(r["record"]) for _, r in rules if r.get("record")}
+    alerts = [r.get("alert") for _, r in rules if r.get("alert")]
+    for name in sorted({a for a in alerts if alerts.count(a) > 1}):
+        problems.append(f"alert {name} is defined twice")
+    for group, rule in rules:
+        where = f"{group}: {rule.get('alert') or rule.get('record') or '(unnamed rule)'}"
+        expr = rule.get("expr")
+        if isinstance(expr, str):
+            problems += [f"{where}: {p}" for p in check_expr(expr, known)]
+    return problems
+
+
+def dashboard_panels(panels: list) -> list[dict]:
+    """Every panel but rows, the panels of collapsed rows included."""
+    out = []
+    for p in panels if isinstance(panels, list) else []:
+        if not isinstance(p, dict):
+            continue
+        if p.get("type") == "row":
+            out += dashboard_panels(p.get("panels") or [])
+        else:
+            out.append(p)
+    return out
+
+
+def check_dashboard(dash: dict, known: set[str]) -> Problems:
+    """dashboard.json: a titled dashboard whose panels each query, through a datasource
+    variable (not one Grafana's uid), only metrics the code exports."""
+    if not isinstance(dash, dict):
+        return ["not a JSON object"]
+    problems: Problems = []
+    for key in ("title", "uid"):
+        if not str(dash.get(key) or "").strip():
+            problems.append(f"no {key}")
+    if not isinstance(dash.get("schemaVersion"), int):
+        problems.append("no schemaVersion")
+    variables = (dash.get("templating") or {}).get("list") or []
+    sources = {v.get("name") for v in variables if v.get("type") == "datasource" and v.get("query") == "prometheus"}
+    sources |= {i.get("name") for i in dash.get("__inputs") or [] if i.get("pluginId") == "prometheus"}
+    if not sources:
+        problems.append("no Prometheus datasource variable (templating) or input (__inputs)")
+
+    def via_variable(ds: object) -> bool:
+        uid = ds.get("uid") if isinstance(ds, dict) else ds
+        m = re.fullmatch(r"\$\{?(\w+)\}?", uid) if isinstance(uid, str) else None
+        return bool(m) and m.group(1) in sources
+
+    panels = dashboard_panels(dash.get("panels"))
+    if not panels:
+        problems.append("no panels")
+    ids = [p.get("id") for p in panels]
+    for pid in sorted({i for i in ids if ids.count(i) > 1}, key=str):
+        problems.append(f"panel id {pid} is used twice")
+    for p in panels:
+        where = f"panel {p.get('title') or p.get('id')!r}"
+        if not str(p.get("title") or "").strip():
+            problems.append(f"{where}: no title")
+        grid = p.get("gridPos") or {}
+        if not all(isinstance(grid.get(k), int) for k in ("x", "y", "w", "h")) or grid["x"] + grid["w"] > 24:
+            problems.append(f"{where}: gridPos {grid} is not within the 24 columns")
+        if not via_variable(p.get("datasource")):
+            problems.append(f"{where}: datasource {p.get('datasource')} is not the datasource variable")
+        targets = p.get("targets") or []
+        if not targets:
+            problems.append(f"{where}: no targets")
+        refs = [t.get("refId") for t in targets]
+        if len(set(refs)) != len(refs) or None in refs:
+            problems.append(f"{where}: refIds {refs} are not unique")
+        for t in targets:
+            if "datasource" in t and not via_variable(t["datasource"]):
+                problems.append(f"{where} {t.get('refId')}: datasource {t['datasource']} is not the datasource variable")
+            expr = t.get("expr")
+            if not isinstance(expr, str) or not expr.strip():
+                problems.append(f"{where} {t.get('refId')}: no expr")
+                continue
+            problems += [f"{where} {t.get('refId')}: {q}" for q in check_expr(expr, known)]
+    return problems
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector selects these labels (an empty one selects all)."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if not {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(op, False):
+            return False
+    return True
+
+
+def check_scrape(pod_monitor: dict, alerts: dict, docs: list[dict]) -> Problems:
+    """podmonitor.yaml scrapes exactly the pods whose template asks for it (prometheus.io/*
+    annotations), on the port and path they name, labelling `up` with their name; every `up`
+    of alerts.yaml selects exactly those services by that label."""
+    problems: Problems = []
+    if pod_monitor.get("apiVersion") != "monitoring.coreos.com/v1" or kind_of(pod_monitor) != "PodMonitor":
+        problems.append(f"podmonitor.yaml is a {pod_monitor.get('apiVersion')} {kind_of(pod_monitor)}, want a monitoring.coreos.com/v1 PodMonitor")
+    spec = pod_monitor.get("spec") or {}
+    annotated: dict[str, dict] = {}
+    selected: set[str] = set()
+    for doc in workloads(docs):
+        meta = doc.get("spec", {}).get("template", {}).get("metadata", {})
+        if selects(spec.get("selector") or {}, meta.get("labels") or {}):
+            selected.add(name_of(doc))
+        if (meta.get("annotations") or {}).get("prometheus.io/scrape") == "true":
+            annotated[name_of(doc)] = doc
+    if not annotated:
+        return problems + ["no pod template has the annotation prometheus.io/scrape: \"true\""]
+    if selected != set(annotated):
+        problems.append(f"podmonitor.yaml selects {sorted(selected)}; the pods annotated for scraping are {sorted(annotated)}")
+    endpoints = spec.get("podMetricsEndpoints") or []
+    if len(endpoints) != 1:
+        problems.append(f"podmonitor.yaml has {len(endpoints)} podMetricsEndpoints, want 1")
+    else:
+        for name, doc in sorted(annotated.items()):
+            ann = doc["spec"]["template"]["metadata"]["annotations"]
+            ports = {p.get("containerPort"): p.get("name") for c in pod_spec(doc).get("containers", []) for p in c.get("ports") or []}
+            port_name = ports.get(int(ann.get("prometheus.io/port", 0) or 0))
+            if endpoints[0].get("port") != port_name:
+                problems.append(f"{name}: scraped on port {ann.get('prometheus.io/port')} ({port_name}), podmonitor.yaml scrapes {endpoints[0].get('port')}")
+            if endpoints[0].get("path", "/metrics") != ann.get("prometheus.io/path", "/metrics"):
+                problems.append(f"{name}: metrics at {ann.get('prometheus.io/path')}, podmonitor.yaml scrapes {endpoints[0].get('path')}")
+    if NAME_LABEL not in (spec.get("podTargetLabels") or []):
+        problems.append(f"podmonitor.yaml: podTargetLabels lacks {NAME_LABEL}: `up` would not say which service it is")
+    for group, rule in rules_of(alerts):
+        for m in re.finditer(r"(?<![\w:])up\b\s*(\{[^}]*\})?", str(rule.get("expr", ""))):
+            matcher = re.search(UP_NAME_LABEL + r'\s*=~\s*"([^"]*)"', m.group(1) or "")
+            services = set(matcher.group(1).split("|")) if matcher else None
+            if services != set(annotated):
+                problems.append(
+                    f"{group}: {rule.get('alert')}: `up` selects {sorted(services) if services else 'every target'}, "
+                    f"want {UP_NAME_LABEL}=~ the scraped services {sorted(annotated)}"
+                )
+    return problems
+
+
 # --- self-tests: each check must fail on a broken copy ---------------------------------------
 
 
@@ -922,7 +1199,7 @@ def cm_name(docs: list[dict], prefix: str) -> str:
     return next(name_of(d) for d in objects(docs, "ConfigMap") if name_of(d).startswith(prefix + "-"))
 
 
-def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], routes, env_rows, services) -> list[tuple[str, Callable[[], Problems]]]:
+def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], routes, env_rows, services, known: set[str]) -> list[tuple[str, Callable[[], Problems]]]:
     """(name, thunk) pairs; each thunk runs a check on something broken and must fail."""
     def paths(fn):
         return lambda d: fn(d["spec"]["rules"][0]["http"]["paths"])
@@ -1010,6 +1287,60 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
     def c0(fn):
         return lambda d: fn(container(d))
 
+    def alerts_broken(edit: Callable[[dict], None], metrics: Callable[[], set[str]] = lambda: known) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            doc = load_yaml(ALERTS)
+            edit(doc)
+            return check_alerts(doc, metrics())
+        return thunk
+
+    def dashboard_broken(edit: Callable[[dict], None]) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            dash = json.loads(DASHBOARD.read_text())
+            edit(dash)
+            return check_dashboard(dash, known)
+        return thunk
+
+    def scrape_broken(edit_pod_monitor: Callable[[dict], None], edit_alerts: Callable[[dict], None] = lambda d: None) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            pod_monitor, alerts = load_yaml(POD_MONITOR), load_yaml(ALERTS)
+            edit_pod_monitor(pod_monitor)
+            edit_alerts(alerts)
+            return check_scrape(pod_monitor, alerts, dev)
+        return thunk
+
+    def rule(alert: str) -> Callable[[dict], dict]:
+        def get(doc: dict) -> dict:
+            found = [r for _, r in rules_of(doc) if r.get("alert") == alert]
+            if not found:
+                raise LookupError(f"self-test: no alert {alert} to break")
+            return found[0]
+        return get
+
+    def rename_metric(old: str, new: str) -> Callable[[dict], None]:
+        def fn(doc: dict) -> None:
+            for _, r in rules_of(doc):
+                r["expr"] = r["expr"].replace(old, new)
+        return fn
+
+    def no_buckets() -> set[str]:
+        # The code as it would be without metrics.rs's bucket matcher: histograms are summaries.
+        return exported_metrics(BUCKETS_RE.sub("(", text) for text in rust_sources())
+
+    def panel(title: str) -> Callable[[dict], dict]:
+        def get(dash: dict) -> dict:
+            found = [p for p in dashboard_panels(dash["panels"]) if p.get("title") == title]
+            if not found:
+                raise LookupError(f"self-test: no panel {title!r} to break")
+            return found[0]
+        return get
+
+    def drop_value(value: str) -> Callable[[dict], None]:
+        def fn(pm: dict) -> None:
+            for e in pm["spec"]["selector"]["matchExpressions"]:
+                e["values"] = [v for v in e["values"] if v != value]
+        return fn
+
     return [
         ("routes: an Ingress path removed", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps.pop(1))), routes)),
         ("routes: /api/orders sent to tickets", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(retarget)), routes)),
@@ -1048,6 +1379,18 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("dockerfile: latest base, root user", dockerfile_broken),
         ("workflows: a broken workflow", workflow_broken),
         ("shellcheck: a broken script", shell_broken),
+        ("monitoring: an alert on a metric the code does not export", alerts_broken(rename_metric("events_dead_lettered_total", "events_dead_letters_total"))),
+        ("monitoring: an alert without a severity", alerts_broken(lambda d: rule("GittixOutboxBacklog")(d)["labels"].pop("severity"))),
+        ("monitoring: an alert without a summary", alerts_broken(lambda d: rule("GittixHttp5xxRatioHigh")(d)["annotations"].pop("summary"))),
+        ("monitoring: a misspelt rule field", alerts_broken(lambda d: rule("GittixConsumerRetrying")(d).update(fore="15m"))),
+        ("monitoring: rules that are not a PrometheusRule", alerts_broken(lambda d: d.update(kind="ConfigMap"))),
+        ("monitoring: an unclosed parenthesis", alerts_broken(lambda d: rule("GittixExpiryLate")(d).update(expr="histogram_quantile(0.99, rate(expiration_lateness_seconds_bucket[5m]) > 1"))),
+        ("monitoring: _bucket of a histogram without buckets", alerts_broken(lambda d: None, no_buckets)),
+        ("monitoring: a panel on a metric the code does not export", dashboard_broken(lambda d: panel("Orders per minute by status")(d)["targets"][0].update(expr="sum by (status) (rate(order_total[5m]))"))),
+        ("monitoring: a panel without targets", dashboard_broken(lambda d: panel("Outbox pending")(d).update(targets=[]))),
+        ("monitoring: a panel on one Grafana's datasource uid", dashboard_broken(lambda d: panel("5xx ratio")(d).update(datasource={"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}))),
+        ("monitoring: the PodMonitor misses expiration", scrape_broken(drop_value("expiration"))),
+        ("monitoring: GittixServiceDown misses payments", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|payments", "")))),
     ]
 
 
@@ -1144,9 +1487,22 @@ def main() -> int:
     report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
                   lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))
 
+    print("monitoring (infra/monitoring)")
+    known: set[str] = set()
+
+    def do_metrics() -> Problems:
+        known.update(exported_metrics(rust_sources()))
+        return [] if known else [f"no metrics::counter!/gauge!/histogram! under {', '.join(METRIC_SOURCES)}"]
+    report.record("the metrics crates/ and services/ export", do_metrics)
+    report.record("alerts.yaml: a PrometheusRule, severity and summary, exported metrics only", lambda: check_alerts(load_yaml(ALERTS), known))
+    report.record("dashboard.json: panels with targets on exported metrics only", lambda: check_dashboard(json.loads(DASHBOARD.read_text()), known))
+    if "dev" in renders:
+        report.record("podmonitor.yaml and GittixServiceDown cover the pods annotated for scraping",
+                      lambda: check_scrape(load_yaml(POD_MONITOR), load_yaml(ALERTS), renders["dev"]))
+
     print("self-tests: each check fails on a broken copy")
     if all(k in renders for k in ("dev", "prod")) and "prod" in release:
-        for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services):
+        for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known):
             report.record(name, thunk, expect_fail=True)
     else:
         report.record("self-tests need the dev and prod renders", lambda: ["a render failed above"])

@@ -7,7 +7,7 @@
 //! `events_dead_lettered_total`; `outbox_events_published_total`,
 //! `outbox_pending_events`; and each service's business counters (`orders_total` by
 //! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
-//! `expiration_lateness_seconds`, `auth_hashes_waiting`).
+//! `expiration_lateness_seconds`, `auth_hashes_in_progress`).
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -5,7 +5,10 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status_and_the_events_published() {
     let app = spawn_app().await;
-    assert_eq!(app.create(&new_user_id(), "Metered", 10.0).await.status, 201);
+    assert_eq!(
+        app.create(&new_user_id(), "Metered", 10.0).await.status,
+        201
+    );
     assert_eq!(app.get("/api/tickets/nope").await.status, 404);
     let text = testkit::eventually(
         "the ticket.created publish counted",
@@ -32,5 +35,8 @@ async fn metrics_count_requests_by_route_and_status_and_the_events_published() {
     };
     assert!(counted("/api/tickets", "POST", "2xx"), "{text}");
     assert!(counted("/api/tickets/{id}", "GET", "4xx"), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket{"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
 }
