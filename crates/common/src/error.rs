@@ -94,10 +94,6 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn not_found() -> Self {
-        Self::NotFound("Not found".into())
-    }
-
     pub fn field(field: &str, message: &str) -> Self {
         Self::Validation(vec![ErrorItem::field(field, message)])
     }

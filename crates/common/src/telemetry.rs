@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
@@ -44,13 +44,24 @@ pub fn init_for_tests() {
         .try_init();
 }
 
-/// A span per request with method, route, status and latency.
-pub fn http_trace_layer()
--> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan, (), RecordResponse> {
+/// A span per request with method, route, status and latency, and one line when it ends.
+/// A 5xx is logged once, at error level with its cause, where it is made
+/// (`error::ApiError`); here it is a warning line like any other finished request, and
+/// tower-http's own "response failed" line is off.
+pub fn http_trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    (),
+    RecordResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    (),
+> {
     TraceLayer::new_for_http()
         .make_span_with(RequestSpan)
         .on_request(())
         .on_response(RecordResponse)
+        .on_failure(())
 }
 
 #[derive(Clone, Copy)]
@@ -90,7 +101,7 @@ impl<B> OnResponse<B> for RecordResponse {
         span.record("status", status);
         span.record("latency_ms", latency.as_millis() as u64);
         if response.status().is_server_error() {
-            tracing::error!(
+            tracing::warn!(
                 status,
                 latency_ms = latency.as_millis() as u64,
                 "request failed"

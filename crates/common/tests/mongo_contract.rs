@@ -1,6 +1,6 @@
-//! The store contract test: every MongoDB operation the services rely on
-//! (`/work/shared/context/mongo-conformance.md`, "Operations the design relies on", items 1
-//! to 9), performed through the Rust `mongodb` driver, asserting MongoDB's documented
+//! The store contract test: every MongoDB operation the services rely on (the items 1 to 9
+//! of `docs/STORE-CONTRACT.md`, "What we rely on"), performed through the Rust `mongodb`
+//! driver, asserting MongoDB's documented
 //! result. It runs against the FerretDB 1.24 stand-in (SQLite, write-serializing front) here
 //! and against real MongoDB in GitHub Actions; `docs/STORE-CONTRACT.md` says what the code
 //! must therefore write.

@@ -169,7 +169,8 @@ async fn documents_with_pending_events_are_found_by_a_non_empty_array_filter() {
         &store,
         &coll,
         vec![
-            // Right on both servers (the first is the one to use).
+            // Right on both servers. The relay uses the second: a sparse index on
+            // `pendingEvents.id` serves it (docs/STORE-CONTRACT.md, item 4).
             case(doc! {"pendingEvents.0": {"$exists": true}}, with_events),
             case(doc! {"pendingEvents.id": {"$exists": true}}, with_events),
             // FERRETDB DIFFERENCE: `$elemMatch` on a subdocument field matches nothing.

@@ -59,15 +59,17 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
     })
     .await;
     assert!(started.elapsed() < Duration::from_secs(1));
-    let signin = json!({"email": "ann@example.com", "password": "correct horse"});
-    let refused = app
-        .send(
+    let signin = || async {
+        let credentials = json!({"email": "ann@example.com", "password": "correct horse"});
+        app.send(
             &browser(),
             Method::POST,
             "/api/users/signin",
-            Some(signin.clone()),
+            Some(credentials),
         )
-        .await;
+        .await
+    };
+    let refused = signin().await;
     assert_eq!(
         (refused.status, refused.error_message()),
         (403, "Account suspended")
@@ -87,15 +89,7 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
         204
     );
     eventually("ann may sign in again", Duration::from_secs(5), || async {
-        let response = app
-            .send(
-                &browser(),
-                Method::POST,
-                "/api/users/signin",
-                Some(signin.clone()),
-            )
-            .await;
-        (response.status == 200).then_some(())
+        (signin().await.status == 200).then_some(())
     })
     .await;
 

@@ -248,6 +248,20 @@ impl Page {
             .collect()
     }
 
+    /// Asserts that the response clears each of these cookies.
+    #[track_caller]
+    pub fn assert_clears_cookies(&self, names: &[&str]) {
+        let cookies = self.set_cookies();
+        for name in names {
+            assert!(
+                cookies
+                    .iter()
+                    .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+                "{name} not cleared: {cookies:?}"
+            );
+        }
+    }
+
     /// Asserts that the body contains each piece of text.
     #[track_caller]
     pub fn assert_has(&self, texts: &[&str]) {
