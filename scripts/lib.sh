@@ -148,7 +148,8 @@ supervise() {
   done
 }
 
-# Ends process $1: TERM, then KILL if it is still alive after $2 tenths of a second.
+# Ends process $1: TERM, then KILL if it is still alive after $2 tenths of a second, and
+# returns once it is gone (a killed process takes a moment to vanish; at most 3 s more).
 terminate() {
   local pid=$1 tenths=$2 tries=0
   alive "$pid" || return 0
@@ -157,7 +158,13 @@ terminate() {
     sleep 0.1
     tries=$((tries + 1))
   done
+  alive "$pid" || return 0
   kill -KILL "$pid" 2>/dev/null || true
+  tries=0
+  while alive "$pid" && [ "$tries" -lt 30 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
 }
 
 # Stops what start_daemon started: the supervisor first (so nothing restarts), then the

@@ -69,10 +69,15 @@ down() {
   wait "$runner" 2>/dev/null || true
   runner=""
   for pid in $pids; do
-    alive "$pid" && left="$left $pid"
+    if alive "$pid"; then
+      left="$left $pid ($(ps -o comm= -p "$pid" 2>/dev/null || echo '?'))"
+    fi
   done
-  [ -z "$left" ]
-  check "the stop left nothing running${left:+ (still running:$left)}" $?
+  if [ -z "$left" ]; then
+    check "the stop left nothing running" 0
+  else
+    check "the stop left nothing running (still running:$left)" 1
+  fi
 }
 
 up first; check "the stack starts on a new state folder" $?
