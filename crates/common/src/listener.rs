@@ -107,6 +107,7 @@ where
     let listener = Listener {
         bus: bus.clone(),
         service: service.to_owned(),
+        consumer: durable_name(service, E::SUBJECT),
         options,
         handler: Arc::new(handler),
         _event: PhantomData,
@@ -188,6 +189,8 @@ async fn create_consumer<E: Event>(
 struct Listener<E, F> {
     bus: Bus,
     service: String,
+    /// The durable consumer's name: in logs and as the metrics' `consumer` label.
+    consumer: String,
     options: ListenerOptions,
     handler: Arc<F>,
     _event: PhantomData<fn(E)>,
@@ -200,7 +203,7 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     async fn run(self, consumer: PullConsumer, shutdown: CancellationToken) {
-        let consumer_name = durable_name(&self.service, E::SUBJECT);
+        let consumer_name = &self.consumer;
         loop {
             // Small batches: messages waiting in a large buffer would run out their ack
             // wait while an earlier one is retried.
@@ -254,7 +257,7 @@ where
             Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
             Ok(envelope) => self.handle(envelope, request_id).await,
         };
-        let consumer = durable_name(&self.service, E::SUBJECT);
+        let consumer = &self.consumer;
         metrics::histogram!("event_handle_duration_seconds", "consumer" => consumer.clone())
             .record(started.elapsed().as_secs_f64());
         if let Outcome::Behind { resync } = &outcome {
@@ -305,7 +308,7 @@ where
                     tracing::error!(error = ?err, "cannot dead-letter; will be redelivered");
                     return;
                 }
-                metrics::counter!("events_dead_lettered_total", "consumer" => consumer)
+                metrics::counter!("events_dead_lettered_total", "consumer" => consumer.clone())
                     .increment(1);
                 AckKind::Term
             }

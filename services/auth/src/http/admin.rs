@@ -62,8 +62,3 @@ async fn set_banned(
     tracing::info!(user.id = %id, banned, by = %admin.id, "ban changed");
     Ok(StatusCode::NO_CONTENT)
 }
-
-/// The user id of a session (always an ObjectId, as auth issued it).
-pub fn user_id(raw: &str) -> ApiResult<ObjectId> {
-    ObjectId::parse_str(raw).map_err(|_| ApiError::NotAuthenticated)
-}

@@ -3,6 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use bson::oid::ObjectId;
 use common::error::{ApiError, ApiResult};
 use tower_cookies::Cookies;
 
@@ -44,6 +45,11 @@ pub fn set_cookies(
 pub fn clear_cookies(state: &AppState, cookies: &Cookies) {
     cookies.add(state.cookies.cleared());
     cookies.add(state.cookies.refresh_cleared());
+}
+
+/// The user id of a session (always an ObjectId, as auth issued it).
+pub fn user_id(raw: &str) -> ApiResult<ObjectId> {
+    ObjectId::parse_str(raw).map_err(|_| ApiError::NotAuthenticated)
 }
 
 /// Hashing at capacity is a 503 to retry shortly, not an error.

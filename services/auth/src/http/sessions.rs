@@ -131,7 +131,7 @@ pub async fn signout_everywhere(
     CurrentUser(claims): CurrentUser,
     cookies: Cookies,
 ) -> ApiResult<StatusCode> {
-    let id = super::admin::user_id(&claims.id)?;
+    let id = session::user_id(&claims.id)?;
     state
         .session_store
         .revoke_all(id)
@@ -176,7 +176,7 @@ pub async fn change_password(
     let (Some(current), Some(new)) = (current, new) else {
         return Err(ApiError::Validation(errors));
     };
-    let id = super::admin::user_id(&claims.id)?;
+    let id = session::user_id(&claims.id)?;
     let user = state
         .users
         .find(id)
