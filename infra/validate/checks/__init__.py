@@ -1,0 +1,13 @@
+"""The offline checks of everything that deploys GitTix, one module per job (validate.py,
+beside this package, runs them all):
+
+  common      paths, the tables (routes.tsv, service-env.tsv), the pinned tools, rendering
+              an overlay with `kubectl kustomize`, helpers over rendered objects
+  manifests   schema (kubernetes-validate, strict; cert-manager), workloads, release
+  routes      each overlay's Ingress against infra/routes.tsv
+  env         the Deployments' variables against infra/service-env.tsv
+  build       skaffold.yaml, the Dockerfile, .dockerignore, the GitHub workflows
+  monitoring  infra/monitoring: alerts, dashboard, PodMonitor against the exported metrics
+  selftest    each check fed a deliberately broken copy, which it must fail
+  runner      runs the checks, then the self-tests, and prints the tally
+"""

@@ -1,0 +1,235 @@
+"""Building and shipping: skaffold.yaml against the skaffold/v4beta13 schema and in content,
+the Dockerfile (hadolint and the image rules), .dockerignore, and what the GitHub workflows
+must do (actionlint runs separately, in the runner)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import re
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from .common import ROOT, SCHEMAS, Problems, objects, pod_spec, run, split_image, tool_output
+
+SKAFFOLD_SCHEMA = SCHEMAS / "skaffold-v4beta13.json"
+SHARED_SKAFFOLD_SCHEMA = ROOT.parent / "shared" / "schemas" / "skaffold-v4beta13.json"
+SKAFFOLD_API_VERSION = "skaffold/v4beta13"
+
+
+def check_skaffold_schema(path: Path, schema: Path = SKAFFOLD_SCHEMA) -> Problems:
+    return tool_output(run(["check-jsonschema", "--schemafile", str(schema), str(path)]))
+
+
+def check_shared_schema() -> Problems:
+    if not SHARED_SKAFFOLD_SCHEMA.exists():
+        return []  # a clone without shared/ beside it: the vendored copy is the schema
+    if SHARED_SKAFFOLD_SCHEMA.read_bytes() != SKAFFOLD_SCHEMA.read_bytes():
+        return [f"{SKAFFOLD_SCHEMA.relative_to(ROOT)} differs from {SHARED_SKAFFOLD_SCHEMA}: copy it again"]
+    return []
+
+
+def json_patch(doc: dict, patches: list[dict]) -> dict:
+    """The add/replace/remove operations skaffold profiles use here (RFC 6902 subset)."""
+    doc = copy.deepcopy(doc)
+    for p in patches:
+        parts = [s.replace("~1", "/").replace("~0", "~") for s in p["path"].split("/")[1:]]
+        parent = doc
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        last = parts[-1]
+        key = int(last) if isinstance(parent, list) else last
+        if p["op"] in ("add", "replace"):
+            if p["op"] == "replace" and (isinstance(parent, dict) and key not in parent):
+                raise KeyError(f"patch {p['path']}: nothing to replace")
+            parent[key] = p["value"]
+        elif p["op"] == "remove":
+            del parent[key]
+        else:
+            raise ValueError(f"patch op {p['op']} is not handled here")
+    return doc
+
+
+def check_skaffold_config(path: Path, services: Iterable[str]) -> Problems:
+    problems: Problems = []
+    cfg = yaml.safe_load(path.read_text())
+    if cfg.get("apiVersion") != SKAFFOLD_API_VERSION:
+        problems.append(f"apiVersion {cfg.get('apiVersion')!r}, want {SKAFFOLD_API_VERSION}")
+    if cfg.get("kind") != "Config":
+        problems.append(f"kind {cfg.get('kind')!r}, want Config")
+
+    def artifacts_ok(c: dict, where: str, profile: str) -> None:
+        arts = {a.get("image"): a for a in (c.get("build") or {}).get("artifacts") or []}
+        if set(arts) != {f"gittix/{s}" for s in services}:
+            problems.append(f"{where}: artifacts {sorted(arts)}, want gittix/<service> for each service")
+        for s in services:
+            a = arts.get(f"gittix/{s}")
+            if not a:
+                continue
+            docker = a.get("docker") or {}
+            args = docker.get("buildArgs") or {}
+            if a.get("context", ".") != "." or docker.get("dockerfile", "Dockerfile") != "Dockerfile":
+                problems.append(f"{where}: gittix/{s} is not built from the root Dockerfile")
+            if args.get("SERVICE") != s:
+                problems.append(f"{where}: gittix/{s} builds SERVICE={args.get('SERVICE')}")
+            if args.get("CARGO_PROFILE", "release") != profile:
+                problems.append(f"{where}: gittix/{s} builds CARGO_PROFILE={args.get('CARGO_PROFILE')}, want {profile}")
+
+    def manifests_ok(c: dict, where: str, overlay: str) -> None:
+        paths = ((c.get("manifests") or {}).get("kustomize") or {}).get("paths")
+        if paths != [f"infra/k8s/overlays/{overlay}"]:
+            problems.append(f"{where}: kustomize paths {paths}, want infra/k8s/overlays/{overlay}")
+        for p in paths or []:
+            if not (ROOT / p / "kustomization.yaml").exists():
+                problems.append(f"{where}: {p} has no kustomization.yaml")
+
+    artifacts_ok(cfg, "build", "dev")
+    manifests_ok(cfg, "manifests", "dev")
+    if ((cfg.get("build") or {}).get("local") or {}).get("push") is not False:
+        problems.append("build.local.push is not false: the dev loop must not push")
+    if "kubectl" not in (cfg.get("deploy") or {}):
+        problems.append("deploy.kubectl is missing")
+    profiles = {p.get("name"): p for p in cfg.get("profiles") or []}
+    for overlay in ("staging", "prod"):
+        prof = profiles.get(overlay)
+        if prof is None:
+            problems.append(f"no profile {overlay}")
+            continue
+        try:
+            applied = json_patch({k: v for k, v in cfg.items() if k != "profiles"}, prof.get("patches") or [])
+        except (KeyError, IndexError, ValueError) as err:
+            problems.append(f"profile {overlay}: {err}")
+            continue
+        for key in ("build", "manifests", "deploy"):
+            if key in prof:
+                applied[key] = {**(applied.get(key) or {}), **prof[key]}
+        artifacts_ok(applied, f"profile {overlay}", "release")
+        manifests_ok(applied, f"profile {overlay}", overlay)
+        if ((applied.get("build") or {}).get("local") or {}).get("push") is not True:
+            problems.append(f"profile {overlay}: images are not pushed")
+    return problems
+
+
+def dockerfile_stages(text: str) -> list[dict]:
+    """FROM lines and the instructions of each stage (continuations joined)."""
+    text = re.sub(r"\\\n", " ", text)
+    stages: list[dict] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        if word.upper() == "FROM":
+            parts = [p for p in rest.split() if not p.startswith("--")]
+            stages.append({"image": parts[0], "name": parts[2] if len(parts) > 2 else None, "lines": []})
+        elif stages:
+            stages[-1]["lines"].append((word.upper(), rest.strip()))
+    return stages
+
+
+def check_dockerfile(path: Path) -> Problems:
+    problems: Problems = []
+    stages = dockerfile_stages(path.read_text())
+    if not stages:
+        return ["no FROM"]
+    names = {s["name"] for s in stages if s["name"]}
+    for s in stages:
+        if s["image"] in names:
+            continue
+        _name, tag, digest = split_image(s["image"])
+        if not digest and (not tag or tag == "latest"):
+            problems.append(f"FROM {s['image']}: pin a tag (not latest) or a digest")
+    final = stages[-1]
+    users = [rest for word, rest in final["lines"] if word == "USER"]
+    if not users or not re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]):
+        problems.append(f"the runtime stage's USER is {users[-1] if users else 'unset'}: a non-zero uid")
+    all_lines = [line for s in stages for line in s["lines"]]
+    if ("ARG", "SERVICE") not in all_lines:
+        problems.append("no build argument SERVICE")
+    if not any(w == "RUN" and "cargo chef cook" in r for w, r in all_lines):
+        problems.append("dependencies are not cached (cargo chef cook)")
+    if not any(w == "RUN" and re.search(r"--bin \"?\$\{?SERVICE", r) for w, r in all_lines):
+        problems.append("no `cargo build --bin $SERVICE`")
+    if not any(w == "ENTRYPOINT" for w, _ in final["lines"]):
+        problems.append("the runtime stage has no ENTRYPOINT")
+    return problems
+
+
+def check_dockerignore(path: Path) -> Problems:
+    problems: Problems = []
+    patterns = [
+        line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(rel: str) -> bool:
+        out = False
+        for pat in patterns:
+            neg = pat.startswith("!")
+            pat = pat.lstrip("!").strip("/")
+            parts = rel.split("/")
+            hit = any(
+                fnmatch.fnmatch("/".join(parts[: i + 1]), pat) or fnmatch.fnmatch("/".join(parts[: i + 1]), pat.replace("**/", ""))
+                for i in range(len(parts))
+            )
+            if hit:
+                out = not neg
+        return out
+
+    for keep in ["Cargo.toml", "Cargo.lock", "crates/common/src/lib.rs", "services/auth/src/main.rs", "services/client/templates/page.html"]:
+        if ignored(keep):
+            problems.append(f".dockerignore drops {keep}, which the build needs")
+    for drop in ["target/release/auth", ".git/HEAD", ".gittix/test/servers.env"]:
+        if not ignored(drop):
+            problems.append(f".dockerignore sends {drop} to the build")
+    return problems
+
+
+def check_workflows_content(services: list[str], images: dict[str, str]) -> Problems:
+    """What the workflows must do beyond being valid (actionlint checks that)."""
+    problems: Problems = []
+    wf_dir = ROOT / ".github" / "workflows"
+    test = yaml.safe_load((wf_dir / "test.yml").read_text())
+    deploy = yaml.safe_load((wf_dir / "deploy.yml").read_text())
+    # PyYAML reads the key `on` as True.
+    test_on = test.get("on", test.get(True)) or {}
+    deploy_on = deploy.get("on", deploy.get(True)) or {}
+    if "pull_request" not in test_on or "main" not in ((test_on.get("push") or {}).get("branches") or []):
+        problems.append("test.yml does not run on pull requests and pushes to main")
+    if "main" not in ((deploy_on.get("push") or {}).get("branches") or []):
+        problems.append("deploy.yml does not run on pushes to main")
+    job = (test.get("jobs") or {}).get("test") or {}
+    env = {**(test.get("env") or {}), **(job.get("env") or {})}
+    for var in ("TEST_MONGO_URL", "TEST_NATS_URL", "TEST_REDIS_URL"):
+        if not env.get(var):
+            problems.append(f"test.yml does not set {var}")
+    runs = "\n".join(s.get("run", "") for s in job.get("steps") or [])
+    if not re.search(r"^\s*make test\s*$", runs, re.M):
+        problems.append("test.yml does not run `make test`")
+    if "--jetstream" not in runs and " -js" not in runs:
+        problems.append("test.yml starts NATS without JetStream")
+    # CI's servers are the images production runs.
+    ci_images = {name: (svc or {}).get("image", "") for name, svc in (job.get("services") or {}).items()}
+    ci_images["nats"] = env.get("NATS_IMAGE", "")
+    for name, image in images.items():
+        if ci_images.get(name) != image:
+            problems.append(f"test.yml runs {name} {ci_images.get(name) or 'nowhere'}, infra/k8s runs {image}")
+    d_env = deploy.get("env") or {}
+    if (d_env.get("SERVICES") or "").split() != services:
+        problems.append(f"deploy.yml SERVICES is {d_env.get('SERVICES')!r}, want {' '.join(services)!r}")
+    d_runs = "\n".join(s.get("run", "") for j in (deploy.get("jobs") or {}).values() for s in j.get("steps") or [])
+    for needle in ("doctl kubernetes cluster kubeconfig save", "infra/k8s/set-images.sh", "kubectl apply -k", "rollout status"):
+        if needle not in d_runs:
+            problems.append(f"deploy.yml never runs {needle}")
+    return problems
+
+
+def base_images(docs: list[dict]) -> dict[str, str]:
+    """The data stores' images by role: mongo, redis, nats."""
+    out: dict[str, str] = {}
+    for doc in objects(docs, "StatefulSet"):
+        for c in pod_spec(doc).get("containers", []):
+            role = split_image(c["image"])[0].rsplit("/", 1)[-1]
+            out.setdefault(role, c["image"])
+    return out

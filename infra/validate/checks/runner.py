@@ -1,0 +1,160 @@
+"""The runner: every check in turn, then every self-test, one line each, ending with
+`infra: N passed, M failed` (exit status 1 when anything failed). `-v` shows what each
+self-test caught and the traceback of a check that crashed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Callable
+
+from .build import (
+    SHARED_SKAFFOLD_SCHEMA,
+    SKAFFOLD_API_VERSION,
+    base_images,
+    check_dockerfile,
+    check_dockerignore,
+    check_shared_schema,
+    check_skaffold_config,
+    check_skaffold_schema,
+    check_workflows_content,
+)
+from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, render, run, tool_output
+from .env import check_env
+from .manifests import (
+    K8S_VERSION,
+    check_app_env,
+    check_hosts_and_tls,
+    check_release_images,
+    check_schemas,
+    check_workloads,
+    release_render,
+)
+from .monitoring import (
+    ALERTS,
+    DASHBOARD,
+    METRIC_SOURCES,
+    POD_MONITOR,
+    check_alerts,
+    check_dashboard,
+    check_scrape,
+    exported_metrics,
+    rust_sources,
+)
+from .routes import check_routes
+from .selftest import self_tests
+
+
+class Report:
+    def __init__(self, verbose: bool):
+        self.passed = 0
+        self.failed = 0
+        self.verbose = verbose
+
+    def record(self, name: str, fn: Callable[[], Problems], expect_fail: bool = False) -> Problems | None:
+        try:
+            problems = fn()
+            error = None
+        except Exception as err:  # a check that crashes has failed, and says why
+            problems = None
+            error = f"{type(err).__name__}: {err}"
+            if self.verbose:
+                traceback.print_exc()
+        if expect_fail:
+            ok = error is None and bool(problems)
+            detail = [] if ok else ([error] if error else ["the check passed on a broken copy"])
+        else:
+            ok = error is None and not problems
+            detail = [error] if error else (problems or [])
+        if ok:
+            self.passed += 1
+            print(f"  ok    {name}")
+            if expect_fail and self.verbose:
+                for p in problems[:3]:
+                    print(f"          (caught: {p})")
+        else:
+            self.failed += 1
+            print(f"  FAIL  {name}")
+            for p in detail[:40]:
+                print(f"          {p}")
+            if len(detail) > 40:
+                print(f"          … and {len(detail) - 40} more")
+        sys.stdout.flush()
+        return problems
+
+
+def main() -> int:
+    verbose = "-v" in sys.argv[1:]
+    report = Report(verbose)
+    routes = load_routes()
+    env_rows = load_service_env()
+    services = list(env_rows)
+    renders: dict[str, list[dict]] = {}
+
+    print("kubernetes manifests (infra/k8s)")
+    for overlay in OVERLAYS:
+        def do_render(overlay=overlay) -> Problems:
+            renders[overlay] = render(K8S / "overlays" / overlay)
+            return []
+        report.record(f"{overlay}: renders with kubectl kustomize", do_render)
+        if overlay not in renders:
+            continue
+        docs = renders[overlay]
+        report.record(f"{overlay}: objects valid for Kubernetes {K8S_VERSION} (strict)", lambda: check_schemas(docs))
+        report.record(f"{overlay}: Ingress routes = infra/routes.tsv", lambda: check_routes(docs, routes))
+        report.record(f"{overlay}: service-env.tsv variables set on the Deployments", lambda: check_env(docs, env_rows))
+        report.record(f"{overlay}: probes, resources, security, pinned images, data stores", lambda: check_workloads(docs, services, overlay))
+        report.record(f"{overlay}: APP_ENV", lambda: check_app_env(docs, overlay))
+        if overlay == "dev":
+            report.record("dev: host gittix.dev over HTTP", lambda: check_hosts_and_tls(docs, overlay))
+    release: dict[str, list[dict]] = {}
+    for overlay in ("staging", "prod"):
+        def do_release(overlay=overlay) -> Problems:
+            release[overlay] = release_render(overlay, services)
+            return check_schemas(release[overlay]) + check_release_images(release[overlay], services)
+        report.record(f"{overlay}: with images set as deploy.yml sets them", do_release)
+        if overlay in release:
+            report.record(f"{overlay}: host, TLS, issuer, namespace{', load balancer' if overlay == 'prod' else ''}",
+                          lambda: check_hosts_and_tls(release[overlay], overlay))
+
+    print("skaffold.yaml")
+    report.record(f"matches the {SKAFFOLD_API_VERSION} schema (check-jsonschema)", lambda: check_skaffold_schema(ROOT / "skaffold.yaml"))
+    report.record("vendored schema = ../shared/schemas copy" + ("" if SHARED_SKAFFOLD_SCHEMA.exists() else " (absent here)"), check_shared_schema)
+    report.record("apiVersion, kind, artifacts, overlays, profiles", lambda: check_skaffold_config(ROOT / "skaffold.yaml", services))
+
+    print("images")
+    report.record("hadolint Dockerfile", lambda: tool_output(run(["hadolint", "Dockerfile"])))
+    report.record("Dockerfile: pinned bases, non-root, SERVICE, cached dependencies", lambda: check_dockerfile(ROOT / "Dockerfile"))
+    report.record(".dockerignore keeps the workspace, drops the rest", lambda: check_dockerignore(ROOT / ".dockerignore"))
+
+    print("workflows and scripts")
+    report.record("actionlint .github/workflows (with shellcheck)", lambda: tool_output(run(["actionlint", "-no-color"])))
+    if "dev" in renders:
+        report.record("test.yml and deploy.yml do their jobs", lambda: check_workflows_content(services, base_images(renders["dev"])))
+    scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("scripts/test.d/*.sh")])
+    report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
+                  lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))
+
+    print("monitoring (infra/monitoring)")
+    known: set[str] = set()
+
+    def do_metrics() -> Problems:
+        known.update(exported_metrics(rust_sources()))
+        return [] if known else [f"no metrics::counter!/gauge!/histogram! under {', '.join(METRIC_SOURCES)}"]
+    report.record("the metrics crates/ and services/ export", do_metrics)
+    report.record("alerts.yaml: a PrometheusRule, severity and summary, exported metrics only", lambda: check_alerts(load_yaml(ALERTS), known))
+    report.record("dashboard.json: panels with targets on exported metrics only", lambda: check_dashboard(json.loads(DASHBOARD.read_text()), known))
+    if "dev" in renders:
+        report.record("podmonitor.yaml and GittixServiceDown cover the pods annotated for scraping",
+                      lambda: check_scrape(load_yaml(POD_MONITOR), load_yaml(ALERTS), renders["dev"]))
+
+    print("self-tests: each check fails on a broken copy")
+    if all(k in renders for k in ("dev", "prod")) and "prod" in release:
+        for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known):
+            report.record(name, thunk, expect_fail=True)
+    else:
+        report.record("self-tests need the dev and prod renders", lambda: ["a render failed above"])
+
+    print(f"infra: {report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0

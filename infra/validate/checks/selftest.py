@@ -1,0 +1,285 @@
+"""Self-tests: every check, fed a deliberately broken copy of what it checks, must fail.
+self_tests() lists them as (name, thunk) pairs; the runner expects each thunk to report
+problems."""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from .build import check_dockerfile, check_skaffold_config, check_skaffold_schema
+from .common import (
+    K8S,
+    ROOT,
+    ROUTES_TSV,
+    SERVICE_ENV_TSV,
+    Problems,
+    find,
+    label,
+    load_routes,
+    load_service_env,
+    load_yaml,
+    name_of,
+    objects,
+    pod_spec,
+    run,
+    service_container,
+    tool_output,
+)
+from .env import check_env
+from .manifests import check_hosts_and_tls, check_release_images, check_schemas, check_workloads
+from .monitoring import (
+    ALERTS,
+    BUCKETS_RE,
+    DASHBOARD,
+    POD_MONITOR,
+    check_alerts,
+    check_dashboard,
+    check_scrape,
+    dashboard_panels,
+    exported_metrics,
+    rules_of,
+    rust_sources,
+)
+from .routes import check_routes
+
+
+def mutate(docs: list[dict], kind: str, name: str, fn: Callable[[dict], None]) -> list[dict]:
+    docs = copy.deepcopy(docs)
+    hits = find(docs, kind, name)
+    if not hits:
+        raise LookupError(f"self-test: no {kind} {name} to break")
+    for d in hits:
+        fn(d)
+    return docs
+
+
+def container(doc: dict, name: str | None = None) -> dict:
+    """The named container of a workload, or its first."""
+    found = service_container(doc, name) if name else pod_spec(doc)["containers"][0]
+    if found is None:
+        raise LookupError(f"self-test: {label(doc)} has no container {name}")
+    return found
+
+
+def drop_env(var: str) -> Callable[[dict], None]:
+    def fn(doc: dict) -> None:
+        c = container(doc, name_of(doc))
+        c["env"] = [e for e in c.get("env", []) if e["name"] != var]
+    return fn
+
+
+def set_cm(key: str, value: str | None) -> Callable[[dict], None]:
+    def fn(doc: dict) -> None:
+        if value is None:
+            doc["data"].pop(key, None)
+        else:
+            doc["data"][key] = value
+    return fn
+
+
+def cm_name(docs: list[dict], prefix: str) -> str:
+    return next(name_of(d) for d in objects(docs, "ConfigMap") if name_of(d).startswith(prefix + "-"))
+
+
+def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], routes, env_rows, services, known: set[str]) -> list[tuple[str, Callable[[], Problems]]]:
+    """(name, thunk) pairs; each thunk runs a check on something broken and must fail."""
+    def paths(fn):
+        return lambda d: fn(d["spec"]["rules"][0]["http"]["paths"])
+
+    def retarget(paths_):
+        for p in paths_:
+            if p["path"] == "/api/orders":
+                p["backend"]["service"]["name"] = "tickets"
+
+    def broken_tsv(text: str) -> Path:
+        f = tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False)
+        f.write(text)
+        f.close()
+        atexit.register(os.unlink, f.name)
+        return Path(f.name)
+
+    extra_route = broken_tsv(ROUTES_TSV.read_text() + "/api/refunds\tpayments\n")
+    extra_required = broken_tsv(SERVICE_ENV_TSV.read_text() + "orders\tORDERS_FEATURE\tyes\tx\tnew required variable\n")
+
+    def workflow_broken() -> Problems:
+        with tempfile.TemporaryDirectory() as tmp:
+            wf = Path(tmp) / "broken.yml"
+            wf.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.evnt.name }}\n      - uses: actions/checkout@v4\n        with:\n          fetch-dept: 0\n")
+            return tool_output(run(["actionlint", "-no-color", str(wf)]))
+
+    def dockerfile_broken() -> Problems:
+        with tempfile.TemporaryDirectory() as tmp:
+            df = Path(tmp) / "Dockerfile"
+            df.write_text("FROM debian:latest\nRUN apt-get update && apt-get install -y curl\nUSER root\n")
+            return tool_output(run(["hadolint", str(df)])) + check_dockerfile(df)
+
+    def skaffold_broken(edit: Callable[[dict], None], schema_only: bool) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            cfg = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+            edit(cfg)
+            with tempfile.TemporaryDirectory() as tmp:
+                f = Path(tmp) / "skaffold.yaml"
+                f.write_text(yaml.safe_dump(cfg))
+                return check_skaffold_schema(f) if schema_only else check_skaffold_config(f, services)
+        return thunk
+
+    def shell_broken() -> Problems:
+        with tempfile.TemporaryDirectory() as tmp:
+            f = Path(tmp) / "broken.sh"
+            f.write_text("#!/usr/bin/env bash\nfor f in $(ls *.txt); do rm $f; done\n")
+            return tool_output(run(["shellcheck", str(f)]))
+
+    def set_images_untagged() -> Problems:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(K8S, Path(tmp) / "k8s")
+            proc = run(["bash", str(Path(tmp) / "k8s" / "set-images.sh"), str(Path(tmp) / "k8s" / "overlays" / "prod"), "auth=registry.example.test/auth"])
+            return ["refused"] if proc.returncode != 0 else []
+
+    def unknown_kind(docs):
+        return docs + [{"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "x"}}]
+
+    def issuer_typo(d):
+        d["spec"]["acme"]["solvers"][0]["http01"]["ingres"] = d["spec"]["acme"]["solvers"][0]["http01"].pop("ingress")
+
+    def jwt_literal(d):
+        c = container(d, "auth")
+        pem = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"
+        c["env"] = [{"name": "JWT_PRIVATE_KEY", "value": pem} if e["name"] == "JWT_PRIVATE_KEY" else e for e in c["env"]]
+
+    def jwt_optional(d):
+        c = container(d, "auth")
+        for e in c["env"]:
+            if e["name"] == "JWT_PRIVATE_KEY":
+                e["valueFrom"]["secretKeyRef"]["optional"] = True
+
+    def private_key_to(service):
+        def fn(d):
+            container(d, service)["env"].append(
+                {"name": "JWT_PRIVATE_KEY", "valueFrom": {"secretKeyRef": {"name": "jwt-signing-key", "key": "JWT_PRIVATE_KEY"}}}
+            )
+        return fn
+
+    def public_keys_from(secret):
+        def fn(d):
+            for e in container(d, name_of(d))["env"]:
+                if e["name"] == "JWT_PUBLIC_KEYS":
+                    e["valueFrom"]["secretKeyRef"]["name"] = secret
+        return fn
+
+    def c0(fn):
+        return lambda d: fn(container(d))
+
+    def alerts_broken(edit: Callable[[dict], None], metrics: Callable[[], set[str]] = lambda: known) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            doc = load_yaml(ALERTS)
+            edit(doc)
+            return check_alerts(doc, metrics())
+        return thunk
+
+    def dashboard_broken(edit: Callable[[dict], None]) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            dash = json.loads(DASHBOARD.read_text())
+            edit(dash)
+            return check_dashboard(dash, known)
+        return thunk
+
+    def scrape_broken(edit_pod_monitor: Callable[[dict], None], edit_alerts: Callable[[dict], None] = lambda d: None) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            pod_monitor, alerts = load_yaml(POD_MONITOR), load_yaml(ALERTS)
+            edit_pod_monitor(pod_monitor)
+            edit_alerts(alerts)
+            return check_scrape(pod_monitor, alerts, dev)
+        return thunk
+
+    def rule(alert: str) -> Callable[[dict], dict]:
+        def get(doc: dict) -> dict:
+            found = [r for _, r in rules_of(doc) if r.get("alert") == alert]
+            if not found:
+                raise LookupError(f"self-test: no alert {alert} to break")
+            return found[0]
+        return get
+
+    def rename_metric(old: str, new: str) -> Callable[[dict], None]:
+        def fn(doc: dict) -> None:
+            for _, r in rules_of(doc):
+                r["expr"] = r["expr"].replace(old, new)
+        return fn
+
+    def no_buckets() -> set[str]:
+        # The code as it would be without metrics.rs's bucket matcher: histograms are summaries.
+        return exported_metrics(BUCKETS_RE.sub("(", text) for text in rust_sources())
+
+    def panel(title: str) -> Callable[[dict], dict]:
+        def get(dash: dict) -> dict:
+            found = [p for p in dashboard_panels(dash["panels"]) if p.get("title") == title]
+            if not found:
+                raise LookupError(f"self-test: no panel {title!r} to break")
+            return found[0]
+        return get
+
+    def drop_value(value: str) -> Callable[[dict], None]:
+        def fn(pm: dict) -> None:
+            for e in pm["spec"]["selector"]["matchExpressions"]:
+                e["values"] = [v for v in e["values"] if v != value]
+        return fn
+
+    return [
+        ("routes: an Ingress path removed", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps.pop(1))), routes)),
+        ("routes: /api/orders sent to tickets", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(retarget)), routes)),
+        ("routes: a route added to routes.tsv only", lambda: check_routes(dev, load_routes(extra_route))),
+        ("routes: pathType Exact", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps[0].update(pathType="Exact"))), routes)),
+        ("env: JWT_PRIVATE_KEY removed from auth", lambda: check_env(mutate(dev, "Deployment", "auth", drop_env("JWT_PRIVATE_KEY")), env_rows)),
+        ("env: JWT_PRIVATE_KEY as a literal value", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_literal), env_rows)),
+        ("env: JWT_PRIVATE_KEY from an optional secret key", lambda: check_env(mutate(dev, "Deployment", "auth", jwt_optional), env_rows)),
+        ("env: the signing key given to tickets", lambda: check_env(mutate(dev, "Deployment", "tickets", private_key_to("tickets")), env_rows)),
+        ("env: JWT_PUBLIC_KEYS removed from orders", lambda: check_env(mutate(dev, "Deployment", "orders", drop_env("JWT_PUBLIC_KEYS")), env_rows)),
+        ("env: JWT_PUBLIC_KEYS from the signing key's Secret", lambda: check_env(mutate(dev, "Deployment", "payments", public_keys_from("jwt-signing-key")), env_rows)),
+        ("env: MONGO_URL removed from tickets' ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "tickets-config"), set_cm("MONGO_URL", None)), env_rows)),
+        ("env: a misspelt variable in a ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("EXPIRATION_WINDOW_SECS", "900")), env_rows)),
+        ("env: NATS_URL naming no Service", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "gittix-config"), set_cm("NATS_URL", "nats://natz:4222")), env_rows)),
+        ("env: a simulated gateway in production", lambda: check_env(mutate(prod, "ConfigMap", cm_name(prod, "payments-config"), set_cm("PAYMENT_GATEWAY", "simulated")), env_rows)),
+        ("env: a new required variable in service-env.tsv", lambda: check_env(dev, load_service_env(extra_required))),
+        ("schema: replicas as a string", lambda: check_schemas(mutate(dev, "Deployment", "auth", lambda d: d["spec"].update(replicas="two")))),
+        ("schema: an unknown field (strict)", lambda: check_schemas(mutate(dev, "Deployment", "auth", lambda d: d["spec"].update(replica=2)))),
+        ("schema: an unknown kind", lambda: check_schemas(unknown_kind(dev))),
+        ("schema: a misspelt ClusterIssuer field", lambda: check_schemas(mutate(prod, "ClusterIssuer", "letsencrypt-prod", issuer_typo))),
+        ("workloads: no readiness probe", lambda: check_workloads(mutate(dev, "Deployment", "orders", c0(lambda c: c.pop("readinessProbe"))), services, "dev")),
+        ("workloads: an image tagged latest", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:latest"))), services, "dev")),
+        ("workloads: root allowed", lambda: check_workloads(mutate(dev, "Deployment", "client", lambda d: pod_spec(d)["securityContext"].update(runAsNonRoot=False)), services, "dev")),
+        ("workloads: no memory limit", lambda: check_workloads(mutate(dev, "StatefulSet", "auth-mongo", c0(lambda c: c["resources"]["limits"].pop("memory"))), services, "dev")),
+        ("workloads: NATS without JetStream", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if a not in ("-js", "--jetstream")]))), services, "dev")),
+        ("workloads: NATS without its fsync config", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if not a.startswith("--config=")]))), services, "dev")),
+        ("workloads: auth hashes more at once than its memory holds", lambda: check_workloads(mutate(dev, "ConfigMap", cm_name(dev, "auth-config"), set_cm("HASH_CONCURRENCY", "16")), services, "dev")),
+        ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
+        ("release: prod applied without set-images.sh", lambda: check_release_images(prod, services)),
+        ("release: TLS for another host", lambda: check_hosts_and_tls(mutate(prod_release, "Ingress", "gittix", lambda d: d["spec"]["tls"][0].update(hosts=["other.example.com"])), "prod")),
+        ("release: load balancer hostname differs", lambda: check_hosts_and_tls(mutate(prod_release, "Service", "ingress-nginx-controller", lambda d: d["metadata"]["annotations"].update({"service.beta.kubernetes.io/do-loadbalancer-hostname": "old.example.com"})), "prod")),
+        ("release: set-images.sh refuses an untagged image", set_images_untagged),
+        ("skaffold: an unknown field (schema)", skaffold_broken(lambda c: c["build"].update(artefacts=[]), True)),
+        ("skaffold: a wrong apiVersion", skaffold_broken(lambda c: c.update(apiVersion="skaffold/v4beta12"), False)),
+        ("skaffold: an artifact missing", skaffold_broken(lambda c: c["build"]["artifacts"].pop(), False)),
+        ("dockerfile: latest base, root user", dockerfile_broken),
+        ("workflows: a broken workflow", workflow_broken),
+        ("shellcheck: a broken script", shell_broken),
+        ("monitoring: an alert on a metric the code does not export", alerts_broken(rename_metric("events_dead_lettered_total", "events_dead_letters_total"))),
+        ("monitoring: an alert without a severity", alerts_broken(lambda d: rule("GittixOutboxBacklog")(d)["labels"].pop("severity"))),
+        ("monitoring: an alert without a summary", alerts_broken(lambda d: rule("GittixHttp5xxRatioHigh")(d)["annotations"].pop("summary"))),
+        ("monitoring: a misspelt rule field", alerts_broken(lambda d: rule("GittixConsumerRetrying")(d).update(fore="15m"))),
+        ("monitoring: rules that are not a PrometheusRule", alerts_broken(lambda d: d.update(kind="ConfigMap"))),
+        ("monitoring: an unclosed parenthesis", alerts_broken(lambda d: rule("GittixExpiryLate")(d).update(expr="histogram_quantile(0.99, rate(expiration_lateness_seconds_bucket[5m]) > 1"))),
+        ("monitoring: _bucket of a histogram without buckets", alerts_broken(lambda d: None, no_buckets)),
+        ("monitoring: a panel on a metric the code does not export", dashboard_broken(lambda d: panel("Orders per minute by status")(d)["targets"][0].update(expr="sum by (status) (rate(order_total[5m]))"))),
+        ("monitoring: a panel without targets", dashboard_broken(lambda d: panel("Outbox pending")(d).update(targets=[]))),
+        ("monitoring: a panel on one Grafana's datasource uid", dashboard_broken(lambda d: panel("5xx ratio")(d).update(datasource={"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}))),
+        ("monitoring: the PodMonitor misses expiration", scrape_broken(drop_value("expiration"))),
+        ("monitoring: GittixServiceDown misses payments", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|payments", "")))),
+    ]
