@@ -17,8 +17,14 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
   env               (env) every required variable of infra/service-env.tsv is set on its
                     service's Deployment, secrets come from their Secret, URLs name Services
   workloads         (manifests) probes, resources, security contexts, pinned images, data stores
-  release           (manifests) staging and prod with images set as the deploy workflow sets them: TLS,
-                    issuers, hosts, the DigitalOcean load balancer
+  labels            (labels) the recommended app.kubernetes.io/* labels on every workload and
+                    pod template, version = image tag; selectors by name alone
+  network           (network) NetworkPolicies allow exactly the flows derived from routes.tsv,
+                    service-env.tsv and the ownership table of docs/ARCHITECTURE.md
+  availability      (availability) PodDisruptionBudgets, HorizontalPodAutoscalers, spreading
+                    the HTTP services across nodes
+  release           (manifests) staging and prod with images set as the deploy workflow sets
+                    them: TLS, issuers, hosts, the DigitalOcean load balancer, version labels
   skaffold          (build) skaffold.yaml against the skaffold/v4beta13 schema, plus its content
   dockerfile        (build) hadolint and the image rules; .dockerignore keeps the workspace
   workflows         (build) actionlint (with shellcheck) and what test.yml and deploy.yml must do

@@ -6,6 +6,9 @@ beside this package, runs them all):
   manifests   schema (kubernetes-validate, strict; cert-manager), workloads, release
   routes      each overlay's Ingress against infra/routes.tsv
   env         the Deployments' variables against infra/service-env.tsv
+  labels      the recommended labels on workloads and pod templates; selectors unchanged
+  network     NetworkPolicies against the flows the architecture has; stores' owners
+  availability  PodDisruptionBudgets, HorizontalPodAutoscalers, spreading across nodes
   build       skaffold.yaml, the Dockerfile, .dockerignore, the GitHub workflows
   monitoring  infra/monitoring: alerts, dashboard, PodMonitor against the exported metrics
   selftest    each check fed a deliberately broken copy, which it must fail

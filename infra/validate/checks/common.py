@@ -218,6 +218,26 @@ def selects(selector: dict, labels: dict) -> bool:
     return True
 
 
+def autoscalers_of(docs: list[dict], doc: dict) -> list[dict]:
+    """The HorizontalPodAutoscalers whose scaleTargetRef is this workload."""
+    return [
+        h for h in objects(docs, "HorizontalPodAutoscaler")
+        if ns_of(h) == ns_of(doc)
+        and (h.get("spec", {}).get("scaleTargetRef") or {}).get("kind") == kind_of(doc)
+        and (h.get("spec", {}).get("scaleTargetRef") or {}).get("name") == name_of(doc)
+    ]
+
+
+def min_replicas(docs: list[dict], doc: dict) -> int:
+    """The fewest pods a workload runs: its replicas, or with an autoscaler (which then owns
+    the count) the autoscaler's minReplicas."""
+    spec = doc.get("spec", {})
+    hpas = autoscalers_of(docs, doc)
+    if "replicas" not in spec and hpas:
+        return min(int(h["spec"].get("minReplicas", 1)) for h in hpas)
+    return int(spec.get("replicas", 1))
+
+
 def load_yaml(path: Path) -> dict:
     """The one YAML document of a file."""
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]

@@ -26,6 +26,7 @@ from .common import (
     find,
     kind_of,
     label,
+    min_replicas,
     name_of,
     ns_of,
     objects,
@@ -42,9 +43,6 @@ from .common import (
 # minikube and DigitalOcean all offer it or newer).
 K8S_VERSION = "1.33"
 CLUSTER_ISSUER_SCHEMA = SCHEMAS / "cert-manager-clusterissuer.json"
-# Services whose one replica is a design choice, not an oversight (expiration schedules
-# expiries in Redis; two would race).
-SINGLE_REPLICA = {"expiration"}
 # Services nothing calls over HTTP: no Service object needed.
 NO_SERVICE = {"expiration"}
 ISSUERS = {
@@ -148,11 +146,9 @@ def check_workloads(docs: list[dict], services: Iterable[str], overlay: str) -> 
             got_path, got_port = http_probe(container, kind)
             if got_path != path or got_port not in ("http", port):
                 problems.append(f"{service}: {kind} is not GET {path} on the http port")
-        replicas = doc.get("spec", {}).get("replicas", 1)
-        if overlay == "prod" and service not in SINGLE_REPLICA and replicas < 2:
+        replicas = min_replicas(docs, doc)
+        if overlay == "prod" and replicas < 2:
             problems.append(f"{service}: {replicas} replica in prod; stateless services run several")
-        if service in SINGLE_REPLICA and replicas != 1:
-            problems.append(f"{service}: {replicas} replicas; it must run exactly one")
         if service not in NO_SERVICE:
             svc = svc_objects.get((ns_of(doc), service))
             pod_labels = doc["spec"]["template"].get("metadata", {}).get("labels", {})

@@ -21,7 +21,9 @@ from .build import (
     check_workflows_content,
 )
 from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, render, run, tool_output
+from .availability import SPREAD_OVERLAYS, check_autoscalers, check_disruption_budgets, check_spread
 from .env import check_env
+from .labels import check_labels
 from .manifests import (
     K8S_VERSION,
     check_app_env,
@@ -42,6 +44,7 @@ from .monitoring import (
     exported_metrics,
     rust_sources,
 )
+from .network import MONITORING_POLICY, check_network_policies, check_ownership, ownership
 from .routes import check_routes
 from .selftest import self_tests
 
@@ -90,6 +93,8 @@ def main() -> int:
     routes = load_routes()
     env_rows = load_service_env()
     services = list(env_rows)
+    # The services the ingress routes to: the ones that serve HTTP to the world.
+    http_services = list(dict.fromkeys(service for _, service in routes))
     renders: dict[str, list[dict]] = {}
 
     print("kubernetes manifests (infra/k8s)")
@@ -106,6 +111,14 @@ def main() -> int:
         report.record(f"{overlay}: service-env.tsv variables set on the Deployments", lambda: check_env(docs, env_rows))
         report.record(f"{overlay}: probes, resources, security, pinned images, data stores", lambda: check_workloads(docs, services, overlay))
         report.record(f"{overlay}: APP_ENV", lambda: check_app_env(docs, overlay))
+        report.record(f"{overlay}: recommended labels on workloads and pod templates; selectors by name alone",
+                      lambda: check_labels(docs))
+        report.record(f"{overlay}: NetworkPolicies allow exactly the architecture's flows", lambda: check_network_policies(docs, routes, env_rows, load_yaml(MONITORING_POLICY)))
+        report.record(f"{overlay}: each data store reached by its owner alone (docs/ARCHITECTURE.md)", lambda: check_ownership(docs, env_rows, ownership()))
+        report.record(f"{overlay}: a PodDisruptionBudget for every replicated workload", lambda: check_disruption_budgets(docs))
+        report.record(f"{overlay}: autoscalers for the HTTP services wherever they run several", lambda: check_autoscalers(docs, http_services))
+        if overlay in SPREAD_OVERLAYS:
+            report.record(f"{overlay}: the HTTP services spread across nodes", lambda: check_spread(docs, http_services))
         if overlay == "dev":
             report.record("dev: host gittix.dev over HTTP", lambda: check_hosts_and_tls(docs, overlay))
     release: dict[str, list[dict]] = {}
@@ -117,6 +130,7 @@ def main() -> int:
         if overlay in release:
             report.record(f"{overlay}: host, TLS, issuer, namespace{', load balancer' if overlay == 'prod' else ''}",
                           lambda: check_hosts_and_tls(release[overlay], overlay))
+            report.record(f"{overlay}: each service's version label is its deployed image's tag", lambda: check_labels(release[overlay]))
 
     print("skaffold.yaml")
     report.record(f"matches the {SKAFFOLD_API_VERSION} schema (check-jsonschema)", lambda: check_skaffold_schema(ROOT / "skaffold.yaml"))
@@ -148,13 +162,15 @@ def main() -> int:
     if "dev" in renders:
         report.record("podmonitor.yaml and GittixServiceDown cover the pods annotated for scraping",
                       lambda: check_scrape(load_yaml(POD_MONITOR), load_yaml(ALERTS), renders["dev"]))
+    report.record("networkpolicy.yaml: a valid NetworkPolicy (what it allows: the overlays' network checks)",
+                  lambda: check_schemas([load_yaml(MONITORING_POLICY)]))
 
     print("self-tests: each check fails on a broken copy")
-    if all(k in renders for k in ("dev", "prod")) and "prod" in release:
-        for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known):
+    if all(k in renders for k in ("dev", "staging", "prod")) and "prod" in release:
+        for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known, renders["staging"]):
             report.record(name, thunk, expect_fail=True)
     else:
-        report.record("self-tests need the dev and prod renders", lambda: ["a render failed above"])
+        report.record("self-tests need the dev, staging and prod renders", lambda: ["a render failed above"])
 
     print(f"infra: {report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0

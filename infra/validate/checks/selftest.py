@@ -28,13 +28,16 @@ from .common import (
     load_service_env,
     load_yaml,
     name_of,
+    ns_of,
     objects,
     pod_spec,
     run,
     service_container,
     tool_output,
 )
+from .availability import check_autoscalers, check_disruption_budgets, check_spread
 from .env import check_env
+from .labels import check_labels
 from .manifests import check_hosts_and_tls, check_release_images, check_schemas, check_workloads
 from .monitoring import (
     ALERTS,
@@ -49,6 +52,7 @@ from .monitoring import (
     rules_of,
     rust_sources,
 )
+from .network import MONITORING_POLICY, check_network_policies, check_ownership, ownership
 from .routes import check_routes
 
 
@@ -60,6 +64,13 @@ def mutate(docs: list[dict], kind: str, name: str, fn: Callable[[dict], None]) -
     for d in hits:
         fn(d)
     return docs
+
+
+def drop(docs: list[dict], kind: str, name: str) -> list[dict]:
+    """A copy without the named object(s)."""
+    if not find(docs, kind, name):
+        raise LookupError(f"self-test: no {kind} {name} to remove")
+    return [copy.deepcopy(d) for d in docs if not (d.get("kind") == kind and name_of(d) == name)]
 
 
 def container(doc: dict, name: str | None = None) -> dict:
@@ -90,7 +101,7 @@ def cm_name(docs: list[dict], prefix: str) -> str:
     return next(name_of(d) for d in objects(docs, "ConfigMap") if name_of(d).startswith(prefix + "-"))
 
 
-def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], routes, env_rows, services, known: set[str]) -> list[tuple[str, Callable[[], Problems]]]:
+def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], routes, env_rows, services, known: set[str], staging: list[dict]) -> list[tuple[str, Callable[[], Problems]]]:
     """(name, thunk) pairs; each thunk runs a check on something broken and must fail."""
     def paths(fn):
         return lambda d: fn(d["spec"]["rules"][0]["http"]["paths"])
@@ -232,6 +243,47 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
                 e["values"] = [v for v in e["values"] if v != value]
         return fn
 
+    # --- labels, network policies, availability -----------------------------------------
+    http_services = list(dict.fromkeys(s for _, s in routes))
+
+    def tmpl_labels(d):
+        return d["spec"]["template"]["metadata"]["labels"]
+
+    def both_labels(key, value):
+        def fn(d):
+            d["metadata"]["labels"][key] = value
+            tmpl_labels(d)[key] = value
+        return fn
+
+    def rules(direction, index):
+        """The peers' list (from/to) of rule `index` of a NetworkPolicy."""
+        return lambda d: d["spec"][direction][index]["from" if direction == "ingress" else "to"]
+
+    def network(docs, rows=None, scrape=None) -> Callable[[], Problems]:
+        return lambda: check_network_policies(docs, routes, rows or env_rows, scrape or load_yaml(MONITORING_POLICY))
+
+    def in_values(edit):
+        def fn(peers):
+            for peer in peers:
+                for e in (peer.get("podSelector") or {}).get("matchExpressions") or []:
+                    edit(e["values"])
+        return fn
+
+    def scrape_without(value):
+        doc = load_yaml(MONITORING_POLICY)
+        doc["spec"]["podSelector"]["matchExpressions"][0]["values"].remove(value)
+        return doc
+
+    extra_url = broken_tsv(SERVICE_ENV_TSV.read_text() + "orders\tTICKETS_URL\tno\thttp://tickets:3000\ta new call from orders to tickets\n")
+
+    def with_pdb(docs, name):
+        return docs + [{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name, "namespace": ns_of(find(docs, "Deployment", name)[0])},
+                        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}}}}]
+
+    def spread(fn):
+        return lambda d: fn(pod_spec(d)["topologySpreadConstraints"][0])
+
+
     return [
         ("routes: an Ingress path removed", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps.pop(1))), routes)),
         ("routes: /api/orders sent to tickets", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(retarget)), routes)),
@@ -282,4 +334,30 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("monitoring: a panel on one Grafana's datasource uid", dashboard_broken(lambda d: panel("5xx ratio")(d).update(datasource={"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}))),
         ("monitoring: the PodMonitor misses expiration", scrape_broken(drop_value("expiration"))),
         ("monitoring: GittixServiceDown misses payments", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|payments", "")))),
+        ("labels: a pod template without app.kubernetes.io/instance", lambda: check_labels(mutate(prod, "Deployment", "orders", lambda d: tmpl_labels(d).pop("app.kubernetes.io/instance")))),
+        ("labels: NATS's image bumped, its version label not", lambda: check_labels(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:2.12.5-alpine"))))),
+        ("labels: a selector that adds app.kubernetes.io/instance", lambda: check_labels(mutate(dev, "Deployment", "auth", lambda d: d["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/instance": "gittix-dev"})))),
+        ("labels: labels on a volumeClaimTemplate", lambda: check_labels(mutate(prod, "StatefulSet", "auth-mongo", lambda d: d["spec"]["volumeClaimTemplates"][0]["metadata"].update(labels={"app.kubernetes.io/part-of": "gittix"})))),
+        ("labels: a deployed service labelled with another version", lambda: check_labels(mutate(prod_release, "Deployment", "payments", both_labels("app.kubernetes.io/version", "dev")))),
+        ("network: no default-deny", network(drop(prod, "NetworkPolicy", "default-deny"))),
+        ("network: auth may reach tickets-mongo", network(mutate(dev, "NetworkPolicy", "auth", lambda d: rules("egress", 0)(d).append({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "tickets-mongo"}}})))),
+        ("network: Stripe's egress without the cluster's ranges excepted", network(mutate(prod, "NetworkPolicy", "payments", lambda d: [p["ipBlock"].pop("except") for r in d["spec"]["egress"] for p in r["to"] if "ipBlock" in p]))),
+        ("network: the client cannot call payments", network(mutate(dev, "NetworkPolicy", "client", lambda d: in_values(lambda v: v.remove("payments"))(rules("egress", 0)(d))))),
+        ("network: DNS over UDP only", network(mutate(staging, "NetworkPolicy", "auth", lambda d: d["spec"]["egress"][-1].update(ports=[{"protocol": "UDP", "port": 53}])))),
+        ("network: the ingress controller may reach NATS", network(mutate(dev, "NetworkPolicy", "nats", lambda d: rules("ingress", 0)(d).append(copy.deepcopy(rules("ingress", 0)(find(dev, "NetworkPolicy", "client")[0])[0]))))),
+        ("network: the ingress peer without its namespace", network(mutate(prod, "NetworkPolicy", "tickets", lambda d: rules("ingress", 0)(d)[0].pop("namespaceSelector")))),
+        ("network: a URL service-env.tsv gives orders, no policy allows", network(dev, load_service_env(extra_url))),
+        ("network: the monitoring policy misses expiration", network(prod, None, scrape_without("expiration"))),
+        ("network: prod without the HTTP-01 solver's policy", network(drop(prod, "NetworkPolicy", "acme-http01-solver"))),
+        ("ownership: orders' MONGO_URL at tickets-mongo", lambda: check_ownership(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("MONGO_URL", "mongodb://tickets-mongo:27017")), env_rows, ownership())),
+        ("ownership: the table gives the client a Redis", lambda: check_ownership(dev, env_rows, {**ownership(), "client": ("redis", "")})),
+        ("availability: prod without orders' PodDisruptionBudget", lambda: check_disruption_budgets(drop(prod, "PodDisruptionBudget", "orders"))),
+        ("availability: a budget that blocks drains (minAvailable 2 of 2)", lambda: check_disruption_budgets(mutate(prod, "PodDisruptionBudget", "expiration", lambda d: d["spec"].update(minAvailable=2)))),
+        ("availability: a budget on a single pod (staging)", lambda: check_disruption_budgets(with_pdb(staging, "auth"))),
+        ("availability: prod without payments' autoscaler", lambda: check_autoscalers(drop(prod, "HorizontalPodAutoscaler", "payments"), http_services)),
+        ("availability: an autoscaler on CPU without CPU requests", lambda: check_autoscalers(mutate(prod, "Deployment", "client", c0(lambda c: c["resources"]["requests"].pop("cpu"))), http_services)),
+        ("availability: replicas set beside an autoscaler", lambda: check_autoscalers(mutate(prod, "Deployment", "tickets", lambda d: d["spec"].update(replicas=2)), http_services)),
+        ("availability: client not spread across nodes (staging)", lambda: check_spread(mutate(staging, "Deployment", "client", lambda d: pod_spec(d).pop("topologySpreadConstraints")), http_services)),
+        ("availability: spread across zones, not nodes", lambda: check_spread(mutate(prod, "Deployment", "orders", spread(lambda c: c.update(topologyKey="topology.kubernetes.io/zone"))), http_services)),
+        ("availability: a spread counting every GitTix pod", lambda: check_spread(mutate(prod, "Deployment", "auth", spread(lambda c: c.pop("matchLabelKeys"))), http_services)),
     ]
