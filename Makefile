@@ -47,10 +47,12 @@ test-servers: install ## Start the private test servers alone (for `cargo test` 
 test-servers-stop: ## Stop the private test servers
 	@scripts/servers.sh stop .gittix/test
 
-bench: build test-servers ## Benchmarks: store races and listing at 10,000 documents; the stack through nginx (listing, replica drain, show-by-id, 200-buyer race, propagation); auth under 200 concurrent sign-ins (peak RSS); expiry lateness; prints figures
+bench: build test-servers ## Benchmarks: store races and listing at 10,000 documents; the stack through nginx (listing, replica drain, show-by-id, 200-buyer race, propagation); auth under 200 concurrent sign-ins (peak RSS); currentuser beside a bare axum handler (wrk); expiry lateness; prints figures
+	cargo build --release -p auth --example bare_handler --locked
 	@scripts/bench-store.sh
 	@BIN_DIR=$(CURDIR)/target/release scripts/bench-stack.sh
 	@BIN_DIR=$(CURDIR)/target/release scripts/bench-signin.sh
+	@BIN_DIR=$(CURDIR)/target/release scripts/bench-request-path.sh
 	cargo bench -p expiration --bench lateness
 
 fmt: ## Format the code

@@ -11,6 +11,8 @@ apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v nginx >/dev/null || apt_packages+=(nginx)
 command -v curl >/dev/null || apt_packages+=(curl)
+# `make bench`: HTTP load for the request-path figures.
+command -v wrk >/dev/null || apt_packages+=(wrk)
 # The browser test: Debian's Chromium (with a font: --no-install-recommends drops it)
 # driven by playwright-core on Node.js 20 or newer.
 command -v chromium >/dev/null || apt_packages+=(chromium fonts-dejavu-core)

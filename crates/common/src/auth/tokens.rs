@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{PrivateKey, PublicKey};
+use super::verified::VerifiedTokens;
 
 /// What an access token says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,7 @@ struct Verifier {
     validation: Validation,
     /// The same rules without the expiry: to recognise a session whose token lapsed.
     lapsed: Validation,
+    verified: VerifiedTokens,
 }
 
 impl Jwt {
@@ -60,11 +62,21 @@ impl Jwt {
                 .collect(),
             validation,
             lapsed,
+            verified: VerifiedTokens::new(),
         }))
     }
 
+    /// The claims of a valid, unexpired token signed by one of our keys. A token that
+    /// verified before is recognised without checking its signature again.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        self.decode(token, &self.0.validation)
+        // As jsonwebtoken's own check: expired once `exp` is older than now minus leeway.
+        let now = jsonwebtoken::get_current_timestamp() as i64 - self.0.validation.leeway as i64;
+        if let Some(claims) = self.0.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.decode(token, &self.0.validation)?;
+        self.0.verified.insert(token, &claims, now);
+        Ok(claims)
     }
 
     /// Claims of a token signed by one of our keys, expired or not.
@@ -203,8 +215,13 @@ mod tests {
         let key = PrivateKey::generate();
         let jwt = Jwt::new(&[key.public()]);
         let token = signer(&key).issue("abc", "a@b.co", None).unwrap();
+        // Verified (and remembered) first: a tampered copy is still checked in full.
+        assert_eq!(jwt.verify(&token).unwrap().id, "abc");
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = parts[1].chars().rev().collect();
+        assert!(jwt.verify(&parts.join(".")).is_err());
+        parts[1] = token.split('.').nth(1).unwrap().to_owned();
+        parts[2] = parts[2].chars().rev().collect();
         assert!(jwt.verify(&parts.join(".")).is_err());
         assert!(jwt.verify("not-a-token").is_err());
     }
