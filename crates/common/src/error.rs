@@ -12,10 +12,13 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// One entry of the `errors` array.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorItem {
+    /// What is wrong, safe to show to a person.
     pub message: String,
+    /// The request field it is about, where it is about one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(nullable = false)]
     pub field: Option<String>,
 }
 
@@ -36,7 +39,7 @@ impl ErrorItem {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub errors: Vec<ErrorItem>,
 }

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metrics;
 pub mod money;
 pub mod mongo;
+pub mod openapi;
 pub mod outbox;
 pub mod paging;
 pub mod redrive;

@@ -50,6 +50,11 @@ impl Cents {
         self.0
     }
 
+    /// The amount in currency units, e.g. `19.99`.
+    pub fn units(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+
     /// The amount as a JSON number of currency units, e.g. `19.99`.
     pub fn to_json(self) -> Value {
         serde_json::Number::from_f64(self.0 as f64 / 100.0)

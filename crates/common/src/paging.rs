@@ -13,10 +13,16 @@ use crate::error::{ApiError, ErrorItem};
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
-/// The raw query; strings so that bad values get our error shape.
-#[derive(Debug, Default, Deserialize)]
+/// The raw query; strings so that bad values get our error shape (documented as what
+/// they must be).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// How many per page, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// Where the page starts: the `cursor` of the previous page's `Link: <…>; rel="next"`
+    /// (an id, 24 hex digits).
     pub cursor: Option<String>,
 }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // test support: failing loudly is the point
 
 mod events;
+pub mod openapi;
 mod proxy;
 mod service_env;
 

@@ -10,6 +10,19 @@ use common::error::{ApiError, ApiResult};
 use crate::app::AppState;
 
 /// `POST /api/users/{id}/ban`
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/ban",
+    tag = "admin",
+    summary = "Suspend a user (admins only): every service refuses them within a second",
+    params(("id" = String, Path, description = "The user's id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Suspended (or already was); their sessions ended"),
+        (status = 404, description = "No such user", body = common::error::ErrorBody),
+        common::openapi::SessionErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn ban(
     State(state): State<AppState>,
     CurrentUser(admin): CurrentUser,
@@ -19,6 +32,19 @@ pub async fn ban(
 }
 
 /// `DELETE /api/users/{id}/ban`
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}/ban",
+    tag = "admin",
+    summary = "Lift a user's suspension (admins only)",
+    params(("id" = String, Path, description = "The user's id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "No longer suspended (or was not)"),
+        (status = 404, description = "No such user", body = common::error::ErrorBody),
+        common::openapi::SessionErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn unban(
     State(state): State<AppState>,
     CurrentUser(admin): CurrentUser,

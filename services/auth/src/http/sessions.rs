@@ -19,6 +19,20 @@ use crate::http::users::{INVALID_CREDENTIALS, UserResponse};
 use crate::store::{RefreshError, SessionStore};
 
 /// `POST /api/users/refresh`: a new access token, and the refresh token rotated.
+#[utoipa::path(
+    post,
+    path = "/api/users/refresh",
+    tag = "sessions",
+    summary = "Renew the access token with the refresh token (rotated)",
+    security(("refresh" = [])),
+    responses(
+        (status = 200, description = "Both cookies renewed", body = UserResponse,
+            headers(("Set-Cookie" = String, description = "`session` and the rotated `refresh`"))),
+        (status = 401, description = "No refresh token, or a revoked, expired or reused one (a reuse ends the session); the cookies are cleared", body = common::error::ErrorBody),
+        (status = 403, description = "Account suspended; the cookies are cleared", body = common::error::ErrorBody),
+        common::openapi::Unavailable,
+    ),
+)]
 pub async fn refresh(State(state): State<AppState>, cookies: Cookies) -> Response {
     match continue_session(&state, &cookies).await {
         Ok(user) => Json(user).into_response(),
@@ -29,8 +43,10 @@ pub async fn refresh(State(state): State<AppState>, cookies: Cookies) -> Respons
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RedirectQuery {
+    /// A local path to go back to (`/` otherwise).
     #[serde(default)]
     redirect: Option<String>,
 }
@@ -39,6 +55,19 @@ pub struct RedirectQuery {
 /// that found its access token expired sends the browser here; the refresh cookie is
 /// only sent to auth's paths). A failed refresh clears the cookies, so the page shows
 /// the visitor signed out instead of sending them here again.
+#[utoipa::path(
+    get,
+    path = "/api/users/refresh",
+    tag = "sessions",
+    summary = "Renew the session, then go back to a page of this site",
+    params(RedirectQuery),
+    security((), ("refresh" = [])),
+    responses(
+        (status = 303, description = "Back to `redirect` (a local path, else `/`); the cookies renewed, or cleared when the refresh failed",
+            headers(("Location" = String, description = "Where to go"))),
+        common::openapi::Unavailable,
+    ),
+)]
 pub async fn refresh_and_return(
     State(state): State<AppState>,
     Query(query): Query<RedirectQuery>,
@@ -101,6 +130,17 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
 
 /// `POST /api/users/signout`: ends this session (the refresh token's, else the one the
 /// access token names, even expired) and clears the cookies. Always 204.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout",
+    tag = "sessions",
+    summary = "Sign out: end this session and clear the cookies",
+    security((), ("session" = []), ("refresh" = [])),
+    responses(
+        (status = 204, description = "Signed out (also without a session)"),
+        common::openapi::Unavailable,
+    ),
+)]
 pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResult<StatusCode> {
     let from_refresh = cookies
         .get(REFRESH_COOKIE)
@@ -126,6 +166,17 @@ pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResu
 }
 
 /// `POST /api/users/signout-everywhere`: ends every session of the user.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout-everywhere",
+    tag = "sessions",
+    summary = "End every session of the signed-in user",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every session ended; the cookies cleared"),
+        common::openapi::SessionErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn signout_everywhere(
     State(state): State<AppState>,
     CurrentUser(claims): CurrentUser,
@@ -141,17 +192,37 @@ pub async fn signout_everywhere(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     current_password: Value,
+    /// 8 to 128 characters.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     new_password: Value,
 }
 
 /// `POST /api/users/password`: with the current password, sets a new one and ends every
 /// session; the caller gets a new one.
+#[utoipa::path(
+    post,
+    path = "/api/users/password",
+    tag = "sessions",
+    summary = "Change the password; every session ends and this one starts anew",
+    request_body = PasswordBody,
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Changed; new `session` and `refresh` cookies",
+            headers(("Set-Cookie" = String, description = "`session` and `refresh` of the new session"))),
+        (status = 400, description = "No current password, or an invalid new one (one entry per field), or a malformed body", body = common::error::ErrorBody),
+        (status = 401, description = "Not authenticated, or the current password is wrong (\"Invalid credentials\")", body = common::error::ErrorBody),
+        (status = 403, description = "Account suspended", body = common::error::ErrorBody),
+        (status = 409, description = "The account changed meanwhile; try again", body = common::error::ErrorBody),
+        common::openapi::JsonBodyErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     CurrentUser(claims): CurrentUser,

@@ -22,15 +22,20 @@ const LOCKED: &str = "Too many failed sign-ins for this email; please wait befor
 
 /// Fields are loose JSON values so that a wrong type is reported against its field,
 /// together with every other failing field.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CredentialsBody {
     #[serde(default)]
+    #[schema(value_type = String, required = true, example = "buyer@example.com")]
     email: Value,
+    /// 8 to 128 characters to sign up; any non-empty one to sign in.
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     password: Value,
 }
 
-#[derive(Serialize)]
+/// A signed-in user.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserResponse {
     id: String,
     email: String,
@@ -46,6 +51,21 @@ impl From<&UserDoc> for UserResponse {
 }
 
 /// `POST /api/users/signup`
+#[utoipa::path(
+    post,
+    path = "/api/users/signup",
+    tag = "users",
+    summary = "Create an account and sign in",
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "Signed up and in: the `session` and `refresh` cookies are set", body = UserResponse,
+            headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh`"))),
+        (status = 400, description = "Invalid email or password (one entry per field), or a malformed body", body = common::error::ErrorBody),
+        (status = 409, description = "The email is already in use", body = common::error::ErrorBody),
+        (status = 429, description = "Over `SIGNUP_PER_MINUTE` for this address (with `Retry-After`)", body = common::error::ErrorBody),
+        common::openapi::JsonBodyErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn signup(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -81,6 +101,22 @@ pub async fn signup(
 }
 
 /// `POST /api/users/signin`
+#[utoipa::path(
+    post,
+    path = "/api/users/signin",
+    tag = "users",
+    summary = "Sign in",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Signed in: the `session` and `refresh` cookies are set", body = UserResponse,
+            headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh`"))),
+        (status = 400, description = "No valid email or no password, or a malformed body", body = common::error::ErrorBody),
+        (status = 401, description = "Invalid credentials", body = common::error::ErrorBody),
+        (status = 403, description = "Account suspended", body = common::error::ErrorBody),
+        (status = 429, description = "Over `SIGNIN_PER_MINUTE` for this address, or sign-in of this email locked after failures (with `Retry-After`)", body = common::error::ErrorBody),
+        common::openapi::JsonBodyErrors, common::openapi::Unavailable,
+    ),
+)]
 pub async fn signin(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
@@ -155,6 +191,17 @@ pub struct CurrentUserBody {
 }
 
 /// `GET /api/users/currentuser`: never an error; an invalid session is simply no user.
+#[utoipa::path(
+    get,
+    path = "/api/users/currentuser",
+    tag = "users",
+    summary = "Who is signed in",
+    security((), ("session" = [])),
+    responses(
+        (status = 200, description = "The signed-in user, or null", body = crate::http::openapi::CurrentUserResponse),
+        common::openapi::Unavailable,
+    ),
+)]
 pub async fn current_user(MaybeUser(claims): MaybeUser) -> impl IntoResponse {
     let user = claims.map(|claims| CurrentUserBody {
         id: claims.id,

@@ -10,6 +10,7 @@ mod helpers;
 mod http_errors;
 mod keys;
 mod limits;
+mod openapi;
 mod refresh;
 mod session;
 mod signin;

@@ -1,21 +1,14 @@
-//! Routes of the orders service, all under `/api/orders`.
+//! Routes of the orders service, all under `/api/orders`; registered in [`openapi`],
+//! which also serves their OpenAPI document.
 
+mod openapi;
 mod orders;
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::app::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/api/orders",
-            get(orders::list_orders).post(orders::create_order),
-        )
-        .route(
-            "/api/orders/{id}",
-            get(orders::show_order).delete(orders::cancel_order),
-        )
-        .with_state(state)
+    let (routes, _document) = openapi::routes();
+    routes.with_state(state)
 }

@@ -5,52 +5,116 @@ use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
-use common::error::{ApiError, ApiResult};
+use common::error::{ApiError, ApiResult, ErrorBody};
 use common::http::{ApiJson, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
+use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
 use common::paging::PageQuery;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::{Order, TicketSnapshot};
 use crate::store::InsertError;
 use crate::transitions::Cancelled;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewOrderBody {
+    /// The ticket to reserve.
     #[serde(default, rename = "ticketId")]
+    #[schema(value_type = String, required = true)]
     ticket_id: Value,
 }
 
-/// The public JSON form of an order. `refund` is null, or the money given back for
-/// charges that could not complete it.
-fn order_json(order: &Order) -> Value {
-    let refund = order.refunds.first().map(|first| {
-        let cents: i64 = order.refunds.iter().map(|r| r.amount_cents).sum();
-        json!({
-            "amount": Cents::new(cents).map(Cents::to_json),
-            "currency": first.currency,
-            "status": "succeeded",
-        })
-    });
-    json!({
-        "id": order.id.to_hex(),
-        "status": order.status.as_str(),
-        "expiresAt": order.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "userId": order.user_id,
-        "version": order.version,
-        "ticket": {
-            "id": order.ticket.id,
-            "title": order.ticket.title,
-            "price": Cents::new(order.ticket.price_cents).map(Cents::to_json),
-        },
-        "refund": refund,
-    })
+/// The public JSON form of an order.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Order)]
+pub struct OrderView {
+    id: String,
+    /// `created` (reserved, awaiting payment), `cancelled` or `complete`.
+    #[schema(value_type = String, example = "created")]
+    status: &'static str,
+    /// The payment deadline (RFC 3339, milliseconds, UTC).
+    #[schema(format = DateTime)]
+    expires_at: String,
+    /// The buyer.
+    user_id: String,
+    version: i64,
+    ticket: OrderTicketView,
+    /// Null, or the money given back for charges that could not complete the order.
+    refund: Option<RefundView>,
+}
+
+/// The ticket as the order reserved it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrderTicket)]
+pub struct OrderTicketView {
+    id: String,
+    title: String,
+    /// In currency units, e.g. 19.99.
+    price: Option<f64>,
+}
+
+/// What was given back for an order (every refunded charge of it, summed).
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrderRefund)]
+pub struct RefundView {
+    /// In currency units.
+    amount: Option<f64>,
+    currency: String,
+    /// Always `succeeded`: a refund shows here once payments confirms it.
+    #[schema(value_type = String, example = "succeeded")]
+    status: &'static str,
+}
+
+impl From<&Order> for OrderView {
+    fn from(order: &Order) -> Self {
+        let refund = order.refunds.first().map(|first| {
+            let cents: i64 = order.refunds.iter().map(|r| r.amount_cents).sum();
+            RefundView {
+                amount: Cents::new(cents).map(Cents::units),
+                currency: first.currency.clone(),
+                status: "succeeded",
+            }
+        });
+        Self {
+            id: order.id.to_hex(),
+            status: order.status.as_str(),
+            expires_at: order
+                .expires_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            user_id: order.user_id.clone(),
+            version: order.version,
+            ticket: OrderTicketView {
+                id: order.ticket.id.clone(),
+                title: order.ticket.title.clone(),
+                price: Cents::new(order.ticket.price_cents).map(Cents::units),
+            },
+            refund,
+        }
+    }
 }
 
 /// `POST /api/orders`: reserve a ticket.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    summary = "Reserve a ticket: an order awaiting payment until `expiresAt`",
+    request_body = NewOrderBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "Reserved", body = OrderView),
+        (status = 400, description = "Not a valid ticket id, one's own ticket, or a malformed body", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 409, description = "The ticket is already reserved", body = ErrorBody),
+        (status = 429, description = "`MAX_ACTIVE_ORDERS_PER_USER` unpaid orders already (with `Retry-After`)", body = ErrorBody),
+        SessionErrors, JsonBodyErrors, Unavailable,
+    ),
+)]
 pub async fn create_order(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -98,7 +162,7 @@ pub async fn create_order(
         Ok(()) => {
             metrics::counter!("orders_total", "status" => order.status.as_str()).increment(1);
             tracing::info!(order.id = %order.id, ticket.id = order.ticket.id, "ticket reserved");
-            Ok((StatusCode::CREATED, Json(order_json(&order))))
+            Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
         }
         Err(err) => {
             // Not placed: give the place back now rather than in a minute.
@@ -132,6 +196,20 @@ async fn insert(state: &AppState, order: &Order) -> ApiResult<()> {
 }
 
 /// `GET /api/orders`: the caller's orders, newest first, paged.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    summary = "My orders, newest first",
+    params(PageQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "A page of orders; `Link: <…>; rel=\"next\"` when there are more", body = Vec<OrderView>,
+            headers(("Link" = String, description = "The next page, when there is one"))),
+        (status = 400, description = "Invalid `limit` or `cursor`", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -151,7 +229,7 @@ pub async fn list_orders(
     }
     Ok((
         headers,
-        Json(orders.iter().map(order_json).collect::<Vec<_>>()),
+        Json(orders.iter().map(OrderView::from).collect::<Vec<_>>()),
     ))
 }
 
@@ -170,15 +248,44 @@ async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order
 }
 
 /// `GET /api/orders/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "One of my orders",
+    params(("id" = String, Path, description = "The order's id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "No such order", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
 pub async fn show_order(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(order_json(&own_order(&state, &user.id, &id).await?)))
+) -> ApiResult<Json<OrderView>> {
+    Ok(Json(OrderView::from(
+        &own_order(&state, &user.id, &id).await?,
+    )))
 }
 
 /// `DELETE /api/orders/{id}`: cancel an unpaid order; cancelling twice is a no-op.
+#[utoipa::path(
+    delete,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "Cancel one of my unpaid orders, freeing its ticket",
+    params(("id" = String, Path, description = "The order's id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Cancelled (or it already was)"),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order is complete (paid)", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
 pub async fn cancel_order(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -11,6 +11,7 @@ mod healing;
 mod helpers;
 mod limits;
 mod money;
+mod openapi;
 mod read;
 mod request_ids;
 mod resync;

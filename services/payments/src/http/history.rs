@@ -3,21 +3,27 @@
 use axum::Json;
 use axum::extract::State;
 use common::auth::CurrentUser;
-use common::error::{ApiError, ApiResult};
+use common::error::{ApiError, ApiResult, ErrorBody};
 use common::http::ApiQuery;
 use common::mongo::{not_found, parse_id};
+use common::openapi::{SessionErrors, Unavailable};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::store::Payment;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The order, one the caller placed.
     #[serde(default, rename = "orderId")]
+    #[param(required = true, value_type = String)]
     order_id: Option<String>,
 }
 
-#[derive(Serialize)]
+/// An order's payments and refunds.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPayments {
     order_id: String,
@@ -25,8 +31,9 @@ pub struct OrderPayments {
     refunds: Vec<RefundView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Payment)]
 struct PaymentView {
     id: String,
     stripe_id: String,
@@ -35,12 +42,15 @@ struct PaymentView {
     currency: String,
     /// `succeeded` (waiting for the order), `settled`, `refund_pending`, `refunded` or
     /// `refund_failed`.
+    #[schema(value_type = String)]
     status: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Refund)]
 struct RefundView {
     id: String,
     payment_id: String,
@@ -49,9 +59,14 @@ struct RefundView {
     amount: f64,
     currency: String,
     /// `pending`, `succeeded` or `failed`.
+    #[schema(value_type = String)]
     status: &'static str,
+    /// Why the charge is given back.
+    #[schema(value_type = String)]
     reason: &'static str,
+    #[schema(format = DateTime)]
     requested_at: String,
+    #[schema(format = DateTime)]
     refunded_at: Option<String>,
 }
 
@@ -107,6 +122,20 @@ impl OrderPayments {
 }
 
 /// The payments and refunds of an order the caller placed.
+#[utoipa::path(
+    get,
+    path = "/api/payments",
+    tag = "payments",
+    summary = "What happened to my money for one order",
+    params(HistoryQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The order's payments and refunds", body = OrderPayments),
+        (status = 400, description = "`orderId` missing, or a malformed query", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
 pub async fn list_payments(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

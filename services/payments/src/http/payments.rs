@@ -6,11 +6,13 @@ use bson::oid::ObjectId;
 use bytes::Bytes;
 use chrono::Utc;
 use common::auth::CurrentUser;
-use common::error::{ApiError, ApiResult, ErrorItem};
+use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
 use common::http::ApiJson;
 use common::mongo::not_found;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::gateway::{Charge, ChargeOutcome, GatewayError};
@@ -23,11 +25,16 @@ const MAX_PAYMENT_METHOD_LEN: usize = 100;
 /// How long one request may hold an order's charging slot (longer than the Stripe timeout).
 const CHARGE_SLOT: chrono::Duration = chrono::Duration::seconds(60);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PaymentBody {
+    /// The order to pay, one the caller placed.
     #[serde(default, rename = "orderId")]
+    #[schema(value_type = String, required = true)]
     order_id: Value,
+    /// A Stripe payment method id such as `pm_card_visa` (letters, digits and `_`, at
+    /// most 100).
     #[serde(default, rename = "paymentMethod")]
+    #[schema(value_type = String, required = true, example = "pm_card_visa")]
     payment_method: Value,
 }
 
@@ -62,16 +69,77 @@ impl PaymentBody {
     }
 }
 
-fn payment_json(payment: &Payment) -> Value {
-    json!({
-        "id": payment.id.to_hex(),
-        "orderId": payment.order_id,
-        "stripeId": payment.stripe_id,
-        "status": "succeeded",
-    })
+/// A charge that succeeded.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PaymentCreated)]
+pub struct PaymentCreated {
+    id: String,
+    order_id: String,
+    /// Stripe's PaymentIntent id (`pi_…`).
+    stripe_id: String,
+    /// Always `succeeded`.
+    #[schema(value_type = String, example = "succeeded")]
+    status: &'static str,
+}
+
+impl From<&Payment> for PaymentCreated {
+    fn from(payment: &Payment) -> Self {
+        Self {
+            id: payment.id.to_hex(),
+            order_id: payment.order_id.clone(),
+            stripe_id: payment.stripe_id.clone(),
+            status: "succeeded",
+        }
+    }
+}
+
+/// The card needs the buyer's confirmation (3-D Secure): finish it with Stripe.js and
+/// this secret; Stripe's webhook completes the payment.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequiresAction {
+    /// Always `requires_action`.
+    #[schema(value_type = String, example = "requires_action")]
+    status: &'static str,
+    client_secret: String,
+}
+
+/// What `POST /api/payments` answers on success: 201 or 202.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Charged {
+    Created(PaymentCreated),
+    RequiresAction(RequiresAction),
+}
+
+/// The webhook's answer to Stripe.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    /// Always true.
+    received: bool,
+    /// Whether the event changed or woke anything here.
+    handled: bool,
 }
 
 /// `POST /api/payments`: charge an order the caller placed.
+#[utoipa::path(
+    post,
+    path = "/api/payments",
+    tag = "payments",
+    summary = "Pay for one of my orders",
+    request_body = PaymentBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "Charged: the order completes", body = PaymentCreated),
+        (status = 202, description = "The card needs the buyer's confirmation", body = RequiresAction),
+        (status = 400, description = "Invalid order id or payment method (one entry per field), a malformed body, or a request the provider refused", body = ErrorBody),
+        (status = 402, description = "The card was declined", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order is cancelled, expired, already paid, or being paid", body = ErrorBody),
+        SessionErrors, JsonBodyErrors, Unavailable,
+    ),
+)]
 pub async fn create_payment(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -134,7 +202,7 @@ async fn charge(
     state: &AppState,
     order_id: ObjectId,
     payment_method: String,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Charged>)> {
     // Read and checked again inside the slot: a request that held it may have just paid,
     // or the order changed meanwhile.
     let order = state
@@ -218,7 +286,10 @@ async fn charge(
                         .into(),
                 ));
             }
-            Ok((StatusCode::CREATED, Json(payment_json(&payment))))
+            Ok((
+                StatusCode::CREATED,
+                Json(Charged::Created(PaymentCreated::from(&payment))),
+            ))
         }
         ChargeOutcome::RequiresAction {
             stripe_id,
@@ -241,7 +312,10 @@ async fn charge(
                 .map_err(ApiError::Internal)?;
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"status": "requires_action", "clientSecret": client_secret})),
+                Json(Charged::RequiresAction(RequiresAction {
+                    status: "requires_action",
+                    client_secret,
+                })),
             ))
         }
         ChargeOutcome::Declined { message } => Err(ApiError::PaymentRequired(message)),
@@ -249,11 +323,26 @@ async fn charge(
 }
 
 /// `POST /api/payments/webhook`: Stripe's confirmation of a PaymentIntent.
+#[utoipa::path(
+    post,
+    path = "/api/payments/webhook",
+    tag = "payments",
+    summary = "Stripe's events (signed), about PaymentIntents and refunds",
+    description = "Handles `payment_intent.succeeded`, `.canceled`, `.payment_failed`, `charge.refunded` and `refund.*`; other types are received and ignored.",
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the body (`t=…,v1=…`)")),
+    request_body(content = Object, description = "A Stripe event", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Received", body = WebhookReceipt),
+        (status = 400, description = "A missing or bad signature, or an event without what its type needs", body = ErrorBody),
+        (status = 404, description = "Webhooks are not enabled (no `STRIPE_WEBHOOK_SECRET`)", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 pub async fn stripe_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WebhookReceipt>> {
     let Some(secret) = &state.webhook_secret else {
         return Err(ApiError::NotFound("Webhooks are not enabled".into()));
     };
@@ -311,7 +400,10 @@ pub async fn stripe_webhook(
         // is recorded).
         "charge.refunded" | "refund.created" | "refund.updated" | "charge.refund.updated" => {
             let Some(stripe_id) = object["payment_intent"].as_str() else {
-                return Ok(Json(json!({"received": true, "handled": false})));
+                return Ok(Json(WebhookReceipt {
+                    received: true,
+                    handled: false,
+                }));
             };
             let due = settlement
                 .store
@@ -325,5 +417,8 @@ pub async fn stripe_webhook(
         }
         _ => false,
     };
-    Ok(Json(json!({"received": true, "handled": handled})))
+    Ok(Json(WebhookReceipt {
+        received: true,
+        handled,
+    }))
 }

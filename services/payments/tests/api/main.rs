@@ -5,6 +5,7 @@
 
 mod config;
 mod helpers;
+mod openapi;
 mod pay;
 mod refunds;
 mod stripe_stand_in;

@@ -4,24 +4,31 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use common::auth::CurrentUser;
 use common::change::{Decision, change};
-use common::error::{ApiError, ApiResult, ErrorItem};
+use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
 use common::http::{ApiJson, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
+use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
 use common::outbox::PendingEvent;
 use common::paging::PageQuery;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::{EditError, Ticket, Title};
 
 /// `{title, price}`; loose values so every bad field is reported at once.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TicketBody {
+    /// What is sold (1 to 120 characters).
     #[serde(default)]
+    #[schema(value_type = String, required = true)]
     title: Value,
+    /// In currency units with at most two decimals, from 0.50 (the smallest card charge)
+    /// to 1000000.
     #[serde(default)]
+    #[schema(value_type = f64, required = true, minimum = 0.5, maximum = 1000000)]
     price: Value,
 }
 
@@ -50,18 +57,49 @@ impl TicketBody {
 }
 
 /// The public JSON form of a ticket: price in currency units.
-fn ticket_json(ticket: &Ticket) -> Value {
-    json!({
-        "id": ticket.id.to_hex(),
-        "title": ticket.title,
-        "price": ticket.price().map(Cents::to_json),
-        "userId": ticket.user_id,
-        "orderId": ticket.order_id,
-        "version": ticket.version,
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Ticket)]
+pub struct TicketView {
+    id: String,
+    title: String,
+    /// In currency units, e.g. 19.99.
+    price: Option<f64>,
+    /// The seller.
+    user_id: String,
+    /// The order holding the ticket; null when it is free.
+    order_id: Option<String>,
+    version: i64,
+}
+
+impl From<&Ticket> for TicketView {
+    fn from(ticket: &Ticket) -> Self {
+        Self {
+            id: ticket.id.to_hex(),
+            title: ticket.title.clone(),
+            price: ticket.price().map(Cents::units),
+            user_id: ticket.user_id.clone(),
+            order_id: ticket.order_id.clone(),
+            version: ticket.version,
+        }
+    }
 }
 
 /// `POST /api/tickets`
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    tag = "tickets",
+    summary = "List a ticket for sale",
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "Listed", body = TicketView),
+        (status = 400, description = "Invalid title or price (one entry per field), or a malformed body", body = ErrorBody),
+        (status = 429, description = "More than `LISTINGS_PER_MINUTE` listings this minute (with `Retry-After`)", body = ErrorBody),
+        SessionErrors, JsonBodyErrors, Unavailable,
+    ),
+)]
 pub async fn create_ticket(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -76,10 +114,23 @@ pub async fn create_ticket(
         .await
         .map_err(ApiError::Internal)?;
     tracing::info!(ticket.id = %ticket.id, user.id = user.id, "ticket listed");
-    Ok((StatusCode::CREATED, Json(ticket_json(&ticket))))
+    Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
 
 /// `GET /api/tickets`: available tickets, newest first, paged.
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    tag = "tickets",
+    summary = "Available tickets, newest first",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of tickets; `Link: <…>; rel=\"next\"` when there are more", body = Vec<TicketView>,
+            headers(("Link" = String, description = "The next page, when there is one"))),
+        (status = 400, description = "Invalid `limit` or `cursor`", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 pub async fn list_tickets(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
@@ -96,31 +147,59 @@ pub async fn list_tickets(
     if let Some(link) = next {
         headers.insert(header::LINK, link);
     }
-    let body: Vec<Value> = tickets.iter().map(ticket_json).collect();
+    let body: Vec<TicketView> = tickets.iter().map(TicketView::from).collect();
     Ok((headers, Json(body)))
 }
 
 /// `GET /api/tickets/{id}`: public.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    summary = "One ticket",
+    params(("id" = String, Path, description = "The ticket's id")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketView),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        Unavailable,
+    ),
+)]
 pub async fn show_ticket(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketView>> {
     let ticket = state
         .tickets
         .find(parse_id(&id, "Ticket")?)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| not_found("Ticket"))?;
-    Ok(Json(ticket_json(&ticket)))
+    Ok(Json(TicketView::from(&ticket)))
 }
 
 /// `PUT /api/tickets/{id}`: checks 401, 400, 404, 403, 409 in that order.
+#[utoipa::path(
+    put,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    summary = "Edit a ticket of one's own",
+    params(("id" = String, Path, description = "The ticket's id")),
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Edited", body = TicketView),
+        (status = 400, description = "Invalid title or price, or a malformed body", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 409, description = "The ticket is reserved, or changed meanwhile", body = ErrorBody),
+        SessionErrors, JsonBodyErrors, Unavailable,
+    ),
+)]
 pub async fn update_ticket(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TicketBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketView>> {
     let (title, price) = body.validate()?;
     let id = parse_id(&id, "Ticket")?;
     let tickets = &state.tickets;
@@ -143,5 +222,5 @@ pub async fn update_ticket(
         EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
         EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
     })?;
-    Ok(Json(ticket_json(&edited)))
+    Ok(Json(TicketView::from(&edited)))
 }

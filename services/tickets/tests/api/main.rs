@@ -7,5 +7,6 @@ mod create;
 mod helpers;
 mod listeners;
 mod metrics;
+mod openapi;
 mod read;
 mod update;

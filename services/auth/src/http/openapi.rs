@@ -1,0 +1,94 @@
+//! The auth service's OpenAPI document, `GET /api/users/openapi.json`: its routes are
+//! registered here once, with their `#[utoipa::path]` descriptions, so the router and the
+//! document come from the same list. Also the schemas of the answers built elsewhere
+//! (`currentuser`'s and the JWKS), described here.
+
+use axum::Router;
+use utoipa::ToSchema;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{admin, keys, sessions, users};
+use crate::app::AppState;
+
+pub const DOCUMENT_PATH: &str = "/api/users/openapi.json";
+
+/// The routes and the document that describes them.
+pub fn routes() -> (Router<AppState>, OpenApi) {
+    let mut frame = common::openapi::frame(
+        "GitTix auth",
+        "Accounts and sessions: sign up, sign in, refresh, sign out, change the password, \
+         bans (admins), and the public keys that verify the `session` cookie's access token. \
+         Errors are `{\"errors\":[{\"message\":…,\"field\":…}]}`.",
+    );
+    if let Some(components) = frame.components.as_mut() {
+        components.add_security_scheme(
+            "refresh",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                common::auth::REFRESH_COOKIE,
+                "The refresh token (opaque, rotated on every use), sent only to /api/users",
+            ))),
+        );
+    }
+    let routes = OpenApiRouter::with_openapi(frame)
+        .routes(routes!(users::signup))
+        .routes(routes!(users::signin))
+        .routes(routes!(users::current_user))
+        .routes(routes!(sessions::signout))
+        .routes(routes!(sessions::refresh, sessions::refresh_and_return))
+        .routes(routes!(sessions::signout_everywhere))
+        .routes(routes!(sessions::change_password))
+        .routes(routes!(admin::ban, admin::unban))
+        .routes(routes!(keys::jwks));
+    common::openapi::split_and_serve(routes, DOCUMENT_PATH)
+}
+
+/// `GET /api/users/currentuser`'s answer.
+#[derive(ToSchema)]
+#[schema(as = CurrentUserResponse)]
+#[allow(dead_code)] // a schema only: the handler writes this shape
+pub struct CurrentUserResponse {
+    /// Null without a valid session of a user in good standing.
+    #[schema(rename = "currentUser")]
+    current_user: Option<CurrentUser>,
+}
+
+/// The claims of the session's access token.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct CurrentUser {
+    id: String,
+    email: String,
+    /// Issued at (seconds since the epoch).
+    iat: i64,
+    /// Expires at (seconds since the epoch).
+    exp: i64,
+}
+
+/// A JWK Set.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the handler serves `common::auth::keys::Jwk`s
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// One Ed25519 public key (RFC 8037).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct Jwk {
+    /// `OKP`.
+    kty: String,
+    /// `Ed25519`.
+    crv: String,
+    /// `EdDSA`.
+    alg: String,
+    /// `sig`.
+    #[schema(rename = "use")]
+    r#use: String,
+    /// The RFC 7638 thumbprint.
+    kid: String,
+    /// The public key (base64url).
+    x: String,
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI document at `/api/tickets/openapi.json` describes exactly the routes the
+//! service answers.
+
+use testkit::openapi::{
+    assert_router_matches_document, assert_routes_only_through_the_document, fetch_document,
+    operations,
+};
+use testkit::{new_user_id, session_cookie};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_document_and_the_router_describe_the_same_routes() {
+    let app = spawn_app().await;
+    let doc = fetch_document(&app.address, "/api/tickets/openapi.json").await;
+    let listed: Vec<String> = operations(&doc)
+        .into_iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "GET /api/tickets",
+            "GET /api/tickets/openapi.json",
+            "GET /api/tickets/{id}",
+            "POST /api/tickets",
+            "PUT /api/tickets/{id}",
+        ]
+    );
+    assert_router_matches_document(&app.address, &doc, &session_cookie(&new_user_id())).await;
+    assert_routes_only_through_the_document(&[
+        ("http/mod.rs", include_str!("../../src/http/mod.rs")),
+        ("http/openapi.rs", include_str!("../../src/http/openapi.rs")),
+    ]);
+}
+
+#[tokio::test]
+async fn errors_and_the_session_cookie_are_described() {
+    let app = spawn_app().await;
+    let doc = fetch_document(&app.address, "/api/tickets/openapi.json").await;
+    let create = &doc["paths"]["/api/tickets"]["post"];
+    assert_eq!(create["security"], serde_json::json!([{"session": []}]));
+    for status in ["400", "401", "403", "413", "415", "429", "503"] {
+        assert_eq!(
+            create["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["in"],
+        "cookie"
+    );
+}
