@@ -335,6 +335,38 @@ try {
     await phone.close();
   });
 
+  await step("/api/docs renders and lists the operations of all four services", {
+    services: ["client", "auth", "tickets", "orders", "payments"],
+  }, async () => {
+    const context = await browser.newContext(desktop);
+    const page = await context.newPage();
+    watch(page, "docs", problems);
+    // A script or style the page's Content-Security-Policy refuses is a console error.
+    const errors = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    const response = await page.goto(`${BASE_URL}/api/docs`);
+    check(response.status() === 200, `status ${response.status()}`);
+    const policy = response.headers()["content-security-policy"] || "";
+    check(policy.includes("script-src 'self';"), `the docs page's policy: ${policy}`);
+    // Each document (the menu at the top), with an operation only it has.
+    for (const [name, path, file] of [
+      ["auth (/api/users)", "/api/users/signup", "api-docs-auth"],
+      ["tickets (/api/tickets)", "/api/tickets/{id}", "api-docs-tickets"],
+      ["orders (/api/orders)", "/api/orders/{id}", "api-docs-orders"],
+      ["payments (/api/payments)", "/api/payments/webhook", "api-docs-payments"],
+    ]) {
+      await page.locator(".download-url-wrapper select").selectOption({ label: name });
+      await page.locator(`.opblock-summary-path[data-path="${path}"]`).first().waitFor();
+      const operations = await page.locator(".opblock").count();
+      check(operations >= 3, `${name}: only ${operations} operations listed`);
+      await shot(page, file);
+    }
+    await context.close();
+    check(errors.length === 0, `console errors on /api/docs:\n${errors.join("\n")}`);
+  });
+
   await step("no request left the origin and no script failed", {}, async () => {
     check(problems.length === 0, problems.join("\n"));
   });

@@ -7,6 +7,7 @@
 mod account;
 mod bans;
 mod config;
+mod docs;
 mod helpers;
 mod orders;
 mod site;
