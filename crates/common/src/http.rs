@@ -41,6 +41,12 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
+/// `axum::extract::Path`, but a segment that cannot be decoded (invalid UTF-8) is an
+/// [`ApiError`] in the common JSON shape (axum's own rejection is plain text).
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
 /// Adds what every service's router needs around its own routes.
 pub fn with_defaults(router: Router) -> Router {
     router

@@ -1,11 +1,12 @@
 //! Suspending users: admins only (`ADMIN_EMAILS`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bson::oid::ObjectId;
 use common::auth::{Claims, CurrentUser};
 use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult};
+use common::http::ApiPath;
 
 use crate::app::AppState;
 
@@ -19,6 +20,7 @@ use crate::app::AppState;
     security(("session" = [])),
     responses(
         (status = 204, description = "Suspended (or already was); their sessions ended"),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = common::error::ErrorBody),
         (status = 404, description = "No such user", body = common::error::ErrorBody),
         common::openapi::SessionErrors, common::openapi::Unavailable,
     ),
@@ -26,7 +28,7 @@ use crate::app::AppState;
 pub async fn ban(
     State(state): State<AppState>,
     CurrentUser(admin): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     set_banned(&state, &admin, &id, true).await
 }
@@ -41,6 +43,7 @@ pub async fn ban(
     security(("session" = [])),
     responses(
         (status = 204, description = "No longer suspended (or was not)"),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = common::error::ErrorBody),
         (status = 404, description = "No such user", body = common::error::ErrorBody),
         common::openapi::SessionErrors, common::openapi::Unavailable,
     ),
@@ -48,7 +51,7 @@ pub async fn ban(
 pub async fn unban(
     State(state): State<AppState>,
     CurrentUser(admin): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     set_banned(&state, &admin, &id, false).await
 }

@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult, ErrorBody};
-use common::http::{ApiJson, ApiQuery};
+use common::http::{ApiJson, ApiPath, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
 use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
@@ -257,6 +257,7 @@ async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order
     security(("session" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         SessionErrors, Unavailable,
     ),
@@ -264,7 +265,7 @@ async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order
 pub async fn show_order(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OrderView>> {
     Ok(Json(OrderView::from(
         &own_order(&state, &user.id, &id).await?,
@@ -281,6 +282,7 @@ pub async fn show_order(
     security(("session" = [])),
     responses(
         (status = 204, description = "Cancelled (or it already was)"),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The order is complete (paid)", body = ErrorBody),
         SessionErrors, Unavailable,
@@ -289,7 +291,7 @@ pub async fn show_order(
 pub async fn cancel_order(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let cancelled = state
         .orders

@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use bson::oid::ObjectId;
@@ -335,17 +336,19 @@ async fn charge(
         (status = 200, description = "Received", body = WebhookReceipt),
         (status = 400, description = "A missing or bad signature, or an event without what its type needs", body = ErrorBody),
         (status = 404, description = "Webhooks are not enabled (no `STRIPE_WEBHOOK_SECRET`)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         Unavailable,
     ),
 )]
 pub async fn stripe_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<WebhookReceipt>> {
     let Some(secret) = &state.webhook_secret else {
         return Err(ApiError::NotFound("Webhooks are not enabled".into()));
     };
+    let body = body?;
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())

@@ -89,6 +89,15 @@ async fn webhooks_without_a_valid_signature_are_400_and_ignored() {
 }
 
 #[tokio::test]
+async fn an_oversized_webhook_body_is_413_in_the_json_error_shape() {
+    let app = spawn_app().await;
+    let big = json!({"type": "payment_intent.succeeded", "pad": "x".repeat(70 * 1024)});
+    let response = app.webhook(&big, Some("t=1,v1=00".into())).await;
+    assert_eq!(response.status, 413);
+    assert_eq!(response.error_message(), "Request body is too large");
+}
+
+#[tokio::test]
 async fn a_second_successful_intent_is_refunded_once_another_completes_the_order() {
     let app = spawn_app().await;
     let (buyer, order) = app.open_order().await;

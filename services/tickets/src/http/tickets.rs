@@ -1,11 +1,11 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use common::auth::CurrentUser;
 use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
-use common::http::{ApiJson, ApiQuery};
+use common::http::{ApiJson, ApiPath, ApiQuery};
 use common::money::Cents;
 use common::mongo::{not_found, parse_id};
 use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
@@ -160,13 +160,14 @@ pub async fn list_tickets(
     params(("id" = String, Path, description = "The ticket's id")),
     responses(
         (status = 200, description = "The ticket", body = TicketView),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = ErrorBody),
         (status = 404, description = "No such ticket", body = ErrorBody),
         Unavailable,
     ),
 )]
 pub async fn show_ticket(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TicketView>> {
     let ticket = state
         .tickets
@@ -197,7 +198,7 @@ pub async fn show_ticket(
 pub async fn update_ticket(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<Json<TicketView>> {
     let (title, price) = body.validate()?;

@@ -15,6 +15,15 @@ async fn a_ticket_is_public_and_unknown_or_malformed_ids_are_404() {
         assert_eq!(response.status, 404, "{missing}");
         assert_eq!(response.error_message(), "Ticket not found");
     }
+    // An id that is not UTF-8 once decoded is a bad request, in the JSON error shape
+    // (found by Schemathesis: axum's own answer is plain text).
+    let response = app.get("/api/tickets/%FF").await;
+    assert_eq!(response.status, 400);
+    assert!(
+        response.error_message().contains("Invalid UTF-8"),
+        "{:?}",
+        response.body
+    );
 }
 
 #[tokio::test]
