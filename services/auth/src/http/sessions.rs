@@ -2,12 +2,12 @@
 //! the password (which ends every session but the one it starts).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use common::auth::{CurrentUser, REFRESH_COOKIE, SESSION_COOKIE, SUSPENDED};
 use common::error::{ApiError, ApiResult, ErrorItem};
-use common::http::ApiJson;
+use common::http::{ApiJson, ApiQuery};
 use serde::Deserialize;
 use serde_json::Value;
 use tower_cookies::Cookies;
@@ -65,12 +65,13 @@ pub struct RedirectQuery {
     responses(
         (status = 303, description = "Back to `redirect` (a local path, else `/`); the cookies renewed, or cleared when the refresh failed",
             headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "A malformed query string (e.g. `redirect` twice)", body = common::error::ErrorBody),
         common::openapi::Unavailable,
     ),
 )]
 pub async fn refresh_and_return(
     State(state): State<AppState>,
-    Query(query): Query<RedirectQuery>,
+    ApiQuery(query): ApiQuery<RedirectQuery>,
     cookies: Cookies,
 ) -> Response {
     let to = query

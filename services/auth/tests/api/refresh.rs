@@ -227,6 +227,22 @@ async fn a_page_refresh_redirects_back_to_local_paths_only() {
             .iter()
             .any(|c| c.starts_with("session=;") && c.contains("Max-Age=0"))
     );
+
+    // A query that cannot be read is a 400 in the JSON error shape, not axum's plain text.
+    let twice = app
+        .send(
+            &browser(),
+            Method::GET,
+            "/api/users/refresh?redirect=/a&redirect=/b",
+            None,
+        )
+        .await;
+    assert_eq!(twice.status, 400);
+    assert!(
+        twice.error_message().contains("redirect"),
+        "{:?}",
+        twice.body
+    );
 }
 
 fn urlencode(raw: &str) -> String {
