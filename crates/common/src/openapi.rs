@@ -68,7 +68,7 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let (router, mut doc) = routes.split_for_parts();
-    let operation = OperationBuilder::new()
+    let mut operation = OperationBuilder::new()
         .operation_id(Some("openapi"))
         .summary(Some("This OpenAPI document"))
         .tag("openapi")
@@ -84,6 +84,10 @@ where
                 ),
         )
         .build();
+    operation
+        .responses
+        .responses
+        .extend(Unavailable::responses());
     doc.paths
         .add_path_operation(path, vec![HttpMethod::Get], operation);
     let body = doc.to_json().unwrap_or_default();
@@ -201,5 +205,18 @@ mod tests {
         assert_eq!(errors["required"], serde_json::json!(["errors"]));
         let item = &doc["components"]["schemas"]["ErrorItem"];
         assert_eq!(item["required"], serde_json::json!(["message"]));
+    }
+
+    #[test]
+    fn the_document_describes_its_own_route() {
+        let routes = OpenApiRouter::<()>::with_openapi(frame("t", "d"));
+        let (_, doc) = split_and_serve(routes, "/api/things/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
+        let get = &doc["paths"]["/api/things/openapi.json"]["get"];
+        assert!(get["responses"]["200"]["content"]["application/json"].is_object());
+        assert_eq!(
+            get["responses"]["503"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
     }
 }

@@ -22,6 +22,7 @@ use crate::app::AppState;
         (status = 204, description = "Suspended (or already was); their sessions ended"),
         (status = 400, description = "The id cannot be read (not UTF-8)", body = common::error::ErrorBody),
         (status = 404, description = "No such user", body = common::error::ErrorBody),
+        (status = 409, description = "The user is changing meanwhile; try again", body = common::error::ErrorBody),
         common::openapi::SessionErrors, common::openapi::Unavailable,
     ),
 )]
@@ -45,6 +46,7 @@ pub async fn ban(
         (status = 204, description = "No longer suspended (or was not)"),
         (status = 400, description = "The id cannot be read (not UTF-8)", body = common::error::ErrorBody),
         (status = 404, description = "No such user", body = common::error::ErrorBody),
+        (status = 409, description = "The user is changing meanwhile; try again", body = common::error::ErrorBody),
         common::openapi::SessionErrors, common::openapi::Unavailable,
     ),
 )]
