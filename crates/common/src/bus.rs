@@ -11,6 +11,7 @@ use anyhow::Context;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use bytes::Bytes;
+use tracing::Instrument;
 
 use crate::config::{ConfigError, Env};
 use crate::events::{Envelope, Event};
@@ -129,16 +130,28 @@ impl Bus {
         .await
     }
 
-    /// Publishes an event from an outbox, with the id of the request that caused it.
+    /// Publishes an event from an outbox, with the id of the request that caused it, in a
+    /// span continuing that request's trace (its context goes on to the handlers).
     pub async fn publish_pending(&self, event: &PendingEvent) -> anyhow::Result<()> {
+        let span = tracing::info_span!(
+            "publish",
+            subject = %event.subject,
+            event_id = %event.id,
+            request_id = event.request_id.as_deref().unwrap_or(""),
+        );
+        crate::trace_context::continue_from(&span, event.traceparent.as_deref());
         let mut message = PublishMessage::build()
             .payload(event.body.clone().into())
             .message_id(&event.id);
+        // `header` adds to the headers (`headers` would drop the Nats-Msg-Id).
         if let Some(request_id) = &event.request_id {
-            // `header` adds to the headers (`headers` would drop the Nats-Msg-Id).
             message = message.header(crate::request_id::HEADER, request_id.as_str());
         }
+        if let Some(traceparent) = crate::trace_context::of(&span) {
+            message = message.header(crate::trace_context::HEADER, traceparent.as_str());
+        }
         self.publish_message(self.subject(&event.subject), message)
+            .instrument(span)
             .await
     }
 

@@ -3,26 +3,21 @@
 //! graceful shutdown.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_cookies::CookieManagerLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::telemetry;
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Requests taking longer than this are cut off, so a stuck dependency cannot pile them up.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::observe::REQUEST_TIMEOUT;
 
 /// `axum::Json`, but a malformed, oversized or mistyped body is an [`ApiError`].
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -52,27 +47,10 @@ pub fn with_defaults(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("Route not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(crate::metrics::record_http))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // The timeout answers with an empty body: give it our error shape.
-        .layer(axum::middleware::map_response(json_timeout))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(telemetry::http_trace_layer())
-        // Outermost: the trace span and every layer inside see the request's id.
-        .layer(axum::middleware::from_fn(crate::request_id::middleware))
-}
-
-async fn json_timeout(response: Response) -> Response {
-    let empty = axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE && empty {
-        return ApiError::Unavailable("The request took too long; please try again".into())
-            .into_response();
-    }
-    response
+        // Outermost: request id, span, time limit, metrics and the finishing line.
+        .layer(axum::middleware::from_fn(crate::observe::middleware))
 }
 
 /// A bound listener: binding happens before serving so that port 0 works and the real
@@ -109,7 +87,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use axum::routing::post;
     use http_body_util::BodyExt;
     use tower::ServiceExt;

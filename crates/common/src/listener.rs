@@ -247,15 +247,21 @@ where
             return;
         }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        let request_id = message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get(crate::request_id::HEADER))
-            .and_then(|value| crate::request_id::accept(value.as_str()));
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(name))
+                .map(|value| value.as_str())
+        };
+        let cause = Cause {
+            request_id: header(crate::request_id::HEADER).and_then(crate::request_id::accept),
+            traceparent: header(crate::trace_context::HEADER).map(str::to_owned),
+        };
         let started = std::time::Instant::now();
         let outcome = match serde_json::from_slice::<Envelope<E>>(&message.payload) {
             Err(err) => Outcome::Reject(format!("malformed {} event: {err}", E::SUBJECT)),
-            Ok(envelope) => self.handle(envelope, request_id).await,
+            Ok(envelope) => self.handle(envelope, cause).await,
         };
         let consumer = &self.consumer;
         metrics::histogram!("event_handle_duration_seconds", "consumer" => consumer.clone())
@@ -353,15 +359,17 @@ where
     /// the ack wait: a stuck handler is aborted, so it never overlaps its own redelivery.
     /// It runs under the id of the request that caused the event: its log lines carry it,
     /// and so do the events it causes.
-    async fn handle(&self, envelope: Envelope<E>, request_id: Option<String>) -> Outcome {
+    async fn handle(&self, envelope: Envelope<E>, cause: Cause) -> Outcome {
         let event_id = envelope.id;
         let span = tracing::info_span!(
             "event",
+            service = %self.service,
             subject = E::SUBJECT,
             %event_id,
-            request_id = request_id.as_deref().unwrap_or(""),
+            request_id = cause.request_id.as_deref().unwrap_or(""),
         );
-        let work = crate::request_id::scope(request_id, (self.handler)(envelope));
+        crate::trace_context::continue_from(&span, cause.traceparent.as_deref());
+        let work = crate::request_id::scope(cause.request_id, (self.handler)(envelope));
         let mut task = tokio::spawn(tracing::Instrument::instrument(work, span));
         let limit = self
             .options
@@ -442,6 +450,13 @@ impl VersionCheck {
             Self::Gap => Outcome::Retry(Duration::from_millis(500)),
         }
     }
+}
+
+/// What a message says about the request that caused it (its headers): the request id
+/// and the trace the handling continues.
+struct Cause {
+    request_id: Option<String>,
+    traceparent: Option<String>,
 }
 
 #[cfg(test)]

@@ -7,16 +7,16 @@
 //! `events_dead_lettered_total`; `outbox_events_published_total`,
 //! `outbox_pending_events`; and each service's business counters (`orders_total` by
 //! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
-//! `expiration_lateness_seconds`, `auth_hashes_in_progress`).
+//! `stripe_request_duration_seconds`, `expiration_lateness_seconds`,
+//! `auth_hashes_in_progress`).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::MatchedPath;
+use axum::http::{Method, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -76,31 +76,26 @@ pub fn router() -> Router {
     )
 }
 
-/// Counts each request and its latency by route (the pattern, not the path: bounded
-/// labels), method and status class.
-pub async fn record_http(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let status = status_class(response.status());
+/// Counts a finished request and its latency by route (the pattern, not the path:
+/// bounded labels), method and status class.
+pub fn record_request(
+    route: Option<&MatchedPath>,
+    method: &Method,
+    status: StatusCode,
+    latency: Duration,
+) {
+    let route = route.map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let labels = vec![
         metrics::Label::new("route", route),
-        metrics::Label::new("method", method),
-        metrics::Label::new("status", status),
+        metrics::Label::new("method", method_label(method)),
+        metrics::Label::new("status", status_class(status)),
     ];
     metrics::counter!("http_requests_total", labels.clone()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", labels)
-        .record(started.elapsed().as_secs_f64());
-    response
+    metrics::histogram!("http_request_duration_seconds", labels).record(latency.as_secs_f64());
 }
 
 /// Static labels: no allocation per request, and no unbounded label from a made-up method.
-fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
+fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -113,7 +108,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-fn status_class(status: axum::http::StatusCode) -> &'static str {
+fn status_class(status: StatusCode) -> &'static str {
     match status.as_u16() / 100 {
         1 => "1xx",
         2 => "2xx",
@@ -135,7 +130,7 @@ mod tests {
     async fn requests_are_counted_by_route_and_rendered_at_metrics() {
         let app = Router::new()
             .route("/things/{id}", get(|| async { "ok" }))
-            .layer(axum::middleware::from_fn(record_http))
+            .layer(axum::middleware::from_fn(crate::observe::middleware))
             .merge(router());
         for id in ["a", "b"] {
             let request = axum::http::Request::get(format!("/things/{id}"))

@@ -38,6 +38,10 @@ pub struct PendingEvent {
     /// The id of the request (or event) that caused it, published as a NATS header.
     #[serde(default, rename = "requestId", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The W3C trace context of the span that caused it (when spans are exported): the
+    /// publish, and every handler of the event, continue that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl PendingEvent {
@@ -58,6 +62,7 @@ impl PendingEvent {
             // Serializing our own event types cannot fail: no maps with non-string keys.
             body: serde_json::to_string(envelope).unwrap_or_default(),
             request_id: crate::request_id::current(),
+            traceparent: crate::trace_context::current(),
         }
     }
 
@@ -66,6 +71,9 @@ impl PendingEvent {
         let mut event = doc! {"id": &self.id, "subject": &self.subject, "body": &self.body};
         if let Some(request_id) = &self.request_id {
             event.insert("requestId", request_id);
+        }
+        if let Some(traceparent) = &self.traceparent {
+            event.insert("traceparent", traceparent);
         }
         Bson::Document(event)
     }

@@ -131,6 +131,7 @@ impl Service {
             served = &mut self.server => served,
         };
         self.tasks.stop().await;
+        crate::telemetry::flush_spans().await;
         Ok(served.context("HTTP server task")??)
     }
 }

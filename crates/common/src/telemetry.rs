@@ -1,37 +1,87 @@
 //! Logging and request tracing.
 //!
 //! Human-readable output by default; one JSON object per line with `LOG_FORMAT=json`
-//! (what the Kubernetes manifests set). `RUST_LOG` filters as usual.
+//! (what the Kubernetes manifests set). `RUST_LOG` filters as usual. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported with OTLP
+//! ([`crate::otlp`]) and carry W3C trace context across services
+//! ([`crate::trace_context`]); without it, no span leaves the process.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, MakeSpan, OnResponse, TraceLayer};
-use tracing::Span;
-use tracing_subscriber::EnvFilter;
+use tracing::{Span, Subscriber};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber. Call once, first thing in `main`.
+/// The exporting provider, kept to flush its last spans when the service stops.
+static SPAN_EXPORT: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs the global subscriber. Call once, first thing in `main` (inside the runtime).
 pub fn init(service: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{service}=info,common=info")));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
-    let result = if json {
-        builder
+    let lines = if json {
+        tracing_subscriber::fmt::layer()
+            .with_target(true)
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init()
+            .boxed()
     } else {
-        builder.compact().try_init()
+        tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .compact()
+            .boxed()
     };
+    let (spans, export_error) = match crate::otlp::provider_from_env(service) {
+        Ok(Some(provider)) => {
+            let layer = span_layer(&provider, service);
+            let _ = SPAN_EXPORT.set(provider);
+            (Some(layer), None)
+        }
+        Ok(None) => (None, None),
+        Err(err) => (None, Some(err)),
+    };
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(spans)
+        .try_init();
     if let Err(err) = result {
         // Only possible when something else already installed one, e.g. in tests.
         tracing::debug!(error = %err, "tracing subscriber already installed");
+    }
+    if let Some(err) = export_error {
+        tracing::warn!(error = format!("{err:#}"), "spans will not be exported");
+    }
+}
+
+/// A layer giving tracing's spans OpenTelemetry ids and handing them to `provider` when
+/// they end: the OTLP exporter in a service, a recorder in tests.
+pub fn span_layer<S>(provider: &SdkTracerProvider, service: &str) -> impl Layer<S> + use<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()))
+}
+
+/// Sends the spans still waiting in the exporter's batch. Called when a service stops.
+pub async fn flush_spans() {
+    let Some(provider) = SPAN_EXPORT.get().cloned() else {
+        return;
+    };
+    // Blocks until the exporter's thread has sent them, through this runtime.
+    if let Ok(Err(err)) = tokio::task::spawn_blocking(move || provider.force_flush()).await {
+        tracing::debug!(error = %err, "flushing spans failed");
     }
 }
 
@@ -44,9 +94,9 @@ pub fn init_for_tests() {
         .try_init();
 }
 
-/// A span per request with method, path, route and request id, and one line with the
-/// status and latency when it ends
-/// (see [`RecordResponse`] for its level). A 5xx is logged once, at error level with its cause, where it is made
+/// As [`crate::observe`] for the services, as tower-http layers (the web client): a span
+/// per request ([`request_span`]) and one line when it ends ([`log_finished`]). A 5xx is
+/// logged once, at error level with its cause, where it is made
 /// (`error::ApiError`); here it is a warning line like any other finished request, and
 /// tower-http's own "response failed" line is off.
 pub fn http_trace_layer() -> TraceLayer<
@@ -70,46 +120,63 @@ pub struct RequestSpan;
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
-        // The matched route (`/api/tickets/{id}`) groups requests; the raw path is kept too.
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str)
-            .unwrap_or("");
         let request_id = request
             .headers()
             .get(crate::request_id::HEADER)
             .and_then(|value| value.to_str().ok())
             .unwrap_or("");
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            route,
-            request_id,
-        )
+        request_span(request, request_id)
     }
+}
+
+/// The span of one request: method, path, route pattern and request id, continuing the
+/// caller's trace if it sent a `traceparent`.
+pub fn request_span<B>(request: &Request<B>, request_id: &str) -> Span {
+    // The matched route (`/api/tickets/{id}`) groups requests; the raw path is kept too.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("");
+    let span = tracing::info_span!(
+        "request",
+        // Plain strings, not `Display`: recorded without the formatting machinery.
+        method = request.method().as_str(),
+        path = request.uri().path(),
+        route,
+        request_id,
+    );
+    let traceparent = request
+        .headers()
+        .get(crate::trace_context::HEADER)
+        .and_then(|value| value.to_str().ok());
+    crate::trace_context::continue_from(&span, traceparent);
+    span
 }
 
 #[derive(Clone, Copy)]
 pub struct RecordResponse;
 
-/// The line each finished request leaves. Successful requests are the bulk of the traffic
-/// and are counted by the metrics anyway, so their line is at debug (`RUST_LOG=debug`
-/// shows it): formatting and writing a line per request costs more than answering
-/// `currentuser` (`make bench`). Client errors are at info, server errors a warning.
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &Span) {
-        // Status and latency go on this line, not on the span: recording a field on a
-        // span re-parses and re-writes all its fields in the JSON format.
-        let status = response.status().as_u16();
-        let latency_ms = latency.as_millis() as u64;
-        if response.status().is_server_error() {
-            tracing::warn!(status, latency_ms, "request failed");
-        } else if response.status().is_client_error() {
-            tracing::info!(status, latency_ms, "request finished");
-        } else {
-            tracing::debug!(status, latency_ms, "request finished");
-        }
+        log_finished(response.status(), latency);
+    }
+}
+
+/// The line each finished request leaves, inside its span. Successful requests are the
+/// bulk of the traffic and are counted by the metrics anyway, so their line is at debug
+/// (`RUST_LOG=debug` shows it): formatting and writing a line per request costs more than
+/// answering `currentuser` (`make bench`). Client errors are at info, server errors a
+/// warning. Status and latency go on this line, not on the span: recording a field on a
+/// span re-parses and re-writes all its fields in the JSON format.
+pub fn log_finished(status: axum::http::StatusCode, latency: Duration) {
+    let latency_ms = latency.as_millis() as u64;
+    let code = status.as_u16();
+    if status.is_server_error() {
+        tracing::warn!(status = code, latency_ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(status = code, latency_ms, "request finished");
+    } else {
+        tracing::debug!(status = code, latency_ms, "request finished");
     }
 }

@@ -10,6 +10,7 @@ mod events;
 pub mod openapi;
 mod proxy;
 mod service_env;
+pub mod spans;
 
 use std::collections::HashMap;
 use std::future::Future;

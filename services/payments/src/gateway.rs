@@ -140,15 +140,17 @@ impl Gateway {
         matches!(self, Self::Simulated)
     }
 
+    #[tracing::instrument(name = "stripe", skip_all, fields(operation = "charge"))]
     pub async fn charge(&self, charge: &Charge) -> Result<ChargeOutcome, GatewayError> {
         match self {
             Self::Simulated => Ok(simulate(charge)),
-            Self::Stripe(client) => charge_with_stripe(client, charge).await,
+            Self::Stripe(client) => observed("charge", charge_with_stripe(client, charge)).await,
         }
     }
 
     /// Refunds a payment in full, or finds where an earlier refund of it stands (the
     /// idempotency key makes a retry return the refund the first attempt created).
+    #[tracing::instrument(name = "stripe", skip_all, fields(operation = "refund"))]
     pub async fn refund(&self, refund: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let Self::Stripe(client) = self else {
             return Ok(RefundOutcome::Succeeded {
@@ -173,57 +175,76 @@ impl Gateway {
         } else {
             request.reason(CreateRefundReason::RequestedByCustomer)
         };
-        let result = request
+        let sent = request
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&**client)
-            .await;
+            .send(&**client);
+        let result = observed("refund", sent).await;
         result.map(|r| refund_outcome(&r)).map_err(gateway_error)
     }
 
     /// Where a refund created earlier stands now.
+    #[tracing::instrument(name = "stripe", skip_all, fields(operation = "retrieve_refund"))]
     pub async fn retrieve_refund(&self, refund_id: &str) -> Result<RefundOutcome, GatewayError> {
         match self {
             Self::Simulated => Ok(RefundOutcome::Succeeded {
                 refund_id: refund_id.to_owned(),
             }),
-            Self::Stripe(client) => RetrieveRefund::new(refund_id)
-                .send(&**client)
-                .await
-                .map(|r| refund_outcome(&r))
-                .map_err(gateway_error),
+            Self::Stripe(client) => observed(
+                "retrieve_refund",
+                RetrieveRefund::new(refund_id).send(&**client),
+            )
+            .await
+            .map(|r| refund_outcome(&r))
+            .map_err(gateway_error),
         }
     }
 
     /// Cancels an open intent. One that succeeded (or was cancelled) meanwhile is
     /// reported as it is.
+    #[tracing::instrument(name = "stripe", skip_all, fields(operation = "cancel_intent"))]
     pub async fn cancel_intent(&self, stripe_id: &str) -> Result<IntentState, GatewayError> {
         let Self::Stripe(client) = self else {
             return Ok(IntentState::Canceled);
         };
         let key = IdempotencyKey::new(format!("gittix-cancel-{stripe_id}"))
             .map_err(|e| GatewayError::Unavailable(format!("idempotency key: {e}")))?;
-        let result = CancelPaymentIntent::new(stripe_id)
+        let sent = CancelPaymentIntent::new(stripe_id)
             .cancellation_reason(CancelPaymentIntentCancellationReason::Abandoned)
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
-            .send(&**client)
-            .await;
+            .send(&**client);
+        let result = observed("cancel_intent", sent).await;
         match result {
             Ok(intent) => Ok(intent_state(&intent)),
             // Succeeded or cancelled meanwhile: Stripe refuses; see what it is now.
             Err(StripeError::Stripe(error, 400))
                 if error.code == Some(stripe::ApiErrorsCode::PaymentIntentUnexpectedState) =>
             {
-                RetrievePaymentIntent::new(stripe_id)
-                    .send(&**client)
-                    .await
-                    .map(|intent| intent_state(&intent))
-                    .map_err(gateway_error)
+                observed(
+                    "retrieve_intent",
+                    RetrievePaymentIntent::new(stripe_id).send(&**client),
+                )
+                .await
+                .map(|intent| intent_state(&intent))
+                .map_err(gateway_error)
             }
             Err(err) => Err(gateway_error(err)),
         }
     }
+}
+
+/// Times one call to Stripe: `stripe_request_duration_seconds` by operation and outcome.
+async fn observed<T, E>(
+    operation: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("stripe_request_duration_seconds", "operation" => operation, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 fn refund_outcome(refund: &Refund) -> RefundOutcome {

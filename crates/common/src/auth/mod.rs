@@ -126,7 +126,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(key, _)| *key == name)
         .map(|(_, value)| value.trim_matches('"'))
-        .last()
+        .next_back()
 }
 
 /// A signed-in user; rejects with 401 "Not authenticated" without a valid session and

@@ -189,6 +189,10 @@ impl Backend {
         if let Some(id) = common::request_id::current() {
             request = request.header(common::request_id::HEADER, id);
         }
+        // And its trace: the services' request spans continue the page's.
+        if let Some(traceparent) = common::trace_context::current() {
+            request = request.header(common::trace_context::HEADER, traceparent);
+        }
         match &session.0 {
             Some(cookie) => request.header(header::COOKIE, cookie.clone()),
             None => request,

@@ -72,7 +72,8 @@ pub async fn spawn() -> Stack {
 }
 
 pub async fn spawn_with(options: Options) -> Stack {
-    common::telemetry::init_for_tests();
+    // Spans are recorded: the trace test follows one order through every service.
+    testkit::spans::install();
     let stop = CancellationToken::new();
     let bus_config = testkit::bus_config("client");
     let mut dbs = Vec::new();
@@ -149,6 +150,21 @@ pub async fn spawn_with(options: Options) -> Stack {
     } else {
         closed_port_url().await
     };
+
+    // Expiration has no API for the client; it runs so the stack is whole.
+    let expiration = expiration::App::build(expiration::Config {
+        http: HttpConfig::ephemeral(),
+        bus: bus_config.clone(),
+        redis_url: testkit::servers().redis_url.clone(),
+        key_prefix: testkit::unique_name("client_expiration"),
+        lease: Duration::from_secs(10),
+    })
+    .await
+    .expect("build expiration");
+    serve(
+        expiration.port(),
+        expiration.run_until_stopped(stop.clone()),
+    );
 
     let services = ServiceUrls {
         auth: auth.parse().unwrap(),

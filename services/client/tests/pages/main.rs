@@ -13,4 +13,5 @@ mod orders;
 mod site;
 mod stripe_stand_in;
 mod tickets;
+mod trace;
 mod unavailable;

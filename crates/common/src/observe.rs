@@ -1,0 +1,103 @@
+//! What happens around every request to a service, in one middleware: its request id, its
+//! span (continuing the caller's trace), the time limit, the metrics and the line it
+//! leaves when it ends.
+//!
+//! One middleware instead of a layer for each: axum clones a route's layered service for
+//! every request, and each layer adds a boxed clone and a future; on a request as small
+//! as `currentuser` the layers cost more than the handler (`make bench`).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+/// Requests taking longer than this are cut off with a 503, so a stuck dependency cannot
+/// pile them up.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The middleware (outermost on every service's router, see `http::with_defaults`).
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(crate::request_id::HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::request_id::accept)
+        .unwrap_or_else(crate::request_id::generate);
+    let id_header = HeaderValue::from_str(&id).ok();
+    if let Some(value) = &id_header {
+        request
+            .headers_mut()
+            .insert(crate::request_id::HEADER, value.clone());
+    }
+    let span = crate::telemetry::request_span(&request, &id);
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+
+    let handled = tokio::time::timeout(REQUEST_TIMEOUT, next.run(request));
+    let answered = crate::request_id::scope(Some(id), handled)
+        .instrument(span.clone())
+        .await;
+    let mut response = answered.unwrap_or_else(|_| {
+        ApiError::Unavailable("The request took too long; please try again".into()).into_response()
+    });
+    if let Some(value) = id_header {
+        response
+            .headers_mut()
+            .insert(crate::request_id::HEADER, value);
+    }
+    let latency = started.elapsed();
+    crate::metrics::record_request(route.as_ref(), &method, response.status(), latency);
+    span.in_scope(|| crate::telemetry::log_finished(response.status(), latency));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn call(sent_id: Option<&str>) -> (String, String) {
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async { crate::request_id::current().unwrap_or_default() }),
+            )
+            .layer(axum::middleware::from_fn(middleware));
+        let mut request = axum::http::Request::get("/");
+        if let Some(id) = sent_id {
+            request = request.header(crate::request_id::HEADER, id);
+        }
+        let response = app
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let header = response.headers()[crate::request_id::HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (header, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_kept_or_made_returned_and_current_while_handling() {
+        assert_eq!(
+            call(Some("ingress-7")).await,
+            ("ingress-7".to_owned(), "ingress-7".to_owned())
+        );
+        let (header, current) = call(Some("two words")).await;
+        assert_eq!(header, current);
+        assert!(uuid::Uuid::parse_str(&header).is_ok(), "{header}");
+    }
+}
