@@ -118,6 +118,8 @@ async fn a_declined_card_is_402_with_stripes_message_and_nothing_is_recorded() {
         201
     );
     app.expect_payment_events(1).await;
+    // Stripe answered both calls (a decline is an answer): timed as such.
+    assert_charges_timed(&app.address, "ok").await;
 }
 
 #[tokio::test]
@@ -140,6 +142,7 @@ async fn stripe_timing_out_is_503_and_nothing_is_recorded() {
         app.pay(Some(&buyer), &order, "pm_card_visa").await.status,
         201
     );
+    assert_charges_timed(&app.address, "error").await;
 }
 
 #[tokio::test]
@@ -188,4 +191,22 @@ async fn the_simulated_gateway_pays_without_any_network_call() {
     );
     assert!(app.stripe.requests().is_empty());
     app.expect_payment_events(1).await;
+}
+
+/// Asserts that `/metrics` times at least one call to charge with this outcome.
+async fn assert_charges_timed(address: &str, outcome: &str) {
+    let metrics = reqwest::get(format!("{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(
+            |line| line.starts_with("stripe_request_duration_seconds_count{")
+                && line.contains(r#"operation="charge""#)
+                && line.contains(&format!(r#"outcome="{outcome}""#))
+        ),
+        "no charge timed with outcome {outcome}:\n{metrics}"
+    );
 }
