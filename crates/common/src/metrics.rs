@@ -5,7 +5,7 @@
 //! `http_requests_total` and `http_request_duration_seconds` per route and status class;
 //! `events_handled_total` (by consumer and outcome), `event_handle_duration_seconds`,
 //! `events_dead_lettered_total`; `outbox_events_published_total`,
-//! `outbox_pending_events`; and each service's business counters (`orders_total` by
+//! `outbox_pending_events`, `outbox_oldest_event_age_seconds`; and each service's business counters (`orders_total` by
 //! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
 //! `stripe_request_duration_seconds`, `expiration_lateness_seconds`,
 //! `auth_hashes_in_progress`).

@@ -151,6 +151,26 @@ struct Pending {
     pending_events: Vec<Bson>,
 }
 
+/// How long the oldest of these pending events has waited (zero for none): the age of
+/// its envelope's `occurredAt`, which the stored body carries.
+fn oldest_age(batch: &[Pending]) -> Duration {
+    #[derive(Deserialize)]
+    struct Stamp {
+        #[serde(rename = "occurredAt")]
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    }
+    let oldest = batch
+        .iter()
+        .flat_map(|doc| &doc.pending_events)
+        .filter_map(|raw| raw.as_document()?.get_str("body").ok())
+        .filter_map(|body| serde_json::from_str::<Stamp>(body).ok())
+        .map(|stamp| stamp.occurred_at)
+        .min();
+    oldest
+        .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
+        .unwrap_or_default()
+}
+
 impl Relay {
     pub fn new(bus: Bus, signal: OutboxSignal) -> Self {
         Self {
@@ -241,6 +261,8 @@ impl Relay {
             let waiting: usize = batch.iter().map(|doc| doc.pending_events.len()).sum();
             metrics::gauge!("outbox_pending_events", "collection" => collection.name().to_owned())
                 .set(waiting as f64);
+            metrics::gauge!("outbox_oldest_event_age_seconds", "collection" => collection.name().to_owned())
+                .set(oldest_age(&batch).as_secs_f64());
             let mut sent = Vec::new();
             let outcome = self.publish_batch(&batch, &mut sent).await;
             if !sent.is_empty() {
@@ -323,5 +345,40 @@ impl Relay {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pending(bodies: &[String]) -> Pending {
+        Pending {
+            id: Bson::Int32(1),
+            pending_events: bodies
+                .iter()
+                .map(|body| Bson::Document(doc! {"id": "e", "subject": "s", "body": body}))
+                .collect(),
+        }
+    }
+
+    fn body(seconds_ago: i64) -> String {
+        let at = chrono::Utc::now() - chrono::Duration::seconds(seconds_ago);
+        format!(
+            r#"{{"id":"x","type":"s","occurredAt":"{}","data":{{}}}}"#,
+            at.to_rfc3339()
+        )
+    }
+
+    #[test]
+    fn the_oldest_pending_event_gives_the_age() {
+        assert_eq!(oldest_age(&[]), Duration::ZERO);
+        let batch = [
+            pending(&[body(5), body(90)]),
+            pending(&[body(30), "not json".into()]),
+        ];
+        let age = oldest_age(&batch).as_secs();
+        assert!((89..=91).contains(&age), "{age}");
     }
 }
