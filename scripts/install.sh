@@ -2,7 +2,8 @@
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Debian packages (redis, nginx, curl, chromium), and, built once with Go into
 # $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB; and the
-# Python venv of the fault harness (pymongo, nats-py: e2e/chaos/requirements.txt).
+# Python venv of the fault harness and the API fuzzing (pymongo, nats-py, schemathesis:
+# e2e/chaos/requirements.txt).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"

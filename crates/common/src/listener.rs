@@ -247,6 +247,11 @@ where
             return;
         }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        // What the consumer still has to deliver after this one (0 once caught up).
+        if let Ok(info) = message.info() {
+            metrics::gauge!("events_pending", "consumer" => self.consumer.clone())
+                .set(info.pending as f64);
+        }
         let header = |name: &str| {
             message
                 .headers

@@ -4,7 +4,7 @@
 //! `/api/<service>` prefixes alone, so `/metrics` stays inside the cluster. Names:
 //! `http_requests_total` and `http_request_duration_seconds` per route and status class;
 //! `events_handled_total` (by consumer and outcome), `event_handle_duration_seconds`,
-//! `events_dead_lettered_total`; `outbox_events_published_total`,
+//! `events_dead_lettered_total`, `events_pending`; `outbox_events_published_total`,
 //! `outbox_pending_events`, `outbox_oldest_event_age_seconds`; and each service's business counters (`orders_total` by
 //! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
 //! `stripe_request_duration_seconds`, `expiration_lateness_seconds`,
