@@ -10,7 +10,8 @@
 //! `stripe_request_duration_seconds`, `expiration_lateness_seconds`,
 //! `auth_hashes_in_progress`).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -84,14 +85,61 @@ pub fn record_request(
     status: StatusCode,
     latency: Duration,
 ) {
-    let route = route.map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let route = route.map_or("unmatched", MatchedPath::as_str);
+    let (requests, duration) = request_series(route, method_label(method), status_class(status));
+    requests.increment(1);
+    duration.record(latency.as_secs_f64());
+}
+
+/// The two series of a route, method and status class, registered once: looking them up
+/// by their labels on every request (hashing, copying the key) costs more than the rest
+/// of the counting.
+fn request_series(
+    route: &str,
+    method: &'static str,
+    status: &'static str,
+) -> (metrics::Counter, metrics::Histogram) {
+    type Series = Vec<(
+        &'static str,
+        &'static str,
+        metrics::Counter,
+        metrics::Histogram,
+    )>;
+    static KNOWN: OnceLock<RwLock<HashMap<String, Series>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(RwLock::default);
+    let find = |series: &Series| {
+        series
+            .iter()
+            .find(|(m, s, _, _)| *m == method && *s == status)
+            .map(|(_, _, counter, histogram)| (counter.clone(), histogram.clone()))
+    };
+    if let Some(found) = known
+        .read()
+        .ok()
+        .and_then(|map| map.get(route).and_then(find))
+    {
+        return found;
+    }
+    // Handles taken before a recorder exists would count nothing, forever: make sure one
+    // does (a service installs its own first thing in `main`).
+    let _ = handle();
     let labels = vec![
-        metrics::Label::new("route", route),
-        metrics::Label::new("method", method_label(method)),
-        metrics::Label::new("status", status_class(status)),
+        metrics::Label::new("route", route.to_owned()),
+        metrics::Label::new("method", method),
+        metrics::Label::new("status", status),
     ];
-    metrics::counter!("http_requests_total", labels.clone()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", labels).record(latency.as_secs_f64());
+    let counter = metrics::counter!("http_requests_total", labels.clone());
+    let histogram = metrics::histogram!("http_request_duration_seconds", labels);
+    if let Ok(mut map) = known.write() {
+        // Routes, methods and statuses are bounded, and so is this map.
+        map.entry(route.to_owned()).or_default().push((
+            method,
+            status,
+            counter.clone(),
+            histogram.clone(),
+        ));
+    }
+    (counter, histogram)
 }
 
 /// Static labels: no allocation per request, and no unbounded label from a made-up method.

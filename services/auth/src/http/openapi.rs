@@ -45,28 +45,6 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     common::openapi::split_and_serve(routes, DOCUMENT_PATH)
 }
 
-/// `GET /api/users/currentuser`'s answer.
-#[derive(ToSchema)]
-#[schema(as = CurrentUserResponse)]
-#[allow(dead_code)] // a schema only: the handler writes this shape
-pub struct CurrentUserResponse {
-    /// Null without a valid session of a user in good standing.
-    #[schema(rename = "currentUser")]
-    current_user: Option<CurrentUser>,
-}
-
-/// The claims of the session's access token.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only
-pub struct CurrentUser {
-    id: String,
-    email: String,
-    /// Issued at (seconds since the epoch).
-    iat: i64,
-    /// Expires at (seconds since the epoch).
-    exp: i64,
-}
-
 /// A JWK Set.
 #[derive(ToSchema)]
 #[allow(dead_code)] // a schema only: the handler serves `common::auth::keys::Jwk`s

@@ -10,6 +10,7 @@ use common::http::ApiJson;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower_cookies::Cookies;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::email::{Email, INVALID_EMAIL};
@@ -181,12 +182,24 @@ pub async fn signin(
     }
 }
 
-/// The signed-in user, as `currentuser` has always described them.
-#[derive(Serialize)]
+/// `GET /api/users/currentuser`'s answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentUserResponse {
+    /// Null without a valid session of a user in good standing.
+    current_user: Option<CurrentUserBody>,
+}
+
+/// The signed-in user, as `currentuser` has always described them: the claims of the
+/// session's access token.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CurrentUser)]
 pub struct CurrentUserBody {
     id: String,
     email: String,
+    /// Issued at (seconds since the epoch).
     iat: i64,
+    /// Expires at (seconds since the epoch).
     exp: i64,
 }
 
@@ -198,16 +211,16 @@ pub struct CurrentUserBody {
     summary = "Who is signed in",
     security((), ("session" = [])),
     responses(
-        (status = 200, description = "The signed-in user, or null", body = crate::http::openapi::CurrentUserResponse),
+        (status = 200, description = "The signed-in user, or null", body = CurrentUserResponse),
         common::openapi::Unavailable,
     ),
 )]
-pub async fn current_user(MaybeUser(claims): MaybeUser) -> impl IntoResponse {
-    let user = claims.map(|claims| CurrentUserBody {
+pub async fn current_user(MaybeUser(claims): MaybeUser) -> Json<CurrentUserResponse> {
+    let current_user = claims.map(|claims| CurrentUserBody {
         id: claims.id,
         email: claims.email,
         iat: claims.iat,
         exp: claims.exp,
     });
-    Json(serde_json::json!({ "currentUser": user }))
+    Json(CurrentUserResponse { current_user })
 }
