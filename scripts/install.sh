@@ -57,5 +57,13 @@ if ! command -v mongod >/dev/null; then
   fi
 fi
 
+# `make test`'s unused-dependency check, built once with cargo like the Go tools.
+if [ "$("$GITTIX_TOOLS_DIR/cargo-machete" --version 2>/dev/null | awk '{print $NF}')" != "$CARGO_MACHETE_VERSION" ]; then
+  log "building cargo-machete $CARGO_MACHETE_VERSION (once)"
+  cargo install --quiet --locked "cargo-machete@$CARGO_MACHETE_VERSION" --root "$GITTIX_TOOLS_DIR/cargo-machete.build"
+  mv "$GITTIX_TOOLS_DIR/cargo-machete.build/bin/cargo-machete" "$GITTIX_TOOLS_DIR/cargo-machete"
+  rm -rf "$GITTIX_TOOLS_DIR/cargo-machete.build"
+fi
+
 # The fault harness (make chaos, scripts/test.d/chaos.sh) and the NATS durability test.
 py_venv >/dev/null

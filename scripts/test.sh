@@ -23,6 +23,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo machete (dependencies no code uses)"
+cargo-machete
 log "building binaries for the end-to-end tests"
 cargo build --workspace --bins --locked
 log "cargo test"
