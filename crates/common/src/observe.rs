@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -23,18 +22,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The middleware (outermost on every service's router, see `http::with_defaults`).
 pub async fn middleware(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request
-        .headers()
-        .get(crate::request_id::HEADER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(crate::request_id::accept)
-        .unwrap_or_else(crate::request_id::generate);
-    let id_header = HeaderValue::from_str(&id).ok();
-    if let Some(value) = &id_header {
-        request
-            .headers_mut()
-            .insert(crate::request_id::HEADER, value.clone());
-    }
+    let (id, id_header) = crate::request_id::settle(&mut request);
     let span = crate::telemetry::request_span(&request, &id);
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();

@@ -54,21 +54,31 @@ pub fn generate() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// The middleware (outermost on every router): settles the request's id, puts it on the
-/// request (where the trace span reads it) and on the response, and makes it current.
-pub async fn middleware(mut request: Request, next: Next) -> Response {
+/// Settles the request's id (the caller's if [`accept`]ed, else a new one) and puts it on
+/// the request, where the request span reads it. Returns the id and its header value,
+/// for the response.
+pub fn settle(request: &mut Request) -> (String, Option<HeaderValue>) {
     let id = request
         .headers()
         .get(HEADER)
         .and_then(|value| value.to_str().ok())
         .and_then(accept)
         .unwrap_or_else(generate);
-    let Ok(value) = HeaderValue::from_str(&id) else {
-        return next.run(request).await;
-    };
-    request.headers_mut().insert(HEADER, value.clone());
+    let value = HeaderValue::from_str(&id).ok();
+    if let Some(value) = &value {
+        request.headers_mut().insert(HEADER, value.clone());
+    }
+    (id, value)
+}
+
+/// The middleware of the web client (the services' `observe` does the same and more):
+/// settles the request's id, returns it on the response, and makes it current.
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let (id, value) = settle(&mut request);
     let mut response = scope(Some(id), next.run(request)).await;
-    response.headers_mut().insert(HEADER, value);
+    if let Some(value) = value {
+        response.headers_mut().insert(HEADER, value);
+    }
     response
 }
 

@@ -39,6 +39,15 @@ pub fn operations(doc: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The document's operations as `METHOD path`, sorted: what a test compares with the
+/// routes it expects.
+pub fn operation_names(doc: &Value) -> Vec<String> {
+    operations(doc)
+        .into_iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect()
+}
+
 /// Sends every method to every documented path of the app at `address` (path parameters
 /// filled with a fresh id, a JSON body of `{}`, the given `Cookie` header), and fails
 /// naming each route that the document describes but the router does not answer, and
