@@ -73,6 +73,7 @@ events! {
     UserCreated = "user.created";
     UserBanned = "user.banned";
     UserUnbanned = "user.unbanned";
+    UserPasswordResetRequested = "user.password_reset_requested";
     TicketCreated = "ticket.created";
     TicketUpdated = "ticket.updated";
     OrderCreated = "order.created";
@@ -114,6 +115,19 @@ pub struct UserUnbanned {
     pub id: String,
     /// The user's version after the unban.
     pub version: i64,
+}
+
+/// A user asked to reset a forgotten password. Carries the single-use token in clear so
+/// that notifications can email the link: this subject travels only on the internal bus,
+/// only notifications subscribes to it, and auth keeps only the token's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPasswordResetRequested {
+    /// The user's id.
+    pub user_id: String,
+    /// The reset token (URL-safe), valid once until `expiresAt`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A ticket was listed for sale.
