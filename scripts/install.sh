@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Debian packages (redis, nginx, curl, chromium), and, built once with Go into
-# $GITTIX_TOOLS_DIR, a pinned nats-server and the FerretDB stand-in for MongoDB; and the
+# $GITTIX_TOOLS_DIR, a pinned nats-server, Mailpit and the FerretDB stand-in for MongoDB; and the
 # Python venv of the fault harness and the API fuzzing (pymongo, nats-py, schemathesis:
 # e2e/chaos/requirements.txt).
 set -euo pipefail
@@ -55,6 +55,16 @@ if ! command -v mongod >/dev/null; then
     (cd "$src" && GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install .)
     echo "$want" >"$stamp"
   fi
+fi
+
+# Mailpit: the local SMTP server and mail viewer that `make up` and the notification tests
+# send to (its version is not printed by the binary: a stamp records it).
+mailpit_stamp="$GITTIX_TOOLS_DIR/mailpit.version"
+if [ ! -x "$GITTIX_TOOLS_DIR/mailpit" ] || [ "$(cat "$mailpit_stamp" 2>/dev/null)" != "$MAILPIT_VERSION" ]; then
+  command -v go >/dev/null || die "Go is needed to build Mailpit"
+  log "building Mailpit $MAILPIT_VERSION (once)"
+  GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+  echo "$MAILPIT_VERSION" >"$mailpit_stamp"
 fi
 
 # `make test`'s unused-dependency check, built once with cargo like the Go tools.

@@ -11,6 +11,8 @@ export PATH="$GITTIX_TOOLS_DIR:$PATH:/usr/sbin:/sbin"
 NATS_SERVER_VERSION="v2.12.4"
 # shellcheck disable=SC2034 # read by install.sh
 CARGO_MACHETE_VERSION="0.9.2"
+# shellcheck disable=SC2034 # read by install.sh
+MAILPIT_VERSION="v1.33.1"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Starts or stops private instances of the servers GitTix needs, in a state folder of
 # their own and on ports of their own, so they never touch servers already running:
-#   NATS with JetStream, Redis, and MongoDB (a `mongod` on the PATH, else the FerretDB
-#   stand-in). NATS_URL, REDIS_URL or MONGO_URL, when set, name a server of your own
-#   instead, which is then used as it is (CI uses real service containers this way).
-# Writes "$STATE/servers.env" (MONGO_URL, NATS_URL, REDIS_URL) for the callers.
+#   NATS with JetStream, Redis, MongoDB (a `mongod` on the PATH, else the FerretDB
+#   stand-in), and Mailpit (SMTP in, its API and web UI out). NATS_URL, REDIS_URL or
+#   MONGO_URL, when set, name a server of your own instead, which is then used as it is
+#   (CI uses real service containers this way).
+# Writes "$STATE/servers.env" (MONGO_URL, NATS_URL, REDIS_URL, NATS_MONITOR_URL,
+#   MAIL_SMTP_URL, MAILPIT_URL) for the callers.
 #
 # usage: servers.sh start|stop STATE_DIR
 # ports: NATS_PORT, MONGO_PORT, REDIS_PORT (defaults 4222+10000, … chosen to avoid clashes),
-#   NATS_MONITOR_PORT (NATS_PORT+1: the monitoring endpoint, /jsz, /varz, /healthz)
+#   NATS_MONITOR_PORT (NATS_PORT+1: the monitoring endpoint, /jsz, /varz, /healthz),
+#   MAILPIT_SMTP_PORT (11025) and MAILPIT_UI_PORT (18025: API and web UI)
 # NATS_SYNC_INTERVAL (always): how often JetStream fsyncs its file store. `always` syncs
 #   every write before the publisher's acknowledgement, so an event JetStream acknowledged
 #   survives a SIGKILL of nats-server (or of the machine); the server's default, 2 min,
@@ -29,6 +32,8 @@ NATS_MONITOR_PORT=${NATS_MONITOR_PORT:-$((NATS_PORT + 1))}
 NATS_SYNC_INTERVAL=${NATS_SYNC_INTERVAL:-always}
 MONGO_PORT=${MONGO_PORT:-27217}
 REDIS_PORT=${REDIS_PORT:-16379}
+MAILPIT_SMTP_PORT=${MAILPIT_SMTP_PORT:-11025}
+MAILPIT_UI_PORT=${MAILPIT_UI_PORT:-18025}
 
 start() {
   local mongo_url nats_url redis_url nats_monitor_url=""
@@ -54,12 +59,15 @@ start() {
     mongo_url="mongodb://127.0.0.1:$MONGO_PORT"
     start_mongo
   fi
+  start_mailpit
 
   cat >"$state/servers.env" <<ENV
 MONGO_URL=$mongo_url
 NATS_URL=$nats_url
 REDIS_URL=$redis_url
 NATS_MONITOR_URL=$nats_monitor_url
+MAIL_SMTP_URL=smtp://127.0.0.1:$MAILPIT_SMTP_PORT
+MAILPIT_URL=http://127.0.0.1:$MAILPIT_UI_PORT
 ENV
 }
 
@@ -105,8 +113,22 @@ start_mongo() {
     wait_for_port mongo "$MONGO_PORT" "$state"
 }
 
+# Mailpit keeps its messages in memory (no --database): tests tell theirs apart by
+# recipient, and a restart starts empty.
+start_mailpit() {
+  if ! port_open "$MAILPIT_SMTP_PORT" || [ -z "$(pid_of "$state" mailpit)" ]; then
+    port_open "$MAILPIT_SMTP_PORT" && die "port $MAILPIT_SMTP_PORT (MAILPIT_SMTP_PORT) is taken by another process"
+    port_open "$MAILPIT_UI_PORT" && die "port $MAILPIT_UI_PORT (MAILPIT_UI_PORT) is taken by another process"
+    command -v mailpit >/dev/null || die "no Mailpit: run scripts/install.sh"
+    start_daemon "$state" mailpit mailpit --smtp "127.0.0.1:$MAILPIT_SMTP_PORT" \
+      --listen "127.0.0.1:$MAILPIT_UI_PORT" --max 20000 \
+      --disable-version-check
+  fi
+  wait_for_port mailpit "$MAILPIT_UI_PORT" "$state"
+}
+
 stop() {
-  for name in nats redis mongo; do
+  for name in mailpit nats redis mongo; do
     stop_daemon "$state" "$name"
   done
   rm -f "$state/servers.env"
