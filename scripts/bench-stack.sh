@@ -18,7 +18,7 @@ BENCH_SHOW_SECONDS=${BENCH_SHOW_SECONDS:-4}    # GET /api/tickets/{id}, then the
 BENCH_CONCURRENCY=${BENCH_CONCURRENCY:-16}
 BENCH_BUYERS=${BENCH_BUYERS:-200}              # buyers racing for one ticket
 BENCH_PROPAGATION=${BENCH_PROPAGATION:-50}     # reservations timed until the ticket shows orderId
-BENCH_PORT_BASE=${BENCH_PORT_BASE:-20800}      # ports base..base+56 (replicas at +50)
+BENCH_PORT_BASE=${BENCH_PORT_BASE:-20800}      # ports base..base+57 (replicas at +50)
 BENCH_STATE=${BENCH_STATE:-}                   # state folder (.gittix/bench-stack, made anew)
 # BIN_DIR (target/release; target/debug when release is not built), REPLICAS (2)
 set -euo pipefail

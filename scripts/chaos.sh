@@ -48,6 +48,7 @@ for file in "$state"/*.pid; do
     nats) port=$NATS_PORT ;;
     redis) port=$REDIS_PORT ;;
     mongo) port=$MONGO_PORT ;;
+    mailpit) port=$MAIL_SMTP_PORT ;;
     *)
       svc=${name%%.*} replica=1
       [ "$name" != "$svc" ] && replica=${name#*.}

@@ -228,18 +228,21 @@ TEST_NATS_PORT=${TEST_NATS_PORT:-14322}
 TEST_MONGO_PORT=${TEST_MONGO_PORT:-27318}
 TEST_REDIS_PORT=${TEST_REDIS_PORT:-16479}
 
-# The services of the stack: name and default port. `expiration` serves only health.
+# The services of the stack: name and default port. `expiration` and `notifications` serve
+# only health and metrics.
 # shellcheck disable=SC2034 # read by stack.sh
-GITTIX_SERVICES=(auth:4001 tickets:4002 orders:4003 payments:4004 expiration:4006 client:4005)
+GITTIX_SERVICES=(auth:4001 tickets:4002 orders:4003 payments:4004 expiration:4006 notifications:4007 client:4005)
 
 # Ports of a private stack (chaos, restart, bench) from one base: nginx at BASE, the
-# services at BASE+1..BASE+6, NATS at +10 (monitoring +11), Mongo +12, Redis +13; second
-# replicas REPLICA_PORT_STEP (50) further. The servers are always the stack's own.
+# services at BASE+1..BASE+7, NATS at +10 (monitoring +11), Mongo +12, Redis +13, Mailpit's
+# SMTP +14 and web UI +15; second replicas REPLICA_PORT_STEP (50) further. The servers are
+# always the stack's own.
 private_stack_ports() {
   local base=$1
   export HTTP_PORT=$base AUTH_PORT=$((base + 1)) TICKETS_PORT=$((base + 2)) ORDERS_PORT=$((base + 3)) \
-    PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6))
+    PAYMENTS_PORT=$((base + 4)) CLIENT_PORT=$((base + 5)) EXPIRATION_PORT=$((base + 6)) NOTIFICATIONS_PORT=$((base + 7))
   export NATS_PORT=$((base + 10)) NATS_MONITOR_PORT=$((base + 11)) MONGO_PORT=$((base + 12)) REDIS_PORT=$((base + 13))
+  export MAIL_SMTP_PORT=$((base + 14)) MAIL_UI_PORT=$((base + 15))
   export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
   unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
   load_from_one_address

@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Runs the whole GitTix stack on this machine: private NATS, Redis and MongoDB
+# Runs the whole GitTix stack on this machine: private NATS, Redis, MongoDB and Mailpit
 # (scripts/servers.sh), every service binary that has been built, and nginx in front of
-# them as the single origin, routed by infra/routes.tsv.
+# them as the single origin, routed by infra/routes.tsv. Mailpit is the mail server: the
+# notifications service sends every email to it over SMTP, and its web UI and API (at
+# http://localhost:MAIL_UI_PORT) show what was sent; nothing leaves the machine.
 #
 # usage: stack.sh start|stop|run|status STATE_DIR
 #   run     start, print the URL and a status table, report restarts as they happen, and
 #           stop everything on Ctrl-C or SIGTERM
 #   status  the status table of a running stack (pids, restarts)
 # Settings (environment): HTTP_PORT (8080), BIN_DIR (target/release), <SERVICE>_PORT
-# (AUTH_PORT=4001, …), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT, REDIS_PORT,
+# (AUTH_PORT=4001, …, NOTIFICATIONS_PORT=4007), NATS_PORT, NATS_MONITOR_PORT, MONGO_PORT,
+# REDIS_PORT, MAIL_SMTP_PORT (1025: Mailpit's SMTP), MAIL_UI_PORT (8025: its web UI and API),
+# PUBLIC_URL (http://localhost:HTTP_PORT: the origin of the links in emails),
 # JWT_PRIVATE_KEY and JWT_PUBLIC_KEYS (both, or neither: then a key pair is generated once
 # per state folder in keys/), EXPIRATION_WINDOW_SECONDS, PAYMENT_GRACE_SECONDS,
 # LOG_FORMAT, RUST_LOG, READY_TIMEOUT (60 s per process at start-up). Every other variable
 # of infra/service-env.tsv (limits such as SIGNIN_PER_MINUTE, ADMIN_EMAILS) passes through
 # from the environment to the services.
-# REPLICAS (2): processes of each of auth, tickets, orders, payments and expiration, as
-#   Kubernetes runs them; the replica i (1-based) of a service listens on its port +
-#   (i-1) * REPLICA_PORT_STEP (100) and nginx balances over all of them. Safe on the
-#   FerretDB stand-in, whose front serializes writes (docs/STORE-CONTRACT.md).
+# REPLICAS (2): processes of each of auth, tickets, orders, payments, expiration and
+#   notifications, as Kubernetes runs them; the replica i (1-based) of a service listens on
+#   its port + (i-1) * REPLICA_PORT_STEP (100) and nginx balances over all of them. Safe on
+#   the FerretDB stand-in, whose front serializes writes (docs/STORE-CONTRACT.md).
+# notifications runs once built (like every service) and sends through Mailpit
+#   (MAIL_TRANSPORT=smtp://127.0.0.1:MAIL_SMTP_PORT unless MAIL_TRANSPORT is set), its Redis
+#   keys under NOTIFICATIONS_KEY_PREFIX (gittix:notifications), its Mongo database
+#   `notifications`.
 # Every process (servers, services, nginx) runs under a supervisor that restarts it with
 # capped backoff when it dies, as Kubernetes would (lib.sh start_daemon); each restart is
 # logged in logs/supervisor.log and the process's log, and counted in the status table.
@@ -35,9 +43,11 @@ HTTP_PORT=${HTTP_PORT:-8080}
 HTTP_HOST=${HTTP_HOST:-127.0.0.1}
 REPLICAS=${REPLICAS:-2}
 REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-100}
+MAIL_SMTP_PORT=${MAIL_SMTP_PORT:-1025}
+MAIL_UI_PORT=${MAIL_UI_PORT:-8025}
 case "$REPLICAS" in '' | *[!0-9]* | 0) die "REPLICAS must be a whole number of 1 or more" ;; esac
 # The services that run as REPLICAS processes (the client stays one).
-REPLICATED_SERVICES=" auth tickets orders payments expiration "
+REPLICATED_SERVICES=" auth tickets orders payments expiration notifications "
 
 service_port() {
   local name=$1 default=$2 var
@@ -160,6 +170,8 @@ start_services() {
       EVENTS_STREAM="${EVENTS_STREAM:-GITTIX}" EVENTS_SUBJECT_PREFIX="${EVENTS_SUBJECT_PREFIX:-gittix}" \
       EXPIRATION_WINDOW_SECONDS="${EXPIRATION_WINDOW_SECONDS:-900}" PAYMENT_GRACE_SECONDS="${PAYMENT_GRACE_SECONDS:-30}" \
       PAYMENT_GATEWAY="${PAYMENT_GATEWAY:-$payment_gateway}" \
+      MAIL_TRANSPORT="${MAIL_TRANSPORT:-$MAIL_SMTP_URL}" PUBLIC_URL="${PUBLIC_URL:-http://localhost:$HTTP_PORT}" \
+      NOTIFICATIONS_KEY_PREFIX="${NOTIFICATIONS_KEY_PREFIX:-gittix:notifications}" \
       AUTH_URL="http://127.0.0.1:$(service_port auth 4001)" TICKETS_URL="http://127.0.0.1:$(service_port tickets 4002)" \
       ORDERS_URL="http://127.0.0.1:$(service_port orders 4003)" PAYMENTS_URL="http://127.0.0.1:$(service_port payments 4004)" \
       "$BIN_DIR/$name"
@@ -171,8 +183,16 @@ start_services() {
 }
 
 start() {
-  local conf
+  local conf port
+  # Mailpit's ports are the stack's own: say which setting moves them (a second `make up`,
+  # or a Mailpit of your own, holds them).
+  if [ -z "$(pid_of "$state" mailpit)" ]; then
+    for port in MAIL_SMTP_PORT MAIL_UI_PORT; do
+      port_open "${!port}" && die "port ${!port} ($port) is taken by another process; set $port to another port"
+    done
+  fi
   NATS_PORT=${NATS_PORT:-14222} MONGO_PORT=${MONGO_PORT:-27217} REDIS_PORT=${REDIS_PORT:-16379} \
+    MAILPIT_SMTP_PORT=$MAIL_SMTP_PORT MAILPIT_UI_PORT=$MAIL_UI_PORT \
     "$GITTIX_ROOT/scripts/servers.sh" start "$state"
   start_services
   conf=$(render_nginx_conf)
@@ -198,6 +218,7 @@ status() {
   [ -f "$state/nats.restarts" ] && row nats "${NATS_PORT:-14222}"
   [ -f "$state/redis.restarts" ] && row redis "${REDIS_PORT:-16379}"
   [ -f "$state/mongo.restarts" ] && row mongo "${MONGO_PORT:-27217}"
+  [ -f "$state/mailpit.restarts" ] && row mailpit "$MAIL_UI_PORT"
   row nginx "$HTTP_PORT"
   printf '\n  routes: infra/routes.tsv; logs (restarts in supervisor.log): %s/logs\n\n' "$state"
 }
@@ -224,7 +245,7 @@ stop() {
     [ -e "$file" ] || continue
     proc=$(basename "$file" .pid)
     proc=${proc%.sup}
-    case "$proc" in nats | redis | mongo | nginx) continue ;; esac
+    case "$proc" in nats | redis | mongo | mailpit | nginx) continue ;; esac
     stop_daemon "$state" "$proc"
   done
   "$GITTIX_ROOT/scripts/servers.sh" stop "$state"
@@ -261,6 +282,7 @@ case "$cmd" in
     start
     status
     printf '\033[1;32mGitTix is up at http://localhost:%s\033[0m  (Ctrl-C stops it)\n' "$HTTP_PORT"
+    printf '  emails: http://localhost:%s  (Mailpit: every email the stack sends, none leaves)\n' "$MAIL_UI_PORT"
     watch_restarts
     ;;
   *) die "usage: stack.sh start|stop|run|status STATE_DIR" ;;

@@ -42,13 +42,13 @@ if [ "$(cat "$e2e/node_modules/.gittix-stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$e2e/node_modules/.gittix-stamp"
 fi
 
-# Private ports: apart from `make up` (8080, 4001-4006, 14222, 27217, 16379) and from the
-# test servers (14322, 27318, 16479).
+# Private ports: apart from `make up` (8080, 4001-4007, 14222, 27217, 16379, Mailpit's 1025
+# and 8025) and from the test servers (14322, 27318, 16479, 11025, 18025).
 export HTTP_PORT=${BROWSER_HTTP_PORT:-18080}
 unset JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
 load_from_one_address
 export AUTH_PORT=18481 TICKETS_PORT=18482 ORDERS_PORT=18483 PAYMENTS_PORT=18484 CLIENT_PORT=18485 EXPIRATION_PORT=18486
-export NATS_PORT=14422 MONGO_PORT=27418 REDIS_PORT=16579
+export NOTIFICATIONS_PORT=18487 NATS_PORT=14422 MONGO_PORT=27418 REDIS_PORT=16579 MAIL_SMTP_PORT=18488 MAIL_UI_PORT=18489
 # Servers of your own (CI's service containers) when given, as `make test` does.
 export MONGO_URL=${TEST_MONGO_URL:-} NATS_URL=${TEST_NATS_URL:-} REDIS_URL=${TEST_REDIS_URL:-}
 # The stack passes its environment on to every service: the client's service URLs, a short

@@ -3,7 +3,8 @@
 # private nats-server as scripts/servers.sh does (JetStream file store, NATS_SYNC_INTERVAL
 # from there, `always` by default), publishes acknowledged messages, SIGKILLs the server,
 # lets its supervisor restart it, and counts them (e2e/chaos/nats_durability.py).
-# Settings: DURABILITY_NATS_PORT (20611), DURABILITY_COUNT (2000), NATS_SYNC_INTERVAL.
+# Settings: DURABILITY_NATS_PORT (20611; its monitor and the Mailpit servers.sh starts take
+# the next three), DURABILITY_COUNT (2000), NATS_SYNC_INTERVAL.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=scripts/lib.sh
@@ -15,6 +16,9 @@ export NATS_PORT=${DURABILITY_NATS_PORT:-20611}
 export NATS_MONITOR_PORT=$((NATS_PORT + 1))
 # Only NATS: the other servers are named as given, so servers.sh starts none of them.
 export MONGO_URL=mongodb://unused REDIS_URL=redis://unused
+# servers.sh always starts a Mailpit: on ports of this test's own, apart from the test
+# servers' (11025, 18025) and `make up`'s (1025, 8025).
+export MAILPIT_SMTP_PORT=$((NATS_PORT + 2)) MAILPIT_UI_PORT=$((NATS_PORT + 3))
 unset NATS_URL
 
 stop() { "$root/scripts/servers.sh" stop "$state" >/dev/null 2>&1 || true; }

@@ -7,7 +7,7 @@
 # tickets, orders and payments with that user's session cookie and a bounded number of
 # examples per operation, checking: no 5xx (not_a_server_error), and every answer is one
 # the document describes (status code, content type and body schema conformance).
-# Settings: BIN_DIR (target/debug), SCHEMATHESIS_PORT_BASE (20700: ports base..base+13),
+# Settings: BIN_DIR (target/debug), SCHEMATHESIS_PORT_BASE (20700: ports base..base+15),
 # SCHEMATHESIS_EXAMPLES (100 per operation), SCHEMATHESIS_SEED (1; the same cases each run).
 # Reports (JUnit) in .gittix/schemathesis/reports; ends with `schemathesis: N passed,
 # M failed`, one per document.
