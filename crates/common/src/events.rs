@@ -183,13 +183,39 @@ pub struct OrderTicketRef {
     pub id: String,
 }
 
-/// An order was cancelled (by its buyer or by expiry); its ticket is free again.
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// Its buyer cancelled it.
+    Buyer,
+    /// Its payment window (and the grace after it) passed unpaid.
+    Expired,
+    /// Its buyer was banned while it was unpaid.
+    Banned,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buyer => "buyer",
+            Self::Expired => "expired",
+            Self::Banned => "banned",
+        }
+    }
+}
+
+/// An order was cancelled (by its buyer, by expiry, or by its buyer's ban); its ticket is
+/// free again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCancelled {
     pub id: String,
     pub ticket: OrderTicketRef,
     pub version: i64,
+    /// Why; absent in events published before reasons were recorded.
+    #[serde(default)]
+    pub reason: Option<CancelReason>,
 }
 
 /// An order was paid; its ticket is sold.
@@ -314,6 +340,28 @@ mod tests {
         assert_eq!(json["id"].as_str().unwrap().len(), 36);
         let back: Envelope<ExpirationComplete> = serde_json::from_value(json).unwrap();
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn cancel_reasons_are_snake_case_and_optional_on_the_wire() {
+        let event = OrderCancelled {
+            id: "o".into(),
+            ticket: OrderTicketRef { id: "t".into() },
+            version: 1,
+            reason: Some(CancelReason::Expired),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["reason"], "expired");
+        for reason in [
+            CancelReason::Buyer,
+            CancelReason::Expired,
+            CancelReason::Banned,
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        let old: OrderCancelled =
+            serde_json::from_str(r#"{"id":"o","ticket":{"id":"t"},"version":1}"#).unwrap();
+        assert_eq!(old.reason, None);
     }
 
     #[test]

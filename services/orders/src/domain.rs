@@ -14,8 +14,8 @@
 use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
 use common::events::{
-    OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, OrderTicket, OrderTicketRef,
-    TicketCreated, TicketUpdated,
+    CancelReason, OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, OrderTicket,
+    OrderTicketRef, TicketCreated, TicketUpdated,
 };
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,10 @@ pub struct Order {
     /// second one), as announced by `payment.refunded`.
     #[serde(default)]
     pub refunds: Vec<Refund>,
+    /// Why a cancelled order was cancelled (absent on orders cancelled before reasons
+    /// were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
 }
 
 /// A refunded charge, as the buyer is shown it.
@@ -131,13 +135,15 @@ impl Order {
             version: 0,
             payment_id: None,
             refunds: Vec::new(),
+            cancel_reason: None,
         }
     }
 
-    /// The buyer cancels: a paid order cannot be; a cancelled one stays as it is.
-    pub fn cancel(&self) -> Result<Transition, CancelError> {
+    /// The buyer cancels (or the buyer's ban does, by `reason`): a paid order cannot be;
+    /// a cancelled one stays as it is.
+    pub fn cancel(&self, reason: CancelReason) -> Result<Transition, CancelError> {
         match self.status {
-            Status::Created => Ok(Transition::Apply(self.moved_to(Status::Cancelled))),
+            Status::Created => Ok(Transition::Apply(self.cancelled(reason))),
             Status::Cancelled => Ok(Transition::Unchanged),
             Status::Complete => Err(CancelError::Completed),
         }
@@ -153,7 +159,7 @@ impl Order {
             self.expires_at + chrono::Duration::from_std(grace).unwrap_or_default();
         match (cancellable_at - now).to_std() {
             Ok(wait) if !wait.is_zero() => Expiry::NotYet(wait),
-            _ => Expiry::Apply(self.moved_to(Status::Cancelled)),
+            _ => Expiry::Apply(self.cancelled(CancelReason::Expired)),
         }
     }
 
@@ -183,6 +189,13 @@ impl Order {
     /// it is cancellable (see [`Self::expire`]).
     pub fn is_lapsed(&self, now: DateTime<Utc>, grace: std::time::Duration) -> bool {
         matches!(self.expire(now, grace), Expiry::Apply(_))
+    }
+
+    fn cancelled(&self, reason: CancelReason) -> Self {
+        Self {
+            cancel_reason: Some(reason),
+            ..self.moved_to(Status::Cancelled)
+        }
     }
 
     fn moved_to(&self, status: Status) -> Self {
@@ -227,6 +240,7 @@ impl Order {
                 id: self.ticket.id.clone(),
             },
             version: self.version,
+            reason: self.cancel_reason,
         }
     }
 
@@ -327,14 +341,21 @@ mod tests {
 
     #[test]
     fn every_transition_bumps_the_version_once() {
-        let Ok(Transition::Apply(cancelled)) = order().cancel() else {
+        let Ok(Transition::Apply(cancelled)) = order().cancel(CancelReason::Buyer) else {
             panic!()
         };
         assert_eq!(
             (cancelled.status, cancelled.version),
             (Status::Cancelled, 1)
         );
-        assert_eq!(cancelled.cancel(), Ok(Transition::Unchanged));
+        assert_eq!(
+            cancelled.cancelled_event().reason,
+            Some(CancelReason::Buyer)
+        );
+        assert_eq!(
+            cancelled.cancel(CancelReason::Banned),
+            Ok(Transition::Unchanged)
+        );
         assert_eq!(
             cancelled.expire(past_grace(&cancelled), GRACE),
             Expiry::Unchanged
@@ -353,7 +374,10 @@ mod tests {
         assert_eq!((paid.status, paid.version), (Status::Complete, 1));
         assert_eq!(paid.payment_id.as_deref(), Some("p1"));
         assert_eq!(paid.completed_event().payment_id.as_deref(), Some("p1"));
-        assert_eq!(paid.cancel(), Err(CancelError::Completed));
+        assert_eq!(
+            paid.cancel(CancelReason::Buyer),
+            Err(CancelError::Completed)
+        );
         assert_eq!(paid.expire(past_grace(&paid), GRACE), Expiry::Unchanged);
         assert_eq!(
             paid.complete(&payment(100), "usd"),
@@ -403,6 +427,10 @@ mod tests {
         assert_eq!(
             (cancelled.status, cancelled.version),
             (Status::Cancelled, 1)
+        );
+        assert_eq!(
+            cancelled.cancelled_event().reason,
+            Some(CancelReason::Expired)
         );
         assert!(o.is_lapsed(past_grace(&o), GRACE));
         let Completion::Apply(paid) = o.complete(&payment(100), "usd") else {

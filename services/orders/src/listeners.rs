@@ -7,8 +7,8 @@ use common::auth::BanList;
 use common::auth::bans::BanStore;
 use common::bus::Bus;
 use common::events::{
-    Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated, PaymentRefunded,
-    TicketCreated, TicketSnapshot, TicketUpdated, UserBanned,
+    CancelReason, Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated,
+    PaymentRefunded, TicketCreated, TicketSnapshot, TicketUpdated, UserBanned,
 };
 use common::listener::{Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
@@ -72,7 +72,7 @@ async fn on_user_banned(
         Err(err) => return Outcome::retry_after_error(&err.into()),
     };
     for id in unpaid {
-        if let Err(err) = orders.cancel(id, &user_id).await {
+        if let Err(err) = orders.cancel(id, &user_id, CancelReason::Banned).await {
             return Outcome::retry_after_error(&anyhow::anyhow!("cancelling order {id}: {err}"));
         }
     }

@@ -121,6 +121,9 @@ impl OrderStore {
         if let Some(payment_id) = &changed.payment_id {
             set.insert("paymentId", payment_id);
         }
+        if let Some(reason) = changed.cancel_reason {
+            set.insert("cancelReason", reason.as_str());
+        }
         let mut update = doc! {"$set": set};
         if !changed.holds_ticket() {
             update.insert("$unset", doc! {ACTIVE_TICKET_ID: ""});

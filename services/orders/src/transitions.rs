@@ -8,6 +8,7 @@ use std::time::Duration;
 use bson::oid::ObjectId;
 use chrono::Utc;
 use common::change::{ChangeError, Decision, change_from};
+use common::events::CancelReason;
 
 use crate::domain::{CancelError, Completion, Expiry, Order, PaymentReceived, Transition};
 use crate::store::OrderStore;
@@ -115,13 +116,19 @@ impl Transitions {
         .await
     }
 
-    /// The buyer `user_id` cancels the order; cancelling twice is a no-op.
-    pub async fn cancel(&self, id: ObjectId, user_id: &str) -> Result<Cancelled> {
+    /// The buyer `user_id` cancels the order (or their ban does: `reason`); cancelling
+    /// twice is a no-op.
+    pub async fn cancel(
+        &self,
+        id: ObjectId,
+        user_id: &str,
+        reason: CancelReason,
+    ) -> Result<Cancelled> {
         self.transition(id, None, |order| {
             if order.user_id != user_id {
                 return Decision::Keep(Cancelled::NotYours);
             }
-            match order.cancel() {
+            match order.cancel(reason) {
                 Ok(Transition::Apply(cancelled)) => Decision::Write(cancelled, Cancelled::Done),
                 Ok(Transition::Unchanged) => Decision::Keep(Cancelled::Done),
                 Err(CancelError::Completed) => Decision::Keep(Cancelled::Completed),

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::events::{OrderCancelled, OrderCompleted, OrderTicketRef};
+use common::events::{CancelReason, OrderCancelled, OrderCompleted, OrderTicketRef};
 use testkit::eventually;
 
 use crate::helpers::{expirations, fired_order_ids, in_ms, start, test_config};
@@ -55,6 +55,7 @@ async fn cancelled_and_paid_orders_are_not_expired() {
             id: "cancelled".into(),
             ticket: OrderTicketRef { id: "t".into() },
             version: 1,
+            reason: Some(CancelReason::Buyer),
         })
         .await;
     service

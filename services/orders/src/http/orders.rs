@@ -295,7 +295,11 @@ pub async fn cancel_order(
 ) -> ApiResult<StatusCode> {
     let cancelled = state
         .orders
-        .cancel(parse_id(&id, "Order")?, &user.id)
+        .cancel(
+            parse_id(&id, "Order")?,
+            &user.id,
+            common::events::CancelReason::Buyer,
+        )
         .await
         .map_err(|err| err.into_api_error("Order"))?;
     match cancelled {

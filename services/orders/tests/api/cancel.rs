@@ -36,6 +36,7 @@ async fn cancelling_frees_the_ticket_once_and_a_second_cancel_is_a_no_op() {
     let cancelled = apps.events("order.cancelled").await;
     assert_eq!(cancelled.len(), 1, "no second event");
     assert_eq!(cancelled[0]["data"]["version"], 1);
+    assert_eq!(cancelled[0]["data"]["reason"], "buyer");
 
     // The ticket can be bought again.
     assert_eq!(apps.order(&new_user_id(), &ticket).await.status, 201);

@@ -86,6 +86,9 @@ async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled
     assert_eq!(listed.error_message(), "Account suspended");
     // Their hold ends: the ticket is for sale again.
     apps.wait_for_ticket_holder(&ticket, None).await;
+    let cancelled = apps.events("order.cancelled").await;
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["data"]["reason"], "banned");
 
     // A late, older unban changes nothing; a newer one lets them back.
     apps.publish(UserUnbanned {

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use common::bus::{Bus, BusConfig};
 use common::config::{HttpConfig, Secret};
 use common::events::{
-    Envelope, Event, OrderCancelled, OrderCompleted, OrderCreated, OrderTicket, OrderTicketRef,
+    CancelReason, Envelope, Event, OrderCancelled, OrderCompleted, OrderCreated, OrderTicket,
+    OrderTicketRef,
 };
 use payments::{App, Config, GatewayConfig};
 use reqwest::Method;
@@ -197,6 +198,7 @@ impl TestApp {
             id: order_id.to_owned(),
             ticket: OrderTicketRef { id: "t".into() },
             version: 1,
+            reason: Some(CancelReason::Buyer),
         })
         .await;
         let orders = self.collection("orders").await;

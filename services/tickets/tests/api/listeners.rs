@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use common::events::{OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
+use common::events::{CancelReason, OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
 use serde_json::Value;
 use testkit::{eventually, new_user_id};
 
@@ -26,6 +26,7 @@ fn cancelled(order: &str, ticket: &str) -> OrderCancelled {
             id: ticket.to_owned(),
         },
         version: 1,
+        reason: Some(CancelReason::Buyer),
     }
 }
 
