@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image per GitTix service, all from this file: the build argument SERVICE names the
-# binary (auth, tickets, orders, payments, expiration or client).
+# binary (auth, tickets, orders, payments, expiration, notifications or client).
 #
 #   docker build --build-arg SERVICE=auth -t gittix/auth .
 #

@@ -15,7 +15,9 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
                     cert-manager ClusterIssuers against schemas/cert-manager-clusterissuer.json
   routes            (routes) each overlay's Ingress routes exactly infra/routes.tsv
   env               (env) every required variable of infra/service-env.tsv is set on its
-                    service's Deployment, secrets come from their Secret, URLs name Services
+                    service's Deployment, secrets come from their Secret, URLs name Services,
+                    payments' gateway and notifications' mail transport have what they need,
+                    PUBLIC_URL (links in emails) is the origin of the overlay's Ingress
   workloads         (manifests) probes, resources, security contexts, pinned images, data stores
   labels            (labels) the recommended app.kubernetes.io/* labels on every workload and
                     pod template, version = image tag; selectors by name alone

@@ -216,8 +216,9 @@ def check_workflows_content(services: list[str], images: dict[str, str]) -> Prob
         if ci_images.get(name) != image:
             problems.append(f"test.yml runs {name} {ci_images.get(name) or 'nowhere'}, infra/k8s runs {image}")
     d_env = deploy.get("env") or {}
-    if (d_env.get("SERVICES") or "").split() != services:
-        problems.append(f"deploy.yml SERVICES is {d_env.get('SERVICES')!r}, want {' '.join(services)!r}")
+    # Every service once, in any order.
+    if sorted((d_env.get("SERVICES") or "").split()) != sorted(services):
+        problems.append(f"deploy.yml SERVICES is {d_env.get('SERVICES')!r}, want each of {' '.join(services)!r} once")
     d_runs = "\n".join(s.get("run", "") for j in (deploy.get("jobs") or {}).values() for s in j.get("steps") or [])
     for needle in ("doctl kubernetes cluster kubeconfig save", "infra/k8s/set-images.sh", "kubectl apply -k", "rollout status"):
         if needle not in d_runs:

@@ -14,10 +14,14 @@ SECRET_KEYS = {
     "jwt-signing-key": {"JWT_PRIVATE_KEY"},
     "jwt-public-keys": {"JWT_PUBLIC_KEYS"},
     "stripe-secret": {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY"},
+    # SendGrid's API key: notifications sends through it with MAIL_TRANSPORT=sendgrid.
+    "sendgrid-secret": {"SENDGRID_API_KEY"},
 }
 
 
-URL_RE = re.compile(r"^(mongodb|nats|redis|https?)://([^/:@]+):(\d+)(/|$)")
+URL_RE = re.compile(r"^(mongodb|nats|redis|smtp|https?)://([^/:@]+):(\d+)(/|$)")
+# MAIL_TRANSPORT: SendGrid's API, or an SMTP server (service-env.tsv).
+MAIL_TRANSPORT_RE = re.compile(r"^(sendgrid|smtp://[^/:@]+:\d+)$")
 
 
 def check_env(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
@@ -91,4 +95,44 @@ def check_env(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
                     problems.append(f"{service}: PAYMENT_GATEWAY=stripe without STRIPE_SECRET_KEY from its Secret")
                 elif key.get("optional") and app_env == "production":
                     problems.append(f"{service}: PAYMENT_GATEWAY=stripe in production with an optional STRIPE_SECRET_KEY")
+        # The mail transport: SendGrid needs its key from sendgrid-secret (not optional where
+        # emails must leave: production); SMTP names a server (a Service of the overlay, as
+        # every URL above).
+        transport = env.get("MAIL_TRANSPORT", {}).get("value")
+        if "MAIL_TRANSPORT" in by_var and transport is not None:
+            if not MAIL_TRANSPORT_RE.match(str(transport)):
+                problems.append(f"{service}: MAIL_TRANSPORT={transport!r} is neither sendgrid nor smtp://host:port")
+            if transport == "sendgrid":
+                key = env.get("SENDGRID_API_KEY")
+                if key is None or key.get("from") != "secret":
+                    problems.append(f"{service}: MAIL_TRANSPORT=sendgrid without SENDGRID_API_KEY from its Secret")
+                elif key.get("optional") and app_env == "production":
+                    problems.append(f"{service}: MAIL_TRANSPORT=sendgrid in production with an optional SENDGRID_API_KEY")
+    return problems
+
+
+def check_public_url(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
+    """PUBLIC_URL (the origin of the links a service puts in emails) is the origin of the
+    overlay's Ingress: its one host, https where the Ingress has TLS for it, http otherwise."""
+    problems: Problems = []
+    cms = configmaps(docs)
+    origins = set()
+    for ing in objects(docs, "Ingress"):
+        tls_hosts = {h for t in ing.get("spec", {}).get("tls") or [] for h in t.get("hosts") or []}
+        for rule in ing.get("spec", {}).get("rules") or []:
+            host = rule.get("host")
+            origins.add(f"{'https' if host in tls_hosts else 'http'}://{host}" if host else None)
+    for service, rows in env_rows.items():
+        if not any(row.var == "PUBLIC_URL" for row in rows):
+            continue
+        doc, container, missing = the_deployment(docs, service)
+        problems += missing
+        if container is None:
+            continue
+        env, _ = resolve_env(doc, container, cms)
+        got = str(env.get("PUBLIC_URL", {}).get("value", "")).rstrip("/")
+        if len(origins) != 1 or None in origins:
+            problems.append(f"{service}: the overlay's Ingress serves {sorted(map(str, origins))}, not one host: PUBLIC_URL cannot follow it")
+        elif got != next(iter(origins)):
+            problems.append(f"{service}: PUBLIC_URL={got or '(unset)'}, but the Ingress serves {next(iter(origins))}: links in emails would lead elsewhere")
     return problems

@@ -43,8 +43,9 @@ from .common import (
 # minikube and DigitalOcean all offer it or newer).
 K8S_VERSION = "1.33"
 CLUSTER_ISSUER_SCHEMA = SCHEMAS / "cert-manager-clusterissuer.json"
-# Services nothing calls over HTTP: no Service object needed.
-NO_SERVICE = {"expiration"}
+# Services nothing calls over HTTP (no route, no other service's URL names them): no Service
+# object needed. Both consume events; their port serves the probes and Prometheus's scrape.
+NO_SERVICE = {"expiration", "notifications"}
 ISSUERS = {
     "staging": ("letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"),
     "prod": ("letsencrypt-prod", "https://acme-v02.api.letsencrypt.org/directory"),

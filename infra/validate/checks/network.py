@@ -7,7 +7,10 @@ The expected flows are derived, not listed:
   - the ingress controller to each service of infra/routes.tsv, on its Service's target port
   - each service to what the URLs it gets name (the variables infra/service-env.tsv lists
     for it, as the overlay sets them, or the table's example when unset): a Service of the
-    overlay (its pods, on the target port) or a host outside the cluster (on the URL's port)
+    overlay (its pods, on the target port) or a host outside the cluster (on the URL's port).
+    Not every URL is a connection: LINK_VARIABLES are put in what a service writes (links in
+    emails), and a URL of USED_WITH counts only with the setting that makes the service use
+    it (SendGrid's API with MAIL_TRANSPORT=sendgrid; an smtp:// MAIL_TRANSPORT is a URL)
   - DNS (kube-dns, UDP and TCP 53) for each service that names a host
   - the ingress controller to cert-manager's HTTP-01 solver, in overlays whose Ingress asks
     cert-manager for its certificate
@@ -48,7 +51,11 @@ from .common import (
 
 MONITORING_POLICY = MONITORING / "networkpolicy.yaml"
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
-SCHEME_PORTS = {"http": 80, "https": 443, "mongodb": 27017, "nats": 4222, "redis": 6379, "rediss": 6379}
+SCHEME_PORTS = {"http": 80, "https": 443, "mongodb": 27017, "nats": 4222, "redis": 6379, "rediss": 6379, "smtp": 25}
+# URLs a service never connects to: it writes them (the origin of the links in its emails).
+LINK_VARIABLES = {"PUBLIC_URL"}
+# URLs a service connects to only when another of its variables has this value.
+USED_WITH = {"SENDGRID_API_URL": ("MAIL_TRANSPORT", "sendgrid")}
 NS_LABEL = "kubernetes.io/metadata.name"
 
 
@@ -73,7 +80,7 @@ INGRESS = Endpoint("the ingress controller", "ingress-nginx", _eps({
     "app.kubernetes.io/instance": "ingress-nginx"}), "10.244.9.10", (("http", 80, "TCP"), ("https", 443, "TCP")))
 DNS = Endpoint("kube-dns", "kube-system", _eps({"k8s-app": "kube-dns"}), "10.244.9.11", (("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")))
 PROMETHEUS = Endpoint("Prometheus", "monitoring", _eps({"app.kubernetes.io/name": "prometheus"}), "10.244.9.12", (("web", 9090, "TCP"),))
-INTERNET = Endpoint("the internet (api.stripe.com)", None, (), "54.187.216.72")
+INTERNET = Endpoint("the internet (Stripe, SendGrid)", None, (), "54.187.216.72")
 METADATA = Endpoint("the cloud's metadata address", None, (), "169.254.169.254")
 OUTSIDER = Endpoint("a pod of another namespace", "elsewhere", _eps({NAME_LABEL: "auth"}), "10.244.9.13", (("http", 3000, "TCP"),))
 SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
@@ -222,9 +229,20 @@ def service_urls(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> dict[st
         if container is None:
             continue
         env, _ = resolve_env(doc, container, cms)
-        for row in rows:
+
+        def value_of(row: EnvRow) -> str:
             src = env.get(row.var)
-            value = str(src.get("value", "")) if src and src["from"] != "secret" else (row.example if src is None else "")
+            return str(src.get("value", "")) if src and src["from"] != "secret" else (row.example if src is None else "")
+
+        by_var = {row.var: row for row in rows}
+        for row in rows:
+            if row.var in LINK_VARIABLES:
+                continue
+            if row.var in USED_WITH:
+                var, want = USED_WITH[row.var]
+                if var not in by_var or value_of(by_var[var]) != want:
+                    continue
+            value = value_of(row)
             if re.match(r"^[a-z]+://", value):
                 out.setdefault(service, []).append((row.var, value))
     return out
@@ -315,33 +333,41 @@ def check_network_policies(docs: list[dict], routes: list[tuple[str, str]], env_
 # --- the ownership table -----------------------------------------------------------------
 
 
-def ownership(path: Path = ARCHITECTURE) -> dict[str, tuple[str, str]]:
-    """docs/ARCHITECTURE.md, "Services and the data they own": service -> (store kind, name):
-    ("mongo", "auth") for Mongo `auth`, ("redis", "") for Redis, ("", "") for none."""
+Store = tuple[str, str]  # ("mongo", database) or ("redis", "")
+
+
+def ownership(path: Path = ARCHITECTURE) -> dict[str, frozenset[Store]]:
+    """docs/ARCHITECTURE.md, "Services and the data they own": service -> the stores it owns,
+    ("mongo", "auth") for Mongo `auth`, ("redis", "") for Redis; none for "none". A service
+    with several lists them in its Store cell, "Mongo `notifications`, Redis" (separated by
+    a comma, a plus or "and")."""
     text = path.read_text()
     m = re.search(r"^## Services and the data they own\n(.*?)(?=^## )", text, re.M | re.S)
     if not m:
         raise ValueError(f"{path.relative_to(ROOT)}: no section 'Services and the data they own'")
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, frozenset[Store]] = {}
     for line in m.group(1).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2 or cells[0] in ("Service", "") or set(cells[0]) <= {"-"}:
             continue
-        store = cells[1]
-        if (mm := re.fullmatch(r"Mongo `([a-z0-9_-]+)`", store)):
-            out[cells[0]] = ("mongo", mm.group(1))
-        elif store == "Redis":
-            out[cells[0]] = ("redis", "")
-        elif store == "none":
-            out[cells[0]] = ("", "")
-        else:
-            raise ValueError(f"{path.relative_to(ROOT)}: {cells[0]}'s store {store!r} is not Mongo `name`, Redis or none")
+        if cells[1] == "none":
+            out[cells[0]] = frozenset()
+            continue
+        stores = set()
+        for part in re.split(r"\s*(?:,|\+|\band\b)\s*", cells[1]):
+            if (mm := re.fullmatch(r"Mongo `([a-z0-9_-]+)`", part)):
+                stores.add(("mongo", mm.group(1)))
+            elif part == "Redis":
+                stores.add(("redis", ""))
+            else:
+                raise ValueError(f"{path.relative_to(ROOT)}: {cells[0]}'s store {cells[1]!r} is not Mongo `name`, Redis (or both) or none")
+        out[cells[0]] = frozenset(stores)
     return out
 
 
-def check_ownership(docs: list[dict], env_rows: dict[str, list[EnvRow]], owners: dict[str, tuple[str, str]]) -> Problems:
-    """Each service reaches (through its URLs) the one store the table gives it, with the
-    database it names, and no store is reached by another service."""
+def check_ownership(docs: list[dict], env_rows: dict[str, list[EnvRow]], owners: dict[str, frozenset[Store]]) -> Problems:
+    """Each service reaches (through its URLs) exactly the stores the table gives it, one of
+    each kind, Mongo with the database it names, and no store is reached by another service."""
     problems: Problems = []
     cluster = cluster_of(docs)
     want, derive_problems = expected_flows(docs, [], env_rows, cluster, False)
@@ -358,16 +384,20 @@ def check_ownership(docs: list[dict], env_rows: dict[str, list[EnvRow]], owners:
     if set(owners) != set(env_rows):
         problems.append(f"the ownership table lists {sorted(owners)}, service-env.tsv {sorted(env_rows)}")
     cms = configmaps(docs)
-    for service, (kind, db) in sorted(owners.items()):
+    for service, owned in sorted(owners.items()):
         got = sorted(reached.get(service, set()))
-        if not kind:
+        if not owned:
             if got:
                 problems.append(f"{service} owns no store, yet reaches {got}")
             continue
-        if len(got) != 1 or kinds.get(got[0]) != kind:
-            problems.append(f"{service} owns one {kind} store; it reaches {got or 'none'}")
+        want_kinds = sorted(kind for kind, _ in owned)
+        got_kinds = sorted(kinds.get(g, "?") for g in got)
+        if got_kinds != want_kinds:
+            problems.append(f"{service} owns {' and '.join(want_kinds)}; it reaches {got or 'none'} ({' and '.join(got_kinds) or 'no store'})")
             continue
-        if kind == "mongo":
+        for kind, db in owned:
+            if kind != "mongo":
+                continue
             doc, container, _ = the_deployment(docs, service)
             env, _ = resolve_env(doc, container, cms) if container else ({}, [])
             got_db = env.get("MONGO_DB", {}).get("value", "")

@@ -22,7 +22,7 @@ from .build import (
 )
 from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, render, run, tool_output
 from .availability import SPREAD_OVERLAYS, check_autoscalers, check_disruption_budgets, check_spread
-from .env import check_env
+from .env import check_env, check_public_url
 from .labels import check_labels
 from .manifests import (
     K8S_VERSION,
@@ -109,6 +109,7 @@ def main() -> int:
         report.record(f"{overlay}: objects valid for Kubernetes {K8S_VERSION} (strict)", lambda: check_schemas(docs))
         report.record(f"{overlay}: Ingress routes = infra/routes.tsv", lambda: check_routes(docs, routes))
         report.record(f"{overlay}: service-env.tsv variables set on the Deployments", lambda: check_env(docs, env_rows))
+        report.record(f"{overlay}: PUBLIC_URL (links in emails) is the Ingress's origin", lambda: check_public_url(docs, env_rows))
         report.record(f"{overlay}: probes, resources, security, pinned images, data stores", lambda: check_workloads(docs, services, overlay))
         report.record(f"{overlay}: APP_ENV", lambda: check_app_env(docs, overlay))
         report.record(f"{overlay}: recommended labels on workloads and pod templates; selectors by name alone",

@@ -36,7 +36,7 @@ from .common import (
     tool_output,
 )
 from .availability import check_autoscalers, check_disruption_budgets, check_spread
-from .env import check_env
+from .env import check_env, check_public_url
 from .labels import check_labels
 from .manifests import check_hosts_and_tls, check_release_images, check_schemas, check_workloads
 from .monitoring import (
@@ -283,6 +283,23 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
     def spread(fn):
         return lambda d: fn(pod_spec(d)["topologySpreadConstraints"][0])
 
+    # --- notifications: its mail transport, its links, its two stores --------------------
+    def sendgrid_key_optional(d):
+        for e in container(d, "notifications")["env"]:
+            if e["name"] == "SENDGRID_API_KEY":
+                e["valueFrom"]["secretKeyRef"]["optional"] = True
+
+    def internet_rule(d):
+        """payments' egress rule to the internet (Stripe), appended to another policy."""
+        stripe = [r for r in find(d, "NetworkPolicy", "payments")[0]["spec"]["egress"] if any("ipBlock" in p for p in r["to"])]
+        return lambda p: p["spec"]["egress"].append(copy.deepcopy(stripe[0]))
+
+    def without_internet(d):
+        d["spec"]["egress"] = [r for r in d["spec"]["egress"] if not any("ipBlock" in p for p in r.get("to") or [])]
+
+    def mail_config(docs, key, value):
+        return mutate(docs, "ConfigMap", cm_name(docs, "notifications-config"), set_cm(key, value))
+
 
     return [
         ("routes: an Ingress path removed", lambda: check_routes(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps.pop(1))), routes)),
@@ -300,6 +317,11 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("env: NATS_URL naming no Service", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "gittix-config"), set_cm("NATS_URL", "nats://natz:4222")), env_rows)),
         ("env: a simulated gateway in production", lambda: check_env(mutate(prod, "ConfigMap", cm_name(prod, "payments-config"), set_cm("PAYMENT_GATEWAY", "simulated")), env_rows)),
         ("env: a new required variable in service-env.tsv", lambda: check_env(dev, load_service_env(extra_required))),
+        ("env: SendGrid in production with an optional SENDGRID_API_KEY", lambda: check_env(mutate(prod, "Deployment", "notifications", sendgrid_key_optional), env_rows)),
+        ("env: prod sending mail to a Mailpit it does not run", lambda: check_env(mail_config(prod, "MAIL_TRANSPORT", "smtp://mailpit:1025"), env_rows)),
+        ("env: a misspelt MAIL_TRANSPORT", lambda: check_env(mail_config(staging, "MAIL_TRANSPORT", "send-grid"), env_rows)),
+        ("env: staging's emails linking to prod's host", lambda: check_public_url(mail_config(staging, "PUBLIC_URL", "https://gittix.example.com"), env_rows)),
+        ("env: dev's emails linking over https (its Ingress has no TLS)", lambda: check_public_url(mail_config(dev, "PUBLIC_URL", "https://gittix.dev"), env_rows)),
         ("schema: replicas as a string", lambda: check_schemas(mutate(dev, "Deployment", "auth", lambda d: d["spec"].update(replicas="two")))),
         ("schema: an unknown field (strict)", lambda: check_schemas(mutate(dev, "Deployment", "auth", lambda d: d["spec"].update(replica=2)))),
         ("schema: an unknown kind", lambda: check_schemas(unknown_kind(dev))),
@@ -312,6 +334,8 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("workloads: NATS without its fsync config", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if not a.startswith("--config=")]))), services, "dev")),
         ("workloads: auth hashes more at once than its memory holds", lambda: check_workloads(mutate(dev, "ConfigMap", cm_name(dev, "auth-config"), set_cm("HASH_CONCURRENCY", "16")), services, "dev")),
         ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
+        ("workloads: one replica of notifications in prod", lambda: check_workloads(mutate(prod, "Deployment", "notifications", lambda d: d["spec"].update(replicas=1)), services, "prod")),
+        ("workloads: dev's Mailpit with a writable root filesystem", lambda: check_workloads(mutate(dev, "Deployment", "mailpit", c0(lambda c: c["securityContext"].update(readOnlyRootFilesystem=False))), services, "dev")),
         ("release: prod applied without set-images.sh", lambda: check_release_images(prod, services)),
         ("release: TLS for another host", lambda: check_hosts_and_tls(mutate(prod_release, "Ingress", "gittix", lambda d: d["spec"]["tls"][0].update(hosts=["other.example.com"])), "prod")),
         ("release: load balancer hostname differs", lambda: check_hosts_and_tls(mutate(prod_release, "Service", "ingress-nginx-controller", lambda d: d["metadata"]["annotations"].update({"service.beta.kubernetes.io/do-loadbalancer-hostname": "old.example.com"})), "prod")),
@@ -319,6 +343,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("skaffold: an unknown field (schema)", skaffold_broken(lambda c: c["build"].update(artefacts=[]), True)),
         ("skaffold: a wrong apiVersion", skaffold_broken(lambda c: c.update(apiVersion="skaffold/v4beta12"), False)),
         ("skaffold: an artifact missing", skaffold_broken(lambda c: c["build"]["artifacts"].pop(), False)),
+        ("skaffold: prod building notifications with the dev profile", skaffold_broken(lambda c: c["profiles"][[p["name"] for p in c["profiles"]].index("prod")]["patches"].pop(7), False)),
         ("dockerfile: latest base, root user", dockerfile_broken),
         ("workflows: a broken workflow", workflow_broken),
         ("shellcheck: a broken script", shell_broken),
@@ -333,6 +358,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("monitoring: a panel without targets", dashboard_broken(lambda d: panel("Outbox pending")(d).update(targets=[]))),
         ("monitoring: a panel on one Grafana's datasource uid", dashboard_broken(lambda d: panel("5xx ratio")(d).update(datasource={"type": "prometheus", "uid": "P1809F7CD0C75ACF3"}))),
         ("monitoring: the PodMonitor misses expiration", scrape_broken(drop_value("expiration"))),
+        ("monitoring: the PodMonitor misses notifications", scrape_broken(drop_value("notifications"))),
         ("monitoring: GittixServiceDown misses payments", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|payments", "")))),
         ("labels: a pod template without app.kubernetes.io/instance", lambda: check_labels(mutate(prod, "Deployment", "orders", lambda d: tmpl_labels(d).pop("app.kubernetes.io/instance")))),
         ("labels: NATS's image bumped, its version label not", lambda: check_labels(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:2.12.5-alpine"))))),
@@ -348,9 +374,16 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("network: the ingress peer without its namespace", network(mutate(prod, "NetworkPolicy", "tickets", lambda d: rules("ingress", 0)(d)[0].pop("namespaceSelector")))),
         ("network: a URL service-env.tsv gives orders, no policy allows", network(dev, load_service_env(extra_url))),
         ("network: the monitoring policy misses expiration", network(prod, None, scrape_without("expiration"))),
+        ("network: dev's notifications may reach the internet", network(mutate(dev, "NetworkPolicy", "notifications", internet_rule(dev)))),
+        ("network: prod's notifications cannot reach SendGrid", network(mutate(prod, "NetworkPolicy", "notifications", without_internet))),
+        ("network: any pod may send mail to dev's Mailpit", network(mutate(dev, "NetworkPolicy", "mailpit", lambda d: d["spec"]["ingress"][0].pop("from")))),
+        ("network: SendGrid's URL counted with MAIL_TRANSPORT=smtp (prod)", network(mail_config(prod, "MAIL_TRANSPORT", "smtp://nats:4222"))),
         ("network: prod without the HTTP-01 solver's policy", network(drop(prod, "NetworkPolicy", "acme-http01-solver"))),
         ("ownership: orders' MONGO_URL at tickets-mongo", lambda: check_ownership(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("MONGO_URL", "mongodb://tickets-mongo:27017")), env_rows, ownership())),
-        ("ownership: the table gives the client a Redis", lambda: check_ownership(dev, env_rows, {**ownership(), "client": ("redis", "")})),
+        ("ownership: the table gives the client a Redis", lambda: check_ownership(dev, env_rows, {**ownership(), "client": frozenset({("redis", "")})})),
+        ("ownership: notifications' REDIS_URL at expiration-redis", lambda: check_ownership(mail_config(dev, "REDIS_URL", "redis://expiration-redis:6379"), env_rows, ownership())),
+        ("ownership: the table forgets notifications' Redis", lambda: check_ownership(prod, env_rows, {**ownership(), "notifications": frozenset({("mongo", "notifications")})})),
+        ("availability: prod without notifications' PodDisruptionBudget", lambda: check_disruption_budgets(drop(prod, "PodDisruptionBudget", "notifications"))),
         ("availability: prod without orders' PodDisruptionBudget", lambda: check_disruption_budgets(drop(prod, "PodDisruptionBudget", "orders"))),
         ("availability: a budget that blocks drains (minAvailable 2 of 2)", lambda: check_disruption_budgets(mutate(prod, "PodDisruptionBudget", "expiration", lambda d: d["spec"].update(minAvailable=2)))),
         ("availability: a budget on a single pod (staging)", lambda: check_disruption_budgets(with_pdb(staging, "auth"))),
