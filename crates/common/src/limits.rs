@@ -20,7 +20,7 @@ use crate::error::ApiError;
 /// Keys kept before the ones that are back to a full allowance are dropped.
 const RETAIN_ABOVE: usize = 10_000;
 
-/// A limit of `per_minute` requests per key, allowing that many in a burst.
+/// A limit of so many requests per key in a period, allowing that many in a burst.
 #[derive(Clone)]
 pub struct KeyedLimit {
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
@@ -32,6 +32,16 @@ impl KeyedLimit {
     /// `per_minute` of 0 is treated as 1: a limit cannot forbid everything.
     pub fn per_minute(per_minute: u32, message: &'static str) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+        Self {
+            limiter: Arc::new(RateLimiter::keyed(quota)),
+            clock: DefaultClock::default(),
+            message,
+        }
+    }
+
+    /// A limit of `per_hour` requests per key, allowing that many in a burst; 0 is 1.
+    pub fn per_hour(per_hour: u32, message: &'static str) -> Self {
+        let quota = Quota::per_hour(NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN));
         Self {
             limiter: Arc::new(RateLimiter::keyed(quota)),
             clock: DefaultClock::default(),
@@ -103,6 +113,18 @@ mod tests {
             "{wait:?}"
         );
         limit.check("b").unwrap();
+    }
+
+    #[test]
+    fn an_hourly_limit_asks_for_minutes_of_patience() {
+        let limit = KeyedLimit::per_hour(2, "Too many resets");
+        limit.check("a").unwrap();
+        limit.check("a").unwrap();
+        let wait = limit.check("a").unwrap_err().retry_after().unwrap();
+        assert!(
+            wait >= Duration::from_secs(29 * 60) && wait <= Duration::from_secs(30 * 60),
+            "{wait:?}"
+        );
     }
 
     fn parts(forwarded: &[&str], peer: Option<[u8; 4]>) -> Parts {

@@ -44,6 +44,8 @@ pub struct Shared {
     /// The public keys, as `/.well-known/jwks.json` serves them.
     pub jwks: Arc<Vec<Jwk>>,
     pub refresh_ttl: Duration,
+    /// How long a password-reset token stays valid (`PASSWORD_RESET_TTL_MINUTES`).
+    pub reset_ttl: Duration,
     pub cookies: CookiePolicy,
     pub passwords: Passwords,
     pub limits: AddressLimits,
@@ -123,6 +125,7 @@ impl App {
             signer: TokenSigner::new(&config.sessions.private_key, config.sessions.access_ttl),
             jwks: Arc::new(public_keys.iter().map(|key| key.jwk()).collect()),
             refresh_ttl: config.sessions.refresh_ttl,
+            reset_ttl: config.limits.reset_ttl,
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
             },

@@ -1,6 +1,7 @@
 //! The limits that keep auth alive under load and slow down guessing: per-address rates of
-//! sign-in and sign-up, a lock on an email after repeated failures, and a bound on
-//! concurrent password hashing (in `domain::password`).
+//! sign-in and sign-up, per-address and per-email rates of password-reset requests, a lock
+//! on an email after repeated failures, and a bound on concurrent password hashing (in
+//! `domain::password`).
 
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ pub struct LimitsConfig {
     /// `ACCOUNT_LOCK_WINDOW_SECONDS` lock it.
     pub lock_failures: i64,
     pub lock_window: Duration,
+    /// `PASSWORD_RESET_PER_HOUR` password-reset requests per client address.
+    pub reset_per_hour: u32,
+    /// `PASSWORD_RESET_PER_EMAIL_PER_HOUR` password-reset requests per email, whether or
+    /// not an account has it.
+    pub reset_per_email_per_hour: u32,
+    /// `PASSWORD_RESET_TTL_MINUTES`: how long a reset token stays valid.
+    pub reset_ttl: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -43,15 +51,35 @@ impl LimitsConfig {
             trusted_hops: env.or("TRUSTED_PROXY_HOPS", 1)?,
             lock_failures: env.or("ACCOUNT_LOCK_FAILURES", 20)?.max(1),
             lock_window: env.seconds("ACCOUNT_LOCK_WINDOW_SECONDS", 600)?,
+            reset_per_hour: env.or("PASSWORD_RESET_PER_HOUR", 20)?,
+            reset_per_email_per_hour: env.or("PASSWORD_RESET_PER_EMAIL_PER_HOUR", 5)?,
+            reset_ttl: minutes(env, "PASSWORD_RESET_TTL_MINUTES", 30)?,
         })
     }
 }
 
-/// The per-address limits, shared by the handlers.
+fn minutes(env: &Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    match env.or::<u64>(name, default)? {
+        0 => Err(ConfigError::new(
+            name,
+            "must be a positive number of minutes",
+        )),
+        minutes => Ok(Duration::from_secs(minutes.saturating_mul(60))),
+    }
+}
+
+/// One message for both reset limits: which one tripped says nothing about the account.
+const RESET_LIMITED: &str = "Too many password reset requests; please wait before trying again";
+
+/// The per-address (and per-email) limits, shared by the handlers.
 #[derive(Clone)]
 pub struct AddressLimits {
     pub signin: KeyedLimit,
     pub signup: KeyedLimit,
+    /// Password-reset requests, keyed by client address.
+    pub reset: KeyedLimit,
+    /// Password-reset requests, keyed by email.
+    pub reset_email: KeyedLimit,
     pub trusted_hops: usize,
 }
 
@@ -66,6 +94,8 @@ impl AddressLimits {
                 config.signup_per_minute,
                 "Too many sign-ups from this address; please wait before trying again",
             ),
+            reset: KeyedLimit::per_hour(config.reset_per_hour, RESET_LIMITED),
+            reset_email: KeyedLimit::per_hour(config.reset_per_email_per_hour, RESET_LIMITED),
             trusted_hops: config.trusted_hops,
         }
     }

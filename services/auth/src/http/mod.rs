@@ -3,6 +3,7 @@
 mod admin;
 mod keys;
 mod openapi;
+mod reset;
 mod session;
 mod sessions;
 mod users;

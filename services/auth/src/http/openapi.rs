@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{admin, keys, sessions, users};
+use super::{admin, keys, reset, sessions, users};
 use crate::app::AppState;
 
 pub const DOCUMENT_PATH: &str = "/api/users/openapi.json";
@@ -20,6 +20,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     let mut frame = common::openapi::frame(
         "GitTix auth",
         "Accounts and sessions: sign up, sign in, refresh, sign out, change the password, \
+         reset a forgotten one, \
          bans (admins), and the public keys that verify the `session` cookie's access token. \
          Errors are `{\"errors\":[{\"message\":…,\"field\":…}]}`.",
     );
@@ -40,6 +41,8 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(sessions::refresh, sessions::refresh_and_return))
         .routes(routes!(sessions::signout_everywhere))
         .routes(routes!(sessions::change_password))
+        .routes(routes!(reset::request_reset))
+        .routes(routes!(reset::confirm_reset))
         .routes(routes!(admin::ban, admin::unban))
         .routes(routes!(keys::jwks));
     common::openapi::split_and_serve(routes, DOCUMENT_PATH)

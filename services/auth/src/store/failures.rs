@@ -80,6 +80,19 @@ impl FailureStore {
         Ok(())
     }
 
+    /// A password reset lifts a lock in force and forgets the failures: whoever reset the
+    /// password holds the email, and this is how a locked-out user gets back in. The
+    /// number of past locks is kept, so the next lock still lasts longer.
+    pub async fn unlock(&self, email: &str) -> mongodb::error::Result<()> {
+        self.failures
+            .update_one(
+                doc! {"_id": email},
+                doc! {"$set": {"count": 0}, "$unset": {"lockedUntil": ""}},
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A successful sign-in forgets the failures (a lock in force is checked before the
     /// password, so it is never lifted this way), and keeps the number of past locks.
     pub async fn clear(&self, email: &str) -> mongodb::error::Result<()> {

@@ -6,10 +6,11 @@ use common::mongo::{ensure_indexes, index};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use common::events::{UserBanned, UserCreated, UserUnbanned};
+use common::events::{UserBanned, UserCreated, UserPasswordResetRequested, UserUnbanned};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
 
 use crate::domain::email::Email;
+use crate::domain::reset::ResetToken;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,7 +27,24 @@ pub struct UserDoc {
     /// Outbox: events written with this document, removed once published.
     #[serde(default)]
     pub pending_events: Vec<bson::Bson>,
+    /// The pending password reset, if one was asked for and not used since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_reset: Option<PasswordReset>,
 }
+
+/// A password reset asked for: the hash of its single-use token and when it expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    /// SHA-256 of the token, hex (`domain::reset::hash`); the token itself is not kept.
+    pub token_hash: String,
+    pub expires_at: bson::DateTime,
+}
+
+/// The fields of the pending reset, as filters and updates name them.
+const RESET: &str = "passwordReset";
+const RESET_TOKEN_HASH: &str = "passwordReset.tokenHash";
+const RESET_EXPIRES_AT: &str = "passwordReset.expiresAt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,7 +76,12 @@ impl UserStore {
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         ensure_indexes(
             &self.users,
-            &[index("email_unique", doc! {"email": 1}).unique()],
+            &[
+                index("email_unique", doc! {"email": 1}).unique(),
+                // Only users with a pending reset are in it: a confirm finds one by its
+                // token's hash without a scan.
+                index("password_reset_token", doc! {RESET_TOKEN_HASH: 1}).sparse(),
+            ],
         )
         .await
     }
@@ -83,6 +106,7 @@ impl UserStore {
             version: 0,
             banned: false,
             pending_events: vec![created.to_bson()],
+            password_reset: None,
         };
         match self.users.insert_one(&user).await {
             Ok(_) => {
@@ -131,6 +155,7 @@ impl UserStore {
     }
 
     /// Replaces the password hash of the user as read, if it is still at that version.
+    /// A pending password reset is dropped with it: its link was for the old password.
     pub async fn set_password(
         &self,
         read: &UserDoc,
@@ -140,7 +165,81 @@ impl UserStore {
             .users
             .update_one(
                 doc! {"_id": read.id, "version": read.version},
-                doc! {"$set": {"passwordHash": password_hash, "version": read.version + 1}},
+                doc! {
+                    "$set": {"passwordHash": password_hash, "version": read.version + 1},
+                    "$unset": {RESET: ""},
+                },
+            )
+            .await?
+            .matched_count
+            == 1)
+    }
+
+    /// Stores a new pending reset on the user as read (replacing any earlier one), with
+    /// the `user.password_reset_requested` event that carries the token in clear to
+    /// notifications: one write, if the user is still at the version read.
+    pub async fn request_password_reset(
+        &self,
+        read: &UserDoc,
+        token: &ResetToken,
+        expires_at: bson::DateTime,
+    ) -> mongodb::error::Result<bool> {
+        let event = PendingEvent::new(UserPasswordResetRequested {
+            user_id: read.id.to_hex(),
+            token: token.expose().to_owned(),
+            expires_at: expires_at.to_chrono(),
+        });
+        let changed = self
+            .users
+            .update_one(
+                doc! {"_id": read.id, "version": read.version},
+                doc! {
+                    "$set": {
+                        RESET: {"tokenHash": token.hash(), "expiresAt": expires_at},
+                        "version": read.version + 1,
+                    },
+                    "$push": {PENDING_EVENTS: event.to_bson()},
+                },
+            )
+            .await?
+            .matched_count
+            == 1;
+        if changed {
+            self.outbox.notify();
+        }
+        Ok(changed)
+    }
+
+    /// The user whose pending reset has this token hash, expired or not.
+    pub async fn find_by_reset_token(
+        &self,
+        token_hash: &str,
+    ) -> mongodb::error::Result<Option<UserDoc>> {
+        self.users
+            .find_one(doc! {RESET_TOKEN_HASH: token_hash})
+            .await
+    }
+
+    /// Sets the password of the user whose pending reset has this token hash and has not
+    /// expired at `now`, and removes the reset: the write is conditioned on the token
+    /// still being there, so of two uses of one token exactly one succeeds. False when the
+    /// token is gone (used, replaced) or expired.
+    pub async fn reset_password(
+        &self,
+        id: ObjectId,
+        token_hash: &str,
+        password_hash: String,
+        now: bson::DateTime,
+    ) -> mongodb::error::Result<bool> {
+        Ok(self
+            .users
+            .update_one(
+                doc! {"_id": id, RESET_TOKEN_HASH: token_hash, RESET_EXPIRES_AT: {"$gt": now}},
+                doc! {
+                    "$set": {"passwordHash": password_hash},
+                    "$inc": {"version": 1},
+                    "$unset": {RESET: ""},
+                },
             )
             .await?
             .matched_count

@@ -41,6 +41,8 @@ pub fn generous_limits() -> LimitsConfig {
     LimitsConfig {
         signin_per_minute: 1_000_000,
         signup_per_minute: 1_000_000,
+        reset_per_hour: 1_000_000,
+        reset_per_email_per_hour: 1_000_000,
         hash_queue: 1_000,
         ..LimitsConfig::default()
     }

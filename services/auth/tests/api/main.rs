@@ -11,6 +11,7 @@ mod http_errors;
 mod keys;
 mod limits;
 mod openapi;
+mod password_reset;
 mod refresh;
 mod session;
 mod signin;

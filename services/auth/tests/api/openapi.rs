@@ -23,6 +23,8 @@ async fn the_document_and_the_router_describe_the_same_routes() {
             "GET /api/users/openapi.json",
             "GET /api/users/refresh",
             "POST /api/users/password",
+            "POST /api/users/password-reset",
+            "POST /api/users/password-reset/confirm",
             "POST /api/users/refresh",
             "POST /api/users/signin",
             "POST /api/users/signout",

@@ -1,0 +1,379 @@
+//! Resetting a forgotten password: `POST /api/users/password-reset` answers alike for every
+//! email and, for an account, stores a token's hash with the event that carries the token;
+//! `POST /api/users/password-reset/confirm` spends the token once.
+
+use std::time::Duration;
+
+use auth::LimitsConfig;
+use bson::{Document, doc};
+use common::bus::BusConfig;
+use common::config::MongoConfig;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use testkit::{JsonResponse, TestDatabase, bus_config, eventually, stored_events};
+
+use crate::helpers::{TestApp, browser, generous_limits, spawn_with, test_config_with_bus};
+
+const EVENT: &str = "user.password_reset_requested";
+
+struct ResetApp {
+    app: TestApp,
+    bus: BusConfig,
+    mongo: MongoConfig,
+}
+
+async fn spawn_reset(limits: LimitsConfig) -> ResetApp {
+    let db = TestDatabase::new("auth");
+    let bus = bus_config("auth");
+    let mongo = db.config();
+    let mut config = test_config_with_bus(db.config(), bus.clone());
+    config.limits = limits;
+    let app = spawn_with(config, db).await;
+    ResetApp { app, bus, mongo }
+}
+
+impl ResetApp {
+    async fn users(&self) -> mongodb::Collection<Document> {
+        mongodb::Client::with_uri_str(&self.mongo.url)
+            .await
+            .unwrap()
+            .database(&self.mongo.database)
+            .collection("users")
+    }
+
+    async fn request(&self, email: &str) -> JsonResponse {
+        self.request_from("10.0.0.1", email).await
+    }
+
+    async fn request_from(&self, address: &str, email: &str) -> JsonResponse {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/users/password-reset", self.app.address))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        JsonResponse::from(response).await
+    }
+
+    async fn confirm(&self, token: &str, password: &str) -> JsonResponse {
+        self.app
+            .send(
+                &browser(),
+                Method::POST,
+                "/api/users/password-reset/confirm",
+                Some(json!({"token": token, "password": password})),
+            )
+            .await
+    }
+
+    /// The events published so far, once there are `count` of them.
+    async fn events(&self, count: usize) -> Vec<Value> {
+        eventually(
+            &format!("{count} {EVENT} events"),
+            Duration::from_secs(10),
+            || async {
+                let events = stored_events(&self.bus, EVENT).await;
+                (events.len() >= count).then_some(events)
+            },
+        )
+        .await
+    }
+
+    /// Asks for a reset of `email` and returns the token of the event it caused (the
+    /// `nth` such event of the test, from 1).
+    async fn token_for(&self, email: &str, nth: usize) -> String {
+        assert_eq!(self.request(email).await.status, 202);
+        self.events(nth).await[nth - 1]["data"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn signin(&self, email: &str, password: &str) -> u16 {
+        self.app
+            .send(
+                &browser(),
+                Method::POST,
+                "/api/users/signin",
+                Some(json!({"email": email, "password": password})),
+            )
+            .await
+            .status
+    }
+}
+
+fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[tokio::test]
+async fn known_and_unknown_emails_get_the_same_202_and_only_an_account_gets_a_token() {
+    let reset = spawn_reset(generous_limits()).await;
+    let ann_id = reset
+        .app
+        .signup_in(&browser(), "ann@example.com")
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let unknown = reset.request("nobody@example.com").await;
+    let known = reset.request("ANN@example.com ").await;
+    for response in [&unknown, &known] {
+        assert_eq!(response.status, 202, "{:?}", response.body);
+    }
+    assert_eq!(known.body, unknown.body, "the answer tells nothing");
+    assert!(
+        known.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("If an account exists")
+    );
+
+    let events = reset.events(1).await;
+    let data = &events[0]["data"];
+    assert_eq!(data["userId"], ann_id.as_str());
+    let token = data["token"].as_str().unwrap();
+    assert_eq!(token.len(), 43, "32 bytes in base64url: {token}");
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(data["expiresAt"].clone()).unwrap();
+    let left = expires_at - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(29) && left <= chrono::Duration::minutes(30),
+        "valid 30 minutes by default: {left}"
+    );
+
+    let users = reset.users().await;
+    let ann = users
+        .find_one(doc! {"email": "ann@example.com"})
+        .await
+        .unwrap()
+        .unwrap();
+    let pending = ann.get_document("passwordReset").unwrap();
+    assert_eq!(pending.get_str("tokenHash").unwrap(), sha256_hex(token));
+    assert_eq!(
+        pending
+            .get_datetime("expiresAt")
+            .unwrap()
+            .timestamp_millis(),
+        expires_at.timestamp_millis()
+    );
+    assert!(
+        !ann.to_string().contains(token),
+        "only the hash is stored: {ann}"
+    );
+    // The unknown email caused nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stored_events(&reset.bus, EVENT).await.len(), 1);
+    assert_eq!(
+        users.count_documents(doc! {}).await.unwrap(),
+        1,
+        "no record for the unknown email"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_with_their_fields() {
+    let reset = spawn_reset(generous_limits()).await;
+    let invalid = reset.request("not-an-email").await;
+    assert_eq!(invalid.status, 400);
+    assert_eq!(invalid.error_fields(), ["email"]);
+
+    let empty = reset.confirm("", "").await;
+    assert_eq!(empty.status, 400);
+    assert_eq!(empty.error_fields(), ["token", "password"]);
+    let unknown = reset.confirm(&"A".repeat(43), "battery staple").await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.error_fields(), ["token"]);
+    let typed = reset
+        .app
+        .post(
+            "/api/users/password-reset/confirm",
+            json!({"token": 42, "password": ["x"]}),
+        )
+        .await;
+    assert_eq!(typed.status, 400);
+    assert_eq!(typed.error_fields(), ["token", "password"]);
+}
+
+#[tokio::test]
+async fn a_confirm_sets_the_password_ends_every_session_and_spends_the_token() {
+    let reset = spawn_reset(generous_limits()).await;
+    let laptop = browser();
+    reset.app.signup_in(&laptop, "ann@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+
+    let weak = reset.confirm(&token, "short").await;
+    assert_eq!(weak.status, 400);
+    assert_eq!(weak.error_fields(), ["password"]);
+
+    let done = reset.confirm(&token, "battery staple").await;
+    assert_eq!(done.status, 204, "{:?}", done.body);
+    assert!(done.set_cookies().is_empty(), "nobody is signed in");
+
+    let refresh = reset
+        .app
+        .send(&laptop, Method::POST, "/api/users/refresh", None)
+        .await;
+    assert_eq!(
+        refresh.status, 401,
+        "the session from before the reset ended"
+    );
+    assert_eq!(reset.signin("ann@example.com", "correct horse").await, 401);
+    assert_eq!(reset.signin("ann@example.com", "battery staple").await, 200);
+
+    let again = reset.confirm(&token, "another password").await;
+    assert_eq!(again.status, 400);
+    assert_eq!(again.error_fields(), ["token"]);
+    assert_eq!(
+        reset.signin("ann@example.com", "another password").await,
+        401
+    );
+    let ann = reset
+        .users()
+        .await
+        .find_one(doc! {"email": "ann@example.com"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!ann.contains_key("passwordReset"), "{ann}");
+}
+
+#[tokio::test]
+async fn a_new_request_replaces_the_token_and_an_expired_one_is_refused() {
+    let reset = spawn_reset(generous_limits()).await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+    let first = reset.token_for("ann@example.com", 1).await;
+    let second = reset.token_for("ann@example.com", 2).await;
+    assert_ne!(first, second);
+
+    let replaced = reset.confirm(&first, "battery staple").await;
+    assert_eq!(replaced.status, 400);
+    assert_eq!(replaced.error_fields(), ["token"]);
+
+    let past = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 1_000);
+    let updated = reset
+        .users()
+        .await
+        .update_one(
+            doc! {"email": "ann@example.com"},
+            doc! {"$set": {"passwordReset.expiresAt": past}},
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.matched_count, 1);
+    let expired = reset.confirm(&second, "battery staple").await;
+    assert_eq!(expired.status, 400);
+    assert_eq!(expired.error_fields(), ["token"]);
+    assert_eq!(reset.signin("ann@example.com", "correct horse").await, 200);
+}
+
+#[tokio::test]
+async fn a_short_lived_token_expires_on_its_own() {
+    let reset = spawn_reset(LimitsConfig {
+        reset_ttl: Duration::from_millis(300),
+        ..generous_limits()
+    })
+    .await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(reset.confirm(&token, "battery staple").await.status, 400);
+}
+
+#[tokio::test]
+async fn of_concurrent_confirms_with_one_token_exactly_one_succeeds() {
+    let reset = spawn_reset(generous_limits()).await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+    let passwords: Vec<String> = (0..4).map(|i| format!("new password {i}")).collect();
+    let answers = futures::future::join_all(
+        passwords
+            .iter()
+            .map(|password| reset.confirm(&token, password)),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 204 || *s == 400),
+        "{statuses:?}"
+    );
+    let winner = statuses.iter().position(|s| *s == 204).unwrap();
+    for (i, password) in passwords.iter().enumerate() {
+        let expected = if i == winner { 200 } else { 401 };
+        assert_eq!(reset.signin("ann@example.com", password).await, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_reset_lifts_a_sign_in_lock() {
+    let reset = spawn_reset(LimitsConfig {
+        lock_failures: 3,
+        ..generous_limits()
+    })
+    .await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(reset.signin("ann@example.com", "wrong horse").await, 401);
+    }
+    assert_eq!(reset.signin("ann@example.com", "correct horse").await, 429);
+    let token = reset.token_for("ann@example.com", 1).await;
+    assert_eq!(reset.confirm(&token, "battery staple").await.status, 204);
+    assert_eq!(reset.signin("ann@example.com", "battery staple").await, 200);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_rate_of_an_address_or_an_email_are_429() {
+    let reset = spawn_reset(LimitsConfig {
+        reset_per_hour: 3,
+        reset_per_email_per_hour: 2,
+        ..generous_limits()
+    })
+    .await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+
+    // Per address: three emails, then 429, whatever the email; another address is free.
+    for i in 0..3 {
+        let response = reset
+            .request_from("1.2.3.4", &format!("u{i}@example.com"))
+            .await;
+        assert_eq!(response.status, 202);
+    }
+    let limited = reset.request_from("1.2.3.4", "u9@example.com").await;
+    assert_eq!(limited.status, 429);
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((60..=3600).contains(&retry_after), "{retry_after}");
+    assert!(
+        limited
+            .error_message()
+            .contains("Too many password reset requests")
+    );
+    assert_eq!(
+        reset.request_from("5.6.7.8", "u9@example.com").await.status,
+        202
+    );
+
+    // Per email, from any address, account or not: the same answer.
+    let mut answers = Vec::new();
+    for email in ["ann@example.com", "nobody@example.com"] {
+        for address in ["10.0.0.1", "10.0.0.2"] {
+            assert_eq!(reset.request_from(address, email).await.status, 202);
+        }
+        let limited = reset.request_from("10.0.0.3", email).await;
+        assert_eq!(limited.status, 429, "{email}");
+        answers.push(limited.body);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
