@@ -1,0 +1,240 @@
+//! The events notifications follows: replicas of what emails show, and the events that
+//! send them. Events of different subjects are not ordered: an email whose records have
+//! not arrived yet is retried until they have.
+
+use std::time::Duration;
+
+use common::bus::Bus;
+use common::events::{
+    Envelope, OrderCancelled, OrderCompleted, OrderCreated, PaymentCreated, PaymentRefunded,
+    TicketCreated, TicketUpdated, UserCreated, UserPasswordResetRequested,
+};
+use common::listener::{Outcome, Subscriptions};
+use common::shutdown::BackgroundTasks;
+
+use crate::delivery::Postman;
+use crate::emails::{self, Links};
+use crate::store::{Order, Payment, Ticket, User};
+use crate::templates::Template;
+
+pub const SERVICE: &str = "notifications";
+
+/// How soon an email whose records are missing looks again (the listener backs off from
+/// there).
+const WAIT_FOR_RECORDS: Duration = Duration::from_millis(500);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Notifier {
+    pub postman: Postman,
+    pub links: Links,
+}
+
+pub async fn spawn_all(
+    bus: &Bus,
+    notifier: &Notifier,
+    tasks: &mut BackgroundTasks,
+) -> anyhow::Result<()> {
+    Subscriptions::new(bus, SERVICE, notifier.clone(), tasks)
+        .on(user_created)
+        .await?
+        .on(password_reset_requested)
+        .await?
+        .on(ticket_created)
+        .await?
+        .on(ticket_updated)
+        .await?
+        .on(order_created)
+        .await?
+        .on(order_completed)
+        .await?
+        .on(order_cancelled)
+        .await?
+        .on(payment_created)
+        .await?
+        .on(payment_refunded)
+        .await?;
+    Ok(())
+}
+
+/// A failed read or write: retried.
+fn retry(err: mongodb::error::Error) -> Outcome {
+    Outcome::retry_after_error(&err.into())
+}
+
+/// Unwraps a record, or answers the listener: a missing record is not there *yet*.
+macro_rules! need {
+    ($lookup:expr, $what:literal, $id:expr) => {
+        match $lookup.await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                tracing::debug!(record = $what, id = %$id, "record not here yet; will retry");
+                return Outcome::Retry(WAIT_FOR_RECORDS);
+            }
+            Err(err) => return retry(err),
+        }
+    };
+}
+
+async fn user_created(n: Notifier, event: Envelope<UserCreated>) -> Outcome {
+    let data = event.data;
+    let user = User {
+        id: data.id,
+        email: data.email,
+        version: data.version,
+    };
+    if let Err(err) = n.postman.store.put_user(&user).await {
+        return retry(err);
+    }
+    let vars = emails::welcome(&user.email, &n.links);
+    n.postman
+        .deliver(&event.id.to_string(), Template::Welcome, &user.email, vars)
+        .await
+}
+
+async fn password_reset_requested(
+    n: Notifier,
+    event: Envelope<UserPasswordResetRequested>,
+) -> Outcome {
+    let data = event.data;
+    let user = need!(n.postman.store.user(&data.user_id), "user", data.user_id);
+    let vars = emails::password_reset(&data.token, data.expires_at, &n.links);
+    n.postman
+        .deliver(
+            &event.id.to_string(),
+            Template::PasswordReset,
+            &user.email,
+            vars,
+        )
+        .await
+}
+
+async fn ticket_created(n: Notifier, event: Envelope<TicketCreated>) -> Outcome {
+    let data = event.data;
+    put_ticket(
+        &n,
+        Ticket {
+            id: data.id,
+            title: data.title,
+            price_cents: data.price_cents,
+            version: data.version,
+        },
+    )
+    .await
+}
+
+async fn ticket_updated(n: Notifier, event: Envelope<TicketUpdated>) -> Outcome {
+    let data = event.data;
+    put_ticket(
+        &n,
+        Ticket {
+            id: data.id,
+            title: data.title,
+            price_cents: data.price_cents,
+            version: data.version,
+        },
+    )
+    .await
+}
+
+/// Only the newest version is kept: the title an email shows is the latest known.
+async fn put_ticket(n: &Notifier, ticket: Ticket) -> Outcome {
+    match n.postman.store.put_ticket(&ticket).await {
+        Ok(()) => Outcome::Ack,
+        Err(err) => retry(err),
+    }
+}
+
+async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcome {
+    let data = event.data;
+    let payment = Payment {
+        id: data.id,
+        order_id: data.order_id,
+        amount_cents: data.amount_cents,
+        currency: data.currency,
+        created_at: event.occurred_at,
+    };
+    match n.postman.store.put_payment(&payment).await {
+        Ok(()) => Outcome::Ack,
+        Err(err) => retry(err),
+    }
+}
+
+async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
+    let data = event.data;
+    let order = Order {
+        id: data.id,
+        user_id: data.user_id,
+        ticket_id: data.ticket.id,
+        price_cents: data.ticket.price_cents,
+        expires_at: data.expires_at,
+    };
+    let store = &n.postman.store;
+    if let Err(err) = store.put_order(&order).await {
+        return retry(err);
+    }
+    let user = need!(store.user(&order.user_id), "user", order.user_id);
+    let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
+    let vars = emails::reservation(&order, &ticket, &n.links);
+    n.postman
+        .deliver(
+            &event.id.to_string(),
+            Template::Reservation,
+            &user.email,
+            vars,
+        )
+        .await
+}
+
+async fn order_completed(n: Notifier, event: Envelope<OrderCompleted>) -> Outcome {
+    let data = event.data;
+    let store = &n.postman.store;
+    let order = need!(store.order(&data.id), "order", data.id);
+    let payment = match &data.payment_id {
+        Some(payment_id) => need!(store.payment(payment_id), "payment", payment_id),
+        // Events from before `paymentId`: the order's payment.
+        None => need!(store.payment_of_order(&order.id), "payment", order.id),
+    };
+    let user = need!(store.user(&order.user_id), "user", order.user_id);
+    let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
+    let vars = emails::receipt(&order, &ticket, &payment, event.occurred_at, &n.links);
+    n.postman
+        .deliver(&event.id.to_string(), Template::Receipt, &user.email, vars)
+        .await
+}
+
+async fn order_cancelled(n: Notifier, event: Envelope<OrderCancelled>) -> Outcome {
+    let data = event.data;
+    let store = &n.postman.store;
+    let order = need!(store.order(&data.id), "order", data.id);
+    let user = need!(store.user(&order.user_id), "user", order.user_id);
+    let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
+    let vars = emails::order_cancelled(&order, &ticket, data.reason, &n.links);
+    n.postman
+        .deliver(
+            &event.id.to_string(),
+            Template::OrderCancelled,
+            &user.email,
+            vars,
+        )
+        .await
+}
+
+async fn payment_refunded(n: Notifier, event: Envelope<PaymentRefunded>) -> Outcome {
+    let data = event.data;
+    let store = &n.postman.store;
+    let order = need!(store.order(&data.order_id), "order", data.order_id);
+    let user = need!(store.user(&order.user_id), "user", order.user_id);
+    let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
+    let vars = emails::refund(
+        &order,
+        &ticket,
+        data.amount_cents,
+        &data.currency,
+        &data.reason,
+        &n.links,
+    );
+    n.postman
+        .deliver(&event.id.to_string(), Template::Refund, &user.email, vars)
+        .await
+}

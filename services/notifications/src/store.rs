@@ -1,0 +1,281 @@
+//! The notifications database: small replicas of what emails need (`users`: email
+//! addresses; `tickets`: titles; `orders`; `payments`), kept from events, and `deliveries`,
+//! one record per email (event id and template) that guards its send.
+//!
+//! Replicas hold what the emails show, never more; the record of a user is the address
+//! `user.created` carried, so the service never asks auth.
+
+use bson::{Document, doc};
+use chrono::{DateTime, Utc};
+use common::mongo::{ensure_indexes, index, insert_once};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+
+use crate::templates::Template;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub email: String,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub title: String,
+    pub price_cents: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: String,
+    pub ticket_id: String,
+    pub price_cents: i64,
+    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub order_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an email's send stands. The record is created (claimed) before the send; see
+/// `crate::delivery` for why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Claimed by a delivery that was about to send, and not known to be sent: if found by
+    /// a later delivery, its process died between claim and record (or is still sending).
+    Claimed,
+    /// The provider accepted it.
+    Sent,
+    /// The send failed in a way that does not prove the provider refused it (a timeout
+    /// after the message was handed over): it may have been delivered, so it never is again.
+    Unknown,
+}
+
+/// The guard of one email: unique per event and template (its `_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub event_id: String,
+    pub template: String,
+    pub state: DeliveryState,
+    pub claimed_at: bson::DateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<bson::DateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Delivery {
+    /// The `_id` of an event's email from `template`.
+    pub fn key(event_id: &str, template: Template) -> String {
+        format!("{event_id}:{}", template.name())
+    }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This delivery holds the claim: it sends.
+    Won,
+    /// Another delivery claimed it before, and left it in this state.
+    Taken(DeliveryState),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+    users: Collection<User>,
+    tickets: Collection<Ticket>,
+    orders: Collection<Order>,
+    payments: Collection<Payment>,
+    deliveries: Collection<Delivery>,
+}
+
+impl Store {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            users: db.collection("users"),
+            tickets: db.collection("tickets"),
+            orders: db.collection("orders"),
+            payments: db.collection("payments"),
+            deliveries: db.collection("deliveries"),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        // The receipt's payment when `order.completed` names none (older events).
+        ensure_indexes(
+            &self.payments,
+            &[index("payments_by_order", doc! {"orderId": 1})],
+        )
+        .await
+    }
+
+    /// Keeps a user's address at the newest version seen.
+    pub async fn put_user(&self, user: &User) -> mongodb::error::Result<()> {
+        upsert_newer(
+            &self.users.clone_with_type(),
+            &user.id,
+            user.version,
+            doc! {"email": &user.email},
+        )
+        .await
+    }
+
+    /// Keeps a ticket at the newest version seen: an older `ticket.updated` arriving late
+    /// changes nothing.
+    pub async fn put_ticket(&self, ticket: &Ticket) -> mongodb::error::Result<()> {
+        upsert_newer(
+            &self.tickets.clone_with_type(),
+            &ticket.id,
+            ticket.version,
+            doc! {"title": &ticket.title, "priceCents": ticket.price_cents},
+        )
+        .await
+    }
+
+    /// Records an order as created (its later changes come as events of their own).
+    pub async fn put_order(&self, order: &Order) -> mongodb::error::Result<()> {
+        insert_once(&self.orders, order).await.map(|_| ())
+    }
+
+    pub async fn put_payment(&self, payment: &Payment) -> mongodb::error::Result<()> {
+        insert_once(&self.payments, payment).await.map(|_| ())
+    }
+
+    pub async fn user(&self, id: &str) -> mongodb::error::Result<Option<User>> {
+        self.users.find_one(doc! {"_id": id}).await
+    }
+
+    pub async fn ticket(&self, id: &str) -> mongodb::error::Result<Option<Ticket>> {
+        self.tickets.find_one(doc! {"_id": id}).await
+    }
+
+    pub async fn order(&self, id: &str) -> mongodb::error::Result<Option<Order>> {
+        self.orders.find_one(doc! {"_id": id}).await
+    }
+
+    pub async fn payment(&self, id: &str) -> mongodb::error::Result<Option<Payment>> {
+        self.payments.find_one(doc! {"_id": id}).await
+    }
+
+    pub async fn payment_of_order(
+        &self,
+        order_id: &str,
+    ) -> mongodb::error::Result<Option<Payment>> {
+        self.payments.find_one(doc! {"orderId": order_id}).await
+    }
+
+    /// Claims the email `key` for this delivery: a unique insert, so of every delivery of an
+    /// event (redeliveries, replicas) exactly one wins.
+    pub async fn claim(
+        &self,
+        key: &str,
+        event_id: &str,
+        template: Template,
+    ) -> mongodb::error::Result<Claim> {
+        let delivery = Delivery {
+            id: key.to_owned(),
+            event_id: event_id.to_owned(),
+            template: template.name().to_owned(),
+            state: DeliveryState::Claimed,
+            claimed_at: bson::DateTime::now(),
+            sent_at: None,
+            error: None,
+        };
+        if insert_once(&self.deliveries, &delivery).await? {
+            return Ok(Claim::Won);
+        }
+        let found = self.delivery(key).await?;
+        // Released between the insert and the read: the next delivery claims it.
+        Ok(Claim::Taken(
+            found.map_or(DeliveryState::Claimed, |delivery| delivery.state),
+        ))
+    }
+
+    pub async fn delivery(&self, key: &str) -> mongodb::error::Result<Option<Delivery>> {
+        self.deliveries.find_one(doc! {"_id": key}).await
+    }
+
+    /// Records that the provider accepted the email.
+    pub async fn mark_sent(&self, key: &str) -> mongodb::error::Result<()> {
+        self.deliveries
+            .update_one(
+                doc! {"_id": key},
+                doc! {"$set": {"state": "sent", "sentAt": bson::DateTime::now()}},
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Records that the email may or may not have been delivered.
+    pub async fn mark_unknown(&self, key: &str, error: &str) -> mongodb::error::Result<()> {
+        self.deliveries
+            .update_one(
+                doc! {"_id": key},
+                doc! {"$set": {"state": "unknown", "error": error}},
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Gives the claim back: the provider proved it did not accept the email, so a later
+    /// delivery may send it.
+    pub async fn release(&self, key: &str) -> mongodb::error::Result<()> {
+        self.deliveries
+            .delete_one(doc! {"_id": key, "state": "claimed"})
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Sets `fields` and `version` on record `id` unless it is already at `version` or newer,
+/// creating it when absent: an insert (unique on `_id`), else an update conditioned on the
+/// older version. Both are single-document atomic writes (no upsert semantics relied on).
+async fn upsert_newer(
+    collection: &Collection<Document>,
+    id: &str,
+    version: i64,
+    mut fields: Document,
+) -> mongodb::error::Result<()> {
+    fields.insert("version", version);
+    let mut record = doc! {"_id": id};
+    record.extend(fields.clone());
+    if insert_once(collection, &record).await? {
+        return Ok(());
+    }
+    collection
+        .update_one(
+            doc! {"_id": id, "version": {"$lt": version}},
+            doc! {"$set": fields},
+        )
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,186 @@
+//! Each email is sent once per event (at most once): redeliveries, restarts and a crash
+//! between the send and its record never send it twice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use notifications::store::{Claim, Delivery, Store};
+use notifications::templates::{self, Template};
+use notifications::transport::{Email, Mailer, SendError, Smtp};
+use testkit::{TestDatabase, new_user_id};
+
+use crate::helpers::{mail, recipient, settled_count, smtp, start, start_with, test_config};
+
+#[tokio::test]
+async fn a_redelivered_event_sends_its_email_once_even_across_a_restart() {
+    let db = TestDatabase::new("notifications");
+    let config = test_config(&db);
+    let first = start(config.clone()).await;
+    let email = recipient();
+    let event = first.user(&new_user_id(), &email).await;
+    mail(&email, "Welcome").await;
+    first.redeliver(&event).await;
+    first.redeliver(&event).await;
+    assert_eq!(settled_count(&email).await, 1, "redeliveries send nothing");
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    assert_eq!(
+        first.delivery(&key).await.unwrap().get_str("state"),
+        Ok("sent")
+    );
+
+    first.stop().await;
+    let second = start(config).await;
+    second.redeliver(&event).await;
+    assert_eq!(settled_count(&email).await, 1, "nor after a restart");
+}
+
+/// The real SMTP transport, then a crash before the send could be recorded: the
+/// provider has the message, the record says only "claimed".
+struct CrashAfterSending {
+    smtp: Smtp,
+    sends: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Mailer for CrashAfterSending {
+    fn name(&self) -> &'static str {
+        "crash-after-sending"
+    }
+
+    async fn send(&self, email: &Email) -> Result<(), SendError> {
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        self.smtp.send(email).await?;
+        panic!("crashed after the provider accepted the message");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_the_send_and_its_record_never_sends_twice() {
+    let db = TestDatabase::new("notifications");
+    let config = test_config(&db);
+    let crashing = Arc::new(CrashAfterSending {
+        smtp: smtp(),
+        sends: AtomicUsize::new(0),
+    });
+    let first = start_with(config.clone(), crashing.clone(), templates::embedded()).await;
+    let email = recipient();
+    let event = first.user(&new_user_id(), &email).await;
+    mail(&email, "Welcome").await;
+    // The panic is a retry: the event comes again, finds the claim and sends nothing.
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(crashing.sends.load(Ordering::SeqCst), 1, "one attempt only");
+    assert_eq!(
+        first.delivery(&key).await.unwrap().get_str("state"),
+        Ok("claimed"),
+        "the send was never recorded"
+    );
+
+    // A new replica on the same database, and the event delivered once more.
+    first.stop().await;
+    let second = start(config).await;
+    second.redeliver(&event).await;
+    assert_eq!(settled_count(&email).await, 1);
+    assert_eq!(
+        second.delivery(&key).await.unwrap().get_str("state"),
+        Ok("claimed")
+    );
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crash_before_the_send_loses_that_email_and_only_that_one() {
+    let db = TestDatabase::new("notifications");
+    let service = start(test_config(&db)).await;
+    let lost = recipient();
+    let event = common::events::Envelope::new(common::events::UserCreated {
+        id: new_user_id(),
+        email: lost.clone(),
+        version: 0,
+    });
+    // A process claimed the email and died before sending it.
+    let store = Store::new(&service.db().await);
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    assert_eq!(
+        store
+            .claim(&key, &event.id.to_string(), Template::Welcome)
+            .await
+            .unwrap(),
+        Claim::Won
+    );
+    service.redeliver(&event).await;
+    let other = recipient();
+    service.user(&new_user_id(), &other).await;
+    mail(&other, "Welcome").await;
+    assert_eq!(settled_count(&lost).await, 0, "at most once: never sent");
+}
+
+/// Refuses the first `refusals` sends as a refused connection would (proof the message
+/// was not accepted), then sends through SMTP.
+struct RefusingFirst {
+    smtp: Smtp,
+    refusals: usize,
+    attempts: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Mailer for RefusingFirst {
+    fn name(&self) -> &'static str {
+        "refusing-first"
+    }
+
+    async fn send(&self, email: &Email) -> Result<(), SendError> {
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.refusals {
+            return Err(SendError::Transient {
+                reason: "connection refused".into(),
+                after: Some(Duration::from_millis(100)),
+            });
+        }
+        self.smtp.send(email).await
+    }
+}
+
+#[tokio::test]
+async fn an_email_the_provider_did_not_accept_is_released_and_sent_on_a_later_delivery() {
+    let db = TestDatabase::new("notifications");
+    let mailer = Arc::new(RefusingFirst {
+        smtp: smtp(),
+        refusals: 2,
+        attempts: AtomicUsize::new(0),
+    });
+    let service = start_with(test_config(&db), mailer.clone(), templates::embedded()).await;
+    let email = recipient();
+    service.user(&new_user_id(), &email).await;
+    mail(&email, "Welcome").await;
+    assert_eq!(mailer.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(settled_count(&email).await, 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_proves_the_message_was_not_accepted() {
+    // A port nothing listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let closed = Smtp::new("127.0.0.1", port, Duration::from_secs(2));
+    let email = Email {
+        from: "GitTix <no-reply@gittix.dev>".parse().unwrap(),
+        to: recipient(),
+        subject: "x".into(),
+        html: "<p>x</p>".into(),
+        text: "x".into(),
+        id: "e.welcome".into(),
+    };
+    let err = closed.send(&email).await.unwrap_err();
+    assert!(matches!(err, SendError::Transient { .. }), "{err:?}");
+    // A recipient that is no address is refused for good, before any connection.
+    let bad = Email {
+        to: "not-an-address".into(),
+        ..email
+    };
+    assert!(matches!(
+        smtp().send(&bad).await.unwrap_err(),
+        SendError::Refused(_)
+    ));
+}
