@@ -65,6 +65,37 @@ impl Backend {
         Ok(self.send(Service::Auth, request).await?.0)
     }
 
+    /// Asks auth to email a link to reset the password of `email`'s account. Auth answers
+    /// the same whether or not there is one.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), BackendError> {
+        let request = self
+            .request(
+                Method::POST,
+                Service::Auth,
+                &["api", "users", "password-reset"],
+                &Session::ANONYMOUS,
+            )
+            .json(&json!({ "email": email }));
+        self.send(Service::Auth, request).await.map(|_| ())
+    }
+
+    /// Sets a new password with the token of a reset link (spent by this).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        password: &str,
+    ) -> Result<(), BackendError> {
+        let request = self
+            .request(
+                Method::POST,
+                Service::Auth,
+                &["api", "users", "password-reset", "confirm"],
+                &Session::ANONYMOUS,
+            )
+            .json(&json!({"token": token, "password": password}));
+        self.send(Service::Auth, request).await.map(|_| ())
+    }
+
     async fn credentials(
         &self,
         action: &str,

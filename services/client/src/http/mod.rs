@@ -10,6 +10,7 @@ mod error;
 mod forms;
 mod home;
 mod orders;
+mod reset;
 mod tickets;
 mod views;
 mod visitor;
@@ -43,6 +44,13 @@ pub fn router(state: AppState) -> Router {
             "/auth/signout",
             get(account::signout_page).post(account::signout),
         )
+        .route(
+            "/forgot-password",
+            get(reset::forgot_page).post(reset::forgot),
+        )
+        .route("/forgot-password/sent", get(reset::forgot_sent))
+        .route("/reset-password", get(reset::reset_page).post(reset::reset))
+        .route("/reset-password/done", get(reset::reset_done))
         .route("/tickets/new", get(tickets::new_page).post(tickets::create))
         .route("/tickets/{id}", get(tickets::show))
         .route("/tickets/{id}/edit", post(tickets::update))

@@ -10,6 +10,7 @@ mod config;
 mod docs;
 mod helpers;
 mod orders;
+mod password_reset;
 mod site;
 mod stripe_stand_in;
 mod tickets;

@@ -1,0 +1,189 @@
+//! A forgotten password: the sign-in page's link, `/forgot-password` (auth's
+//! `password-reset` behind it) and `/reset-password?token=…` (its `confirm`), the token
+//! taken from the event auth publishes for notifications to email.
+
+use std::time::Duration;
+
+use testkit::{eventually, stored_events};
+
+use crate::helpers::{Stack, spawn};
+
+const NEW_PASSWORD: &str = "battery staple horse";
+
+/// The token of the `nth` reset asked for in this stack (from 1).
+async fn reset_token(stack: &Stack, nth: usize) -> String {
+    let events = eventually("the reset event", Duration::from_secs(10), || async {
+        let events = stored_events(&stack.bus, "user.password_reset_requested").await;
+        (events.len() >= nth).then_some(events)
+    })
+    .await;
+    events[nth - 1]["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_sign_in_page_links_to_a_form_that_answers_alike_for_any_email() {
+    let stack = spawn().await;
+    let browser = stack.browser();
+    let signin = browser.get("/auth/signin").await;
+    signin.assert_has(&[r#"<a href="/forgot-password" id="forgot-password">Forgot password?</a>"#]);
+    let signup = browser.get("/auth/signup").await;
+    signup.assert_lacks(&["Forgot password?"]);
+
+    let form = browser.get("/forgot-password").await;
+    assert_eq!(form.status, 200);
+    form.assert_has(&[
+        r#"<form method="post" action="/forgot-password" id="forgot-password-form""#,
+        r#"<label for="email">Email</label>"#,
+        r#"<input id="email" name="email" type="email""#,
+        ">Send reset link</button>",
+    ]);
+
+    let (_, email) = stack.signed_in_browser().await;
+    let mut sent = Vec::new();
+    for address in [email.as_str(), "nobody@example.com"] {
+        let page = browser
+            .post("/forgot-password", &[("email", address)])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), "/forgot-password/sent");
+        sent.push(browser.follow(&page).await);
+    }
+    assert_eq!(
+        sent[0].body, sent[1].body,
+        "nothing tells which email has an account"
+    );
+    sent[0].assert_has(&[
+        "If an account exists for that address, we sent a link",
+        r#"href="/auth/signin""#,
+    ]);
+
+    let invalid = browser
+        .post("/forgot-password", &[("email", "not-an-email")])
+        .await;
+    assert_eq!(invalid.status, 400);
+    invalid.assert_has(&[
+        r#"<p class="field-error" id="email-error">Email must be valid</p>"#,
+        r#"value="not-an-email""#,
+    ]);
+}
+
+#[tokio::test]
+async fn the_emailed_link_sets_a_new_password_once() {
+    let stack = spawn().await;
+    let (_, email) = stack.signed_in_browser().await;
+    let browser = stack.browser();
+    let page = browser.post("/forgot-password", &[("email", &email)]).await;
+    assert_eq!(page.status, 303);
+    let token = reset_token(&stack, 1).await;
+    let link = format!("/reset-password?token={token}");
+
+    let form = browser.get(&link).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    form.assert_has(&[
+        r#"<form method="post" action="/reset-password" id="reset-password-form""#,
+        &format!(r#"<input type="hidden" name="token" value="{token}">"#),
+        r#"<label for="password">New password</label>"#,
+        r#"<input id="password" name="password" type="password" autocomplete="new-password""#,
+        r#"<label for="password-confirm">Confirm new password</label>"#,
+        r#"<input id="password-confirm" name="password_confirm" type="password""#,
+        ">Reset password</button>",
+    ]);
+
+    let submit = |password: &'static str, confirm: &'static str| {
+        let (browser, token) = (&browser, token.clone());
+        async move {
+            browser
+                .post(
+                    "/reset-password",
+                    &[
+                        ("token", token.as_str()),
+                        ("password", password),
+                        ("password_confirm", confirm),
+                    ],
+                )
+                .await
+        }
+    };
+    let mismatch = submit(NEW_PASSWORD, "something else").await;
+    assert_eq!(mismatch.status, 400);
+    mismatch.assert_has(&[
+        r#"<p class="field-error" id="password-confirm-error">The two passwords do not match.</p>"#,
+    ]);
+    let weak = submit("short", "short").await;
+    assert_eq!(weak.status, 400);
+    weak.assert_has(&[
+        r#"<p class="field-error" id="password-error">Password must be between 8 and 128 characters</p>"#,
+        &format!(r#"name="token" value="{token}""#),
+    ]);
+
+    let done = submit(NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/reset-password/done");
+    let notice = browser.follow(&done).await;
+    assert_eq!(notice.status, 200);
+    notice.assert_has(&[
+        "Your password has been changed",
+        r#"<a class="button" href="/auth/signin" id="notice-link">Sign in</a>"#,
+    ]);
+
+    let old = stack
+        .browser()
+        .post(
+            "/auth/signin",
+            &[("email", &email), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!(old.status, 401);
+    let new = stack
+        .browser()
+        .post(
+            "/auth/signin",
+            &[("email", &email), ("password", NEW_PASSWORD)],
+        )
+        .await;
+    assert_eq!(new.status, 303, "{}", new.body);
+
+    let again = submit(NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(again.status, 400);
+    again.assert_has(&[
+        "This password reset link has expired or has already been used.",
+        r#"href="/forgot-password" id="request-new-link""#,
+    ]);
+    again.assert_lacks(&["id=\"reset-password-form\""]);
+}
+
+#[tokio::test]
+async fn a_link_without_a_usable_token_offers_a_new_one() {
+    let stack = spawn().await;
+    let browser = stack.browser();
+    for path in [
+        "/reset-password",
+        "/reset-password?token=",
+        "/reset-password?token=a%20b",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 400, "{path}");
+        page.assert_has(&[
+            "This password reset link is incomplete",
+            r#"id="request-new-link""#,
+        ]);
+        page.assert_lacks(&["id=\"password\""]);
+    }
+    // A well-formed token auth never issued: refused on submit.
+    let token = "A".repeat(43);
+    let page = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", token.as_str()),
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    page.assert_has(&["has expired or has already been used"]);
+}
