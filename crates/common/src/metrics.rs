@@ -8,7 +8,9 @@
 //! `outbox_pending_events`, `outbox_oldest_event_age_seconds`; and each service's business counters (`orders_total` by
 //! outcome, `payments_total`, `revenue_cents_total`, `refunds_total`,
 //! `stripe_request_duration_seconds`, `expiration_lateness_seconds`,
-//! `auth_hashes_in_progress`).
+//! `auth_hashes_in_progress`; notifications' `emails_sent_total`, `emails_failed_total`,
+//! `emails_suppressed_total` and `emails_possibly_lost_total` by template,
+//! `email_send_duration_seconds`, `email_template_cache_total`).
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};

@@ -29,6 +29,25 @@ async fn a_redelivered_event_sends_its_email_once_even_across_a_restart() {
         Ok("sent")
     );
 
+    // Counted by template (the test process shares one recorder: at least these).
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", first.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"emails_sent_total{template="welcome"}"#,
+        r#"emails_suppressed_total{template="welcome"}"#,
+    ] {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        let value: f64 = line
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"));
+        assert!(value >= 1.0, "{series} {value}");
+    }
+
     first.stop().await;
     let second = start(config).await;
     second.redeliver(&event).await;
