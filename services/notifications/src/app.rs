@@ -67,6 +67,7 @@ impl App {
                 templates: templates.clone(),
                 mailer,
                 from: config.from.clone(),
+                max_event_age: config.max_event_age,
             },
             links: Links {
                 public_url: config.public_url.clone(),

@@ -31,10 +31,17 @@ pub struct Config {
     pub public_url: String,
     /// `MAIL_SEND_TIMEOUT_SECONDS`: the longest one send may take.
     pub send_timeout: Duration,
+    /// `MAIL_MAX_EVENT_AGE_HOURS`: an event older than this sends no email (a first
+    /// deployment reads the stream's whole history; nobody wants last month's welcome).
+    pub max_event_age: Duration,
 }
 
 pub const DEFAULT_FROM: &str = "GitTix <no-reply@gittix.dev>";
 pub const DEFAULT_SENDGRID_API_URL: &str = "https://api.sendgrid.com";
+
+/// A send must end well within the listener's limit on a handler (its ack wait, 30 s, less
+/// a second): a handler aborted mid-send leaves its claim, and the email is lost.
+const MAX_SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -61,7 +68,10 @@ impl Config {
             transport: transport(env)?,
             from,
             public_url: public_url(env)?,
-            send_timeout: env.seconds("MAIL_SEND_TIMEOUT_SECONDS", 10)?,
+            send_timeout: send_timeout(env)?,
+            max_event_age: Duration::from_secs(
+                env.seconds("MAIL_MAX_EVENT_AGE_HOURS", 72)?.as_secs() * 3600,
+            ),
         })
     }
 }
@@ -103,6 +113,17 @@ fn transport(env: &Env) -> Result<TransportConfig, ConfigError> {
         host: host.to_owned(),
         port,
     })
+}
+
+fn send_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    let timeout = env.seconds("MAIL_SEND_TIMEOUT_SECONDS", 10)?;
+    if timeout > MAX_SEND_TIMEOUT {
+        return Err(ConfigError::new(
+            "MAIL_SEND_TIMEOUT_SECONDS",
+            format!("must be at most {} seconds", MAX_SEND_TIMEOUT.as_secs()),
+        ));
+    }
+    Ok(timeout)
 }
 
 fn public_url(env: &Env) -> Result<String, ConfigError> {
@@ -151,6 +172,13 @@ mod tests {
         assert_eq!(config.mongo.database, "notifications");
         assert_eq!(config.key_prefix, "gittix:notifications");
         assert_eq!(config.send_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_event_age, Duration::from_secs(72 * 3600));
+        let err = Config::from_env(&env(&[
+            ("MAIL_TRANSPORT", "smtp://mailpit:1025"),
+            ("MAIL_SEND_TIMEOUT_SECONDS", "30"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "MAIL_SEND_TIMEOUT_SECONDS");
         for bad in [
             "smtp://mailpit",
             "smtp://u:p@mailpit:25",

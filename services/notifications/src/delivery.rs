@@ -17,10 +17,17 @@
 //! before the message was sent, SMTP 4xx/5xx answers, SendGrid 429/5xx/4xx) releases the
 //! claim: a 4xx-class refusal is dead-lettered with its reason (a redrive may send it once
 //! fixed), anything else is retried with back-off.
+//!
+//! An email of no use any more is not sent (nor claimed): its event is older than
+//! `MAIL_MAX_EVENT_AGE_HOURS` (a first deployment reads the stream's history), or what it
+//! offers has expired (a reservation's pay-by time, a reset link's validity).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use common::events::Envelope;
 use common::listener::Outcome;
 use lettre::message::Mailbox;
 use minijinja::Value;
@@ -36,19 +43,72 @@ pub struct Postman {
     pub templates: Templates,
     pub mailer: Arc<dyn Mailer>,
     pub from: Mailbox,
+    /// Events older than this send nothing (`MAIL_MAX_EVENT_AGE_HOURS`).
+    pub max_event_age: Duration,
+}
+
+/// The event an email is for: its id (with the template, the email's identity), when it
+/// happened, and until when the email is of any use (a reservation's pay-by time, a reset
+/// link's expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct Occasion<'a> {
+    pub event_id: &'a str,
+    pub occurred_at: DateTime<Utc>,
+    pub useful_until: Option<DateTime<Utc>>,
+}
+
+impl<'a> Occasion<'a> {
+    pub fn of<E>(event: &'a Envelope<E>, event_id: &'a str) -> Self {
+        Self {
+            event_id,
+            occurred_at: event.occurred_at,
+            useful_until: None,
+        }
+    }
+
+    pub fn useful_until(self, until: DateTime<Utc>) -> Self {
+        Self {
+            useful_until: Some(until),
+            ..self
+        }
+    }
+
+    /// Why this email would be of no use now, if it would not.
+    fn pointless(&self, now: DateTime<Utc>, max_age: Duration) -> Option<&'static str> {
+        let age = (now - self.occurred_at).to_std().unwrap_or_default();
+        if age > max_age {
+            Some("stale")
+        } else if self.useful_until.is_some_and(|until| until <= now) {
+            Some("expired")
+        } else {
+            None
+        }
+    }
 }
 
 impl Postman {
-    /// Sends `template` with `vars` to `to` for the event `event_id`, unless a delivery of
-    /// that event claimed it before. The answer is the listener's outcome.
+    /// Sends `template` with `vars` to `to` for the event, unless a delivery of that event
+    /// claimed it before, or it is of no use any more. The answer is the listener's outcome.
     pub async fn deliver(
         &self,
-        event_id: &str,
+        occasion: Occasion<'_>,
         template: Template,
         to: &str,
         vars: Value,
     ) -> Outcome {
         let name = template.name();
+        let event_id = occasion.event_id;
+        if let Some(why) = occasion.pointless(Utc::now(), self.max_event_age) {
+            metrics::counter!("emails_skipped_total", "template" => name, "why" => why)
+                .increment(1);
+            tracing::info!(
+                template = name,
+                event_id,
+                why,
+                "email of no use any more; not sent"
+            );
+            return Outcome::Ack;
+        }
         // Rendered before claiming: a template or cache failure leaves nothing claimed.
         let rendered = match self.templates.render(template, vars).await {
             Ok(rendered) => rendered,

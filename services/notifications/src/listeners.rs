@@ -12,7 +12,7 @@ use common::events::{
 use common::listener::{Outcome, Subscriptions};
 use common::shutdown::BackgroundTasks;
 
-use crate::delivery::Postman;
+use crate::delivery::{Occasion, Postman};
 use crate::emails::{self, Links};
 use crate::store::{Order, Payment, Ticket, User};
 use crate::templates::Template;
@@ -77,10 +77,11 @@ macro_rules! need {
 }
 
 async fn user_created(n: Notifier, event: Envelope<UserCreated>) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let user = User {
-        id: data.id,
-        email: data.email,
+        id: data.id.clone(),
+        email: data.email.clone(),
         version: data.version,
     };
     if let Err(err) = n.postman.store.put_user(&user).await {
@@ -88,7 +89,12 @@ async fn user_created(n: Notifier, event: Envelope<UserCreated>) -> Outcome {
     }
     let vars = emails::welcome(&user.email, &n.links);
     n.postman
-        .deliver(&event.id.to_string(), Template::Welcome, &user.email, vars)
+        .deliver(
+            Occasion::of(&event, &event_id),
+            Template::Welcome,
+            &user.email,
+            vars,
+        )
         .await
 }
 
@@ -96,12 +102,14 @@ async fn password_reset_requested(
     n: Notifier,
     event: Envelope<UserPasswordResetRequested>,
 ) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let user = need!(n.postman.store.user(&data.user_id), "user", data.user_id);
     let vars = emails::password_reset(&data.token, data.expires_at, &n.links);
     n.postman
         .deliver(
-            &event.id.to_string(),
+            // A link past its expiry is of no use.
+            Occasion::of(&event, &event_id).useful_until(data.expires_at),
             Template::PasswordReset,
             &user.email,
             vars,
@@ -110,12 +118,12 @@ async fn password_reset_requested(
 }
 
 async fn ticket_created(n: Notifier, event: Envelope<TicketCreated>) -> Outcome {
-    let data = event.data;
+    let data = &event.data;
     put_ticket(
         &n,
         Ticket {
-            id: data.id,
-            title: data.title,
+            id: data.id.clone(),
+            title: data.title.clone(),
             price_cents: data.price_cents,
             version: data.version,
         },
@@ -124,12 +132,12 @@ async fn ticket_created(n: Notifier, event: Envelope<TicketCreated>) -> Outcome 
 }
 
 async fn ticket_updated(n: Notifier, event: Envelope<TicketUpdated>) -> Outcome {
-    let data = event.data;
+    let data = &event.data;
     put_ticket(
         &n,
         Ticket {
-            id: data.id,
-            title: data.title,
+            id: data.id.clone(),
+            title: data.title.clone(),
             price_cents: data.price_cents,
             version: data.version,
         },
@@ -146,12 +154,12 @@ async fn put_ticket(n: &Notifier, ticket: Ticket) -> Outcome {
 }
 
 async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcome {
-    let data = event.data;
+    let data = &event.data;
     let payment = Payment {
-        id: data.id,
-        order_id: data.order_id,
+        id: data.id.clone(),
+        order_id: data.order_id.clone(),
         amount_cents: data.amount_cents,
-        currency: data.currency,
+        currency: data.currency.clone(),
         created_at: event.occurred_at,
     };
     match n.postman.store.put_payment(&payment).await {
@@ -161,11 +169,12 @@ async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcom
 }
 
 async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let order = Order {
-        id: data.id,
-        user_id: data.user_id,
-        ticket_id: data.ticket.id,
+        id: data.id.clone(),
+        user_id: data.user_id.clone(),
+        ticket_id: data.ticket.id.clone(),
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
     };
@@ -178,7 +187,8 @@ async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
     let vars = emails::reservation(&order, &ticket, &n.links);
     n.postman
         .deliver(
-            &event.id.to_string(),
+            // Past its pay-by time the reservation has lapsed.
+            Occasion::of(&event, &event_id).useful_until(order.expires_at),
             Template::Reservation,
             &user.email,
             vars,
@@ -187,7 +197,8 @@ async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
 }
 
 async fn order_completed(n: Notifier, event: Envelope<OrderCompleted>) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let store = &n.postman.store;
     let order = need!(store.order(&data.id), "order", data.id);
     let payment = match &data.payment_id {
@@ -199,12 +210,18 @@ async fn order_completed(n: Notifier, event: Envelope<OrderCompleted>) -> Outcom
     let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
     let vars = emails::receipt(&order, &ticket, &payment, event.occurred_at, &n.links);
     n.postman
-        .deliver(&event.id.to_string(), Template::Receipt, &user.email, vars)
+        .deliver(
+            Occasion::of(&event, &event_id),
+            Template::Receipt,
+            &user.email,
+            vars,
+        )
         .await
 }
 
 async fn order_cancelled(n: Notifier, event: Envelope<OrderCancelled>) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let store = &n.postman.store;
     let order = need!(store.order(&data.id), "order", data.id);
     let user = need!(store.user(&order.user_id), "user", order.user_id);
@@ -212,7 +229,7 @@ async fn order_cancelled(n: Notifier, event: Envelope<OrderCancelled>) -> Outcom
     let vars = emails::order_cancelled(&order, &ticket, data.reason, &n.links);
     n.postman
         .deliver(
-            &event.id.to_string(),
+            Occasion::of(&event, &event_id),
             Template::OrderCancelled,
             &user.email,
             vars,
@@ -221,7 +238,8 @@ async fn order_cancelled(n: Notifier, event: Envelope<OrderCancelled>) -> Outcom
 }
 
 async fn payment_refunded(n: Notifier, event: Envelope<PaymentRefunded>) -> Outcome {
-    let data = event.data;
+    let event_id = event.id.to_string();
+    let data = &event.data;
     let store = &n.postman.store;
     let order = need!(store.order(&data.order_id), "order", data.order_id);
     let user = need!(store.user(&order.user_id), "user", order.user_id);
@@ -235,6 +253,11 @@ async fn payment_refunded(n: Notifier, event: Envelope<PaymentRefunded>) -> Outc
         &n.links,
     );
     n.postman
-        .deliver(&event.id.to_string(), Template::Refund, &user.email, vars)
+        .deliver(
+            Occasion::of(&event, &event_id),
+            Template::Refund,
+            &user.email,
+            vars,
+        )
         .await
 }

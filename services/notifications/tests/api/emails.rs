@@ -308,3 +308,49 @@ async fn a_password_reset_links_to_the_reset_page_with_the_token_encoded() {
         assert!(part.contains("Wed, 02 Jan 2030 03:04 UTC"), "{part}");
     }
 }
+
+#[tokio::test]
+async fn an_event_too_old_or_past_its_use_sends_nothing_but_its_records_are_kept() {
+    let db = TestDatabase::new("notifications");
+    let service = start(test_config(&db)).await;
+    let buyer = Buyer::new();
+    // A user.created from before the service was deployed (read from the stream's history).
+    let mut old = common::events::Envelope::new(common::events::UserCreated {
+        id: buyer.user_id.clone(),
+        email: buyer.email.clone(),
+        version: 0,
+    });
+    old.occurred_at = Utc::now() - chrono::Duration::days(4);
+    service.bus.publish(&old).await.unwrap();
+    // A reset link that expired, and a reservation whose pay-by time passed, meanwhile.
+    let past = Utc::now() - chrono::Duration::minutes(1);
+    service
+        .publish(UserPasswordResetRequested {
+            user_id: buyer.user_id.clone(),
+            token: "expired-token".into(),
+            expires_at: past,
+        })
+        .await;
+    service.ticket(&buyer.ticket_id, "Gig", 1250).await;
+    service
+        .publish(OrderCreated {
+            expires_at: past,
+            ..buyer.order_created()
+        })
+        .await;
+    // The address was kept all the same: a fresh request is emailed.
+    service
+        .publish(UserPasswordResetRequested {
+            user_id: buyer.user_id.clone(),
+            token: "fresh-token".into(),
+            expires_at: Utc::now() + chrono::Duration::minutes(30),
+        })
+        .await;
+    let reset = mail(&buyer.email, "Reset your GitTix password").await;
+    assert!(reset.text.contains("token=fresh-token"), "{}", reset.text);
+    assert_eq!(
+        crate::helpers::settled_count(&buyer.email).await,
+        1,
+        "no welcome, no expired link, no lapsed reservation"
+    );
+}

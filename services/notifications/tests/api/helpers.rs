@@ -75,6 +75,7 @@ pub fn test_config(db: &TestDatabase) -> Config {
         from: "GitTix <no-reply@gittix.dev>".parse().unwrap(),
         public_url: PUBLIC_URL.into(),
         send_timeout: Duration::from_secs(5),
+        max_event_age: Duration::from_secs(72 * 3600),
     }
 }
 
