@@ -35,7 +35,7 @@ impl App {
         // pages included, out of the load balancer.
         let stripe = state.stripe_key.is_some();
         let router = http::router(state).merge(Readiness::default().router());
-        let router = http::with_page_defaults(router, stripe);
+        let router = http::with_page_defaults(router, stripe, config.trusted_hops);
         let server = HttpServer::bind(config.http.addr)
             .await
             .with_context(|| format!("binding {}", config.http.addr))?;

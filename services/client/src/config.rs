@@ -9,6 +9,10 @@ pub struct Config {
     /// `STRIPE_PUBLISHABLE_KEY`: turns on Stripe Elements on the order page. Without it the
     /// order page offers the simulated gateway's "Pay (test mode)" button.
     pub stripe_publishable_key: Option<String>,
+    /// `TRUSTED_PROXY_HOPS`: proxies in front of the client that append to
+    /// `X-Forwarded-For` (the ingress). The visitor's address read this way is passed on
+    /// to the services, whose per-address limits then count visitors, not the client.
+    pub trusted_hops: usize,
 }
 
 /// Internal URLs of the services the pages call (`AUTH_URL`, `TICKETS_URL`, …).
@@ -31,6 +35,7 @@ impl Config {
                 payments: service_url(env, "PAYMENTS_URL")?,
             },
             stripe_publishable_key: publishable_key(env)?,
+            trusted_hops: env.or("TRUSTED_PROXY_HOPS", 1)?,
         })
     }
 }

@@ -189,6 +189,11 @@ impl Backend {
         if let Some(id) = common::request_id::current() {
             request = request.header(common::request_id::HEADER, id);
         }
+        // The visitor's address: the services' per-address limits count visitors. The
+        // services trust the last entry of `X-Forwarded-For`, which is this one.
+        if let Ok(address) = VISITOR_ADDRESS.try_with(ToString::to_string) {
+            request = request.header("x-forwarded-for", address);
+        }
         // And its trace: the services' request spans continue the page's.
         if let Some(traceparent) = common::trace_context::current() {
             request = request.header(common::trace_context::HEADER, traceparent);
@@ -267,6 +272,21 @@ impl Backend {
             status,
             errors,
         })
+    }
+}
+
+tokio::task_local! {
+    /// The address of the visitor whose page is being served.
+    static VISITOR_ADDRESS: std::net::IpAddr;
+}
+
+/// Runs `work` (a page request) with `address` as the visitor's address, which every
+/// call to a service then carries as `X-Forwarded-For` (only an IP address: "unknown"
+/// is not passed on).
+pub async fn with_visitor_address<F: Future>(address: String, work: F) -> F::Output {
+    match address.parse() {
+        Ok(ip) => VISITOR_ADDRESS.scope(ip, work).await,
+        Err(_) => work.await,
     }
 }
 

@@ -64,14 +64,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What every response needs: HTML 404 and 405 pages, limits, security headers, tracing.
-pub fn with_page_defaults(router: Router, stripe: bool) -> Router {
+/// What every response needs: HTML 404 and 405 pages, limits, security headers, tracing,
+/// and the visitor's address for the services' calls (`trusted_hops` proxies in front).
+pub fn with_page_defaults(router: Router, stripe: bool, trusted_hops: usize) -> Router {
     let policy = content_security_policy(stripe);
     router
         .fallback(|| async { PageError::NotFound })
         .method_not_allowed_fallback(|| async { PageError::MethodNotAllowed })
         .layer(tower_cookies::CookieManagerLayer::new())
         .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| visitor_address(trusted_hops, request, next),
+        ))
         .layer(axum::middleware::map_response(move |response: Response| {
             let policy = policy.clone();
             async move { secure(response, policy) }
@@ -83,6 +87,16 @@ pub fn with_page_defaults(router: Router, stripe: bool) -> Router {
         ))
         .layer(common::telemetry::http_trace_layer())
         .layer(axum::middleware::from_fn(common::request_id::middleware))
+}
+
+/// Runs the request with the visitor's address (as the trusted proxies report it) for
+/// [`crate::backend`] to pass on as `X-Forwarded-For`: auth's per-address limits (sign-in,
+/// sign-up, password reset) then count each visitor, not the client as one address.
+async fn visitor_address(trusted_hops: usize, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let address = common::limits::client_address(&parts, trusted_hops);
+    let request = Request::from_parts(parts, body);
+    crate::backend::with_visitor_address(address, next.run(request)).await
 }
 
 /// Scripts only from the client itself, plus Stripe's when a publishable key is configured;

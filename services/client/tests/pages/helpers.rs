@@ -176,6 +176,7 @@ pub async fn spawn_with(options: Options) -> Stack {
         http: HttpConfig::ephemeral(),
         services: services.clone(),
         stripe_publishable_key: options.stripe_key,
+        trusted_hops: 1,
     })
     .await
     .expect("build client");

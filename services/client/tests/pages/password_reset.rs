@@ -187,3 +187,45 @@ async fn a_link_without_a_usable_token_offers_a_new_one() {
     assert_eq!(page.status, 400);
     page.assert_has(&["has expired or has already been used"]);
 }
+
+#[tokio::test]
+async fn each_visitor_has_the_reset_allowance_of_an_address_and_a_refusal_is_shown_on_the_form() {
+    let stack = spawn().await;
+    let forgot = |from: &'static str, email: String| {
+        let stack = &stack;
+        async move {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}/forgot-password", stack.address))
+                .header("sec-fetch-site", "same-origin")
+                // As the ingress in front of the client appends it.
+                .header("x-forwarded-for", from)
+                .form(&[("email", email)])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Auth's default: 20 an hour per address. The client passes each visitor's address
+    // on, so one visitor using theirs up leaves the others theirs.
+    for i in 0..20 {
+        let (status, body) = forgot("1.2.3.4", format!("u{i}@example.com")).await;
+        assert_eq!(status, 303, "{body}");
+    }
+    let (status, body) = forgot("1.2.3.4", "u20@example.com".into()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains(r#"<div class="alert" role="alert">"#)
+            && body.contains("Too many password reset requests"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"value="u20@example.com""#),
+        "the email is kept"
+    );
+    let (status, _) = forgot("5.6.7.8", "u20@example.com".into()).await;
+    assert_eq!(status, 303, "another visitor is not limited");
+}
