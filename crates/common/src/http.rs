@@ -2,15 +2,16 @@
 //! the default layers (404/405 in JSON, body limit, timeout, tracing) and serving with
 //! graceful shutdown.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_cookies::CookieManagerLayer;
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 
@@ -42,15 +43,31 @@ pub struct ApiQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
-/// Adds what every service's router needs around its own routes.
+/// Adds what every service's router needs around its own routes. The body limit is not
+/// here: [`HttpServer::serve`] puts it around the whole service ([`with_body_limit`]).
 pub fn with_defaults(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("Route not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(CookieManagerLayer::new())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Outermost: request id, span, time limit, metrics and the finishing line.
+        // Request id, span, time limit, metrics and the finishing line.
         .layer(axum::middleware::from_fn(crate::observe::middleware))
+}
+
+/// `service` with request bodies limited to [`MAX_BODY_BYTES`], once around the whole
+/// service: a layer on a `Router` wraps every route instead, one more boxed service and
+/// future per request (`make bench`).
+pub fn with_body_limit<S>(
+    service: S,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    DefaultBodyLimit::max(MAX_BODY_BYTES).layer(service)
 }
 
 /// A bound listener: binding happens before serving so that port 0 works and the real
@@ -72,10 +89,21 @@ impl HttpServer {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Serves until `shutdown` fires, then stops accepting and drains in-flight requests.
-    pub async fn serve(self, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    /// Serves `service` (with [`with_body_limit`]) until `shutdown` fires, then stops
+    /// accepting and drains in-flight requests.
+    pub async fn serve<S>(self, service: S, shutdown: CancellationToken) -> std::io::Result<()>
+    where
+        S: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send,
+    {
         // The peer address is what rate limits key on when no trusted proxy is in front.
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+            with_body_limit(service),
+        );
         axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
@@ -98,11 +126,11 @@ mod tests {
         name: String,
     }
 
-    fn app() -> Router {
-        with_defaults(Router::new().route(
+    fn app() -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send> {
+        with_body_limit(with_defaults(Router::new().route(
             "/things",
             post(|ApiJson(_): ApiJson<Input>| async { StatusCode::CREATED }),
-        ))
+        )))
     }
 
     async fn send(req: Request<Body>) -> (StatusCode, serde_json::Value) {

@@ -9,29 +9,45 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::error::ApiError;
+use crate::telemetry::RequestLine;
 
 /// Requests taking longer than this are cut off with a 503, so a stuck dependency cannot
 /// pile them up.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The middleware (outermost on every service's router, see `http::with_defaults`).
-pub async fn middleware(mut request: Request, next: Next) -> Response {
+pub async fn middleware(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let (id, id_header) = crate::request_id::settle(&mut request);
-    let span = crate::telemetry::request_span(&request, &id);
+    let (id, id_header) = crate::request_id::settle(&request);
+    // A span only when spans are exported: log lines carry the request id without one.
+    let span = if crate::telemetry::request_spans() {
+        crate::telemetry::request_span(&request, &id)
+    } else {
+        Span::none()
+    };
+    let answered = handle(request, next, started, id_header).instrument(span);
+    crate::request_id::scope(Some(id), answered).await
+}
+
+/// The request, within its request id's scope (and its span, if any).
+async fn handle(
+    request: Request,
+    next: Next,
+    started: Instant,
+    id_header: Option<HeaderValue>,
+) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
+    let uri = request.uri().clone();
 
-    let handled = tokio::time::timeout(REQUEST_TIMEOUT, next.run(request));
-    let answered = crate::request_id::scope(Some(id), handled)
-        .instrument(span.clone())
-        .await;
-    let mut response = answered.unwrap_or_else(|_| {
+    let handled = tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await;
+    let mut response = handled.unwrap_or_else(|_| {
         ApiError::Unavailable("The request took too long; please try again".into()).into_response()
     });
     if let Some(value) = id_header {
@@ -41,7 +57,12 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     }
     let latency = started.elapsed();
     crate::metrics::record_request(route.as_ref(), &method, response.status(), latency);
-    span.in_scope(|| crate::telemetry::log_finished(response.status(), latency));
+    let line = RequestLine {
+        method: method.as_str(),
+        route: route.as_ref().map_or("", MatchedPath::as_str),
+        path: uri.path(),
+    };
+    crate::telemetry::log_finished(response.status(), latency, Some(line));
     response
 }
 

@@ -54,10 +54,9 @@ pub fn generate() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Settles the request's id (the caller's if [`accept`]ed, else a new one) and puts it on
-/// the request, where the request span reads it. Returns the id and its header value,
-/// for the response.
-pub fn settle(request: &mut Request) -> (String, Option<HeaderValue>) {
+/// Settles the request's id: the caller's if [`accept`]ed, else a new one. Returns the id
+/// and its header value, for the response.
+pub fn settle(request: &Request) -> (String, Option<HeaderValue>) {
     let id = request
         .headers()
         .get(HEADER)
@@ -65,16 +64,18 @@ pub fn settle(request: &mut Request) -> (String, Option<HeaderValue>) {
         .and_then(accept)
         .unwrap_or_else(generate);
     let value = HeaderValue::from_str(&id).ok();
-    if let Some(value) = &value {
-        request.headers_mut().insert(HEADER, value.clone());
-    }
     (id, value)
 }
 
 /// The middleware of the web client (the services' `observe` does the same and more):
-/// settles the request's id, returns it on the response, and makes it current.
+/// settles the request's id, returns it on the response, and makes it current. It is
+/// also put on the request, where the client's tower-http span reads it
+/// ([`crate::telemetry::RequestSpan`]).
 pub async fn middleware(mut request: Request, next: Next) -> Response {
-    let (id, value) = settle(&mut request);
+    let (id, value) = settle(&request);
+    if let Some(value) = &value {
+        request.headers_mut().insert(HEADER, value.clone());
+    }
     let mut response = scope(Some(id), next.run(request)).await;
     if let Some(value) = value {
         response.headers_mut().insert(HEADER, value);

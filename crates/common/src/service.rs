@@ -6,6 +6,7 @@
 //! restart a crashed pod, but a process that waits is cheaper, and on the local stack
 //! nothing else would notice.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -83,7 +85,7 @@ impl Service {
         let live = Arc::new(OnceLock::<Router>::new());
         let why_not_ready = Arc::new(Mutex::new("starting".to_owned()));
         let stop_serving = CancellationToken::new();
-        let front = front_router(live.clone(), why_not_ready.clone());
+        let front = front(live.clone(), why_not_ready.clone());
         let server = tokio::spawn(server.serve(front, stop_serving.clone()));
 
         let mut delay = FIRST_STARTUP_RETRY_DELAY;
@@ -138,21 +140,27 @@ impl Service {
 
 /// Dispatches to the service's router once it is live; until then answers health checks
 /// and refuses the rest with a 503 in the usual error shape.
-fn front_router(live: Arc<OnceLock<Router>>, why_not_ready: Arc<Mutex<String>>) -> Router {
-    let dispatch = tower::service_fn(move |request: Request| {
-        let live = live.get().cloned();
-        let why = why_not_ready
-            .lock()
-            .map(|why| why.clone())
-            .unwrap_or_default();
-        async move {
-            match live {
-                Some(router) => router.oneshot(request).await,
-                None => Ok(starting(request.uri().path(), why)),
-            }
+/// What the listener serves: the live router once it is set, "starting" answers before.
+/// A plain service rather than a `Router` around one, which would route every request
+/// twice.
+fn front(
+    live: Arc<OnceLock<Router>>,
+    why_not_ready: Arc<Mutex<String>>,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |request: Request| match live.get() {
+        Some(router) => Either::Left(router.clone().oneshot(request)),
+        None => {
+            let why = why_not_ready
+                .lock()
+                .map(|why| why.clone())
+                .unwrap_or_default();
+            Either::Right(std::future::ready(Ok(starting(request.uri().path(), why))))
         }
-    });
-    Router::new().fallback_service(dispatch)
+    })
 }
 
 fn starting(path: &str, why: String) -> Response {
@@ -228,7 +236,7 @@ mod tests {
     #[tokio::test]
     async fn before_it_is_live_health_answers_and_everything_else_is_503() {
         let why = Arc::new(Mutex::new("starting: mongo: connection refused".to_owned()));
-        let front = front_router(Arc::new(OnceLock::new()), why);
+        let front = front(Arc::new(OnceLock::new()), why);
         let call = |path: &'static str| {
             let front = front.clone();
             async move {

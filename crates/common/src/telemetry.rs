@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::MatchedPath;
@@ -19,8 +20,8 @@ use tower_http::trace::{DefaultOnBodyChunk, DefaultOnEos, MakeSpan, OnResponse, 
 use tracing::field::{Field, Visit};
 use tracing::{Span, Subscriber};
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormattedFields;
-use tracing_subscriber::fmt::format::{FormatFields, Writer};
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -29,23 +30,37 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// The exporting provider, kept to flush its last spans when the service stops.
 static SPAN_EXPORT: OnceLock<SdkTracerProvider> = OnceLock::new();
 
+/// Whether spans go anywhere (an exporter, or a recorder in tests): set by [`span_layer`].
+static SPANS_WANTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a request deserves a span of its own. Only when spans are exported: a log line
+/// gets the request's id from [`crate::request_id`] anyway ([`WithRequestId`]), and a
+/// span per request costs a tenth of a `currentuser` request (`make bench`).
+pub fn request_spans() -> bool {
+    SPANS_WANTED.load(Ordering::Relaxed)
+}
+
 /// Installs the global subscriber. Call once, first thing in `main` (inside the runtime).
 pub fn init(service: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{service}=info,common=info")));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let lines = if json {
-        tracing_subscriber::fmt::layer()
+        let format = tracing_subscriber::fmt::format()
             .with_target(true)
             .json()
             .flatten_event(true)
-            .with_current_span(true)
+            .with_current_span(true);
+        tracing_subscriber::fmt::layer()
+            .event_format(WithRequestId::json(format))
             .fmt_fields(JsonSpanFields)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer()
+        let format = tracing_subscriber::fmt::format()
             .with_target(true)
-            .compact()
+            .compact();
+        tracing_subscriber::fmt::layer()
+            .event_format(WithRequestId::text(format))
             .boxed()
     };
     let (spans, export_error) = match crate::otlp::provider_from_env(service) {
@@ -77,6 +92,7 @@ pub fn span_layer<S>(provider: &SdkTracerProvider, service: &str) -> impl Layer<
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
+    SPANS_WANTED.store(true, Ordering::Relaxed);
     tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()))
 }
 
@@ -165,25 +181,119 @@ pub struct RecordResponse;
 
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &Span) {
-        log_finished(response.status(), latency);
+        log_finished(response.status(), latency, None);
     }
 }
 
-/// The line each finished request leaves, inside its span. Successful requests are the
-/// bulk of the traffic and are counted by the metrics anyway, so their line is at debug
+/// What a finished request's line says about the request when it has no span to say it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLine<'a> {
+    pub method: &'a str,
+    pub route: &'a str,
+    pub path: &'a str,
+}
+
+/// The line each finished request leaves. Successful requests are the bulk of the
+/// traffic and are counted by the metrics anyway, so their line is at debug
 /// (`RUST_LOG=debug` shows it): formatting and writing a line per request costs more than
 /// answering `currentuser` (`make bench`). Client errors are at info, server errors a
 /// warning. Status and latency go on this line, not on the span: recording a field on a
-/// span re-parses and re-writes all its fields in the JSON format.
-pub fn log_finished(status: axum::http::StatusCode, latency: Duration) {
+/// span re-parses and re-writes all its fields in the JSON format. `request` names the
+/// request when the line is not inside its span (the values are only read when the line
+/// is written).
+pub fn log_finished(
+    status: axum::http::StatusCode,
+    latency: Duration,
+    request: Option<RequestLine<'_>>,
+) {
     let latency_ms = latency.as_millis() as u64;
     let code = status.as_u16();
+    let method = request.map(|r| r.method);
+    let route = request.map(|r| r.route);
+    let path = request.map(|r| r.path);
     if status.is_server_error() {
-        tracing::warn!(status = code, latency_ms, "request failed");
+        tracing::warn!(
+            status = code,
+            latency_ms,
+            method,
+            route,
+            path,
+            "request failed"
+        );
     } else if status.is_client_error() {
-        tracing::info!(status = code, latency_ms, "request finished");
+        tracing::info!(
+            status = code,
+            latency_ms,
+            method,
+            route,
+            path,
+            "request finished"
+        );
     } else {
-        tracing::debug!(status = code, latency_ms, "request finished");
+        tracing::debug!(
+            status = code,
+            latency_ms,
+            method,
+            route,
+            path,
+            "request finished"
+        );
+    }
+}
+
+/// An event format that puts the current request's id ([`crate::request_id::current`])
+/// on every line written while the request is handled, span or not: first in the JSON
+/// object, or in front of the text line.
+pub struct WithRequestId<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<F> WithRequestId<F> {
+    pub fn json(inner: F) -> Self {
+        Self { inner, json: true }
+    }
+
+    pub fn text(inner: F) -> Self {
+        Self { inner, json: false }
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        let Some(id) = crate::request_id::current() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        if !self.json {
+            write!(writer, "request_id={id} ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => {
+                let mut object = JsonObject(String::from("{"));
+                object.0.push_str("\"request_id\":");
+                object.string(&id);
+                if !rest.starts_with('}') {
+                    object.0.push(',');
+                }
+                writer.write_str(&object.0)?;
+                writer.write_str(rest)
+            }
+            None => writer.write_str(&line),
+        }
     }
 }
 
@@ -339,5 +449,36 @@ mod tests {
             }),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_written_while_handling_a_request_carries_its_id_without_a_span() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let format = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true);
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(WithRequestId::json(format))
+            .fmt_fields(JsonSpanFields)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        crate::request_id::scope(Some("purchase-7".into()), async {
+            tracing::info!(n = 1, "inside");
+        })
+        .await;
+        tracing::info!(n = 2, "outside");
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["request_id"], "purchase-7", "{text}");
+        assert_eq!(lines[0]["n"], 1, "{text}");
+        assert!(lines[1].get("request_id").is_none(), "{text}");
+        assert_eq!(lines[1]["n"], 2, "{text}");
     }
 }
