@@ -126,6 +126,8 @@ fn send_timeout(env: &Env) -> Result<Duration, ConfigError> {
     Ok(timeout)
 }
 
+const UNFIT_IN_AN_ORIGIN: [char; 8] = ['?', '#', ' ', '"', '\'', '<', '>', '&'];
+
 fn public_url(env: &Env) -> Result<String, ConfigError> {
     let url: String = env.required("PUBLIC_URL")?;
     let origin = url.trim_end_matches('/');
@@ -133,7 +135,10 @@ fn public_url(env: &Env) -> Result<String, ConfigError> {
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(origin.to_owned()),
+        // Links go into HTML unescaped (`emails::link`): nothing in the origin may need it.
+        Some(host) if !host.is_empty() && !host.contains(UNFIT_IN_AN_ORIGIN) => {
+            Ok(origin.to_owned())
+        }
         _ => Err(ConfigError::new(
             "PUBLIC_URL",
             "must be an http(s) origin such as https://gittix.dev",
@@ -208,7 +213,12 @@ mod tests {
 
     #[test]
     fn public_url_and_sender_are_checked() {
-        for bad in ["gittix.dev", "https://", "ftp://gittix.dev"] {
+        for bad in [
+            "gittix.dev",
+            "https://",
+            "ftp://gittix.dev",
+            "https://gittix.dev\"><script>",
+        ] {
             let err = Config::from_env(&env(&[
                 ("MAIL_TRANSPORT", "smtp://mailpit:1025"),
                 ("PUBLIC_URL", bad),

@@ -44,6 +44,14 @@ impl Links {
     }
 }
 
+/// A link as it goes into HTML: not escaped. Safe because every link is `PUBLIC_URL`
+/// (checked at start-up to hold no quote, `<`, `>` or `&`) followed by percent-encoded
+/// components; escaping would turn its slashes into `&#x2f;`, which link rewriters (click
+/// tracking) may not decode.
+fn link(url: String) -> Value {
+    Value::from_safe_string(url)
+}
+
 /// Cents in their currency: `$12.50` for dollars, `12.50 EUR` otherwise.
 pub fn money(cents: i64, currency: &str) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -61,7 +69,7 @@ pub fn when(at: DateTime<Utc>) -> String {
 }
 
 pub fn welcome(email: &str, links: &Links) -> Value {
-    context! { email, tickets_url => links.tickets() }
+    context! { email, tickets_url => link(links.tickets()) }
 }
 
 /// Ticket prices are in the deployment's currency, dollars (as the site shows them).
@@ -70,7 +78,7 @@ pub fn reservation(order: &Order, ticket: &Ticket, links: &Links) -> Value {
         ticket_title => ticket.title.as_str(),
         price => money(order.price_cents, "usd"),
         pay_by => when(order.expires_at),
-        order_url => links.order(&order.id),
+        order_url => link(links.order(&order.id)),
     }
 }
 
@@ -86,7 +94,7 @@ pub fn receipt(
         amount => money(payment.amount_cents, &payment.currency),
         order_id => order.id.as_str(),
         date => when(completed_at),
-        order_url => links.order(&order.id),
+        order_url => link(links.order(&order.id)),
     }
 }
 
@@ -109,7 +117,7 @@ pub fn order_cancelled(
         reason => reason.map(CancelReason::as_str),
         expired => reason == Some(CancelReason::Expired),
         reason_text,
-        order_url => links.order(&order.id),
+        order_url => link(links.order(&order.id)),
     }
 }
 
@@ -133,13 +141,13 @@ pub fn refund(
         amount => money(amount_cents, currency),
         order_id => order.id.as_str(),
         reason_text,
-        order_url => links.order(&order.id),
+        order_url => link(links.order(&order.id)),
     }
 }
 
 pub fn password_reset(token: &str, expires_at: DateTime<Utc>, links: &Links) -> Value {
     context! {
-        reset_url => links.reset_password(token),
+        reset_url => link(links.reset_password(token)),
         expires_at => when(expires_at),
     }
 }
