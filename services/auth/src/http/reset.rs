@@ -35,7 +35,7 @@ pub const RESET_REQUESTED: &str =
 #[derive(Deserialize, ToSchema)]
 pub struct ResetRequestBody {
     #[serde(default)]
-    #[schema(value_type = String, required = true, example = "buyer@example.com")]
+    #[schema(value_type = String, format = Email, required = true, example = "buyer@example.com")]
     email: Value,
 }
 

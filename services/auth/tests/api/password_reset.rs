@@ -377,3 +377,44 @@ async fn requests_beyond_the_rate_of_an_address_or_an_email_are_429() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+#[tokio::test]
+async fn the_document_describes_both_routes_and_every_answer_they_give() {
+    let reset = spawn_reset(generous_limits()).await;
+    let doc = testkit::openapi::fetch_document(&reset.app.address, "/api/users/openapi.json").await;
+    let statuses = |path: &str| {
+        let operation = &doc["paths"][path]["post"];
+        assert!(
+            operation["requestBody"]["content"]["application/json"]["schema"].is_object(),
+            "{path} has no request body: {operation}"
+        );
+        let mut statuses: Vec<String> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        statuses.sort();
+        statuses
+    };
+    assert_eq!(
+        statuses("/api/users/password-reset"),
+        ["202", "400", "413", "415", "429", "503"]
+    );
+    assert_eq!(
+        statuses("/api/users/password-reset/confirm"),
+        ["204", "400", "413", "415", "503"]
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["ResetRequestBody"]["required"],
+        json!(["email"]),
+        "{}",
+        schemas["ResetRequestBody"]
+    );
+    assert_eq!(
+        schemas["ResetConfirmBody"]["required"],
+        json!(["token", "password"])
+    );
+    assert_eq!(schemas["ResetRequested"]["required"], json!(["message"]));
+}
