@@ -206,10 +206,10 @@ start() {
 
 status() {
   local name proc port pid
-  printf '\n  %-14s %-7s %-9s %s\n' PROCESS PORT RESTARTS STATUS
+  printf '\n  %-16s %-7s %-9s %s\n' PROCESS PORT RESTARTS STATUS
   while read -r name proc port; do
     if [ ! -x "$BIN_DIR/$name" ]; then
-      printf '  %-14s %-7s %-9s %s\n' "$proc" "-" "-" "not built yet"
+      printf '  %-16s %-7s %-9s %s\n' "$proc" "-" "-" "not built yet"
       continue
     fi
     row "$proc" "$port"
@@ -234,7 +234,7 @@ row() {
   else
     state_text="stopped"
   fi
-  printf '  %-14s %-7s %-9s %s\n' "$proc" "$port" "$(restarts_of "$state" "$proc")" "$state_text"
+  printf '  %-16s %-7s %-9s %s\n' "$proc" "$port" "$(restarts_of "$state" "$proc")" "$state_text"
 }
 
 stop() {

@@ -4,12 +4,17 @@
 
 usage: purchase.py BASE_URL   (the stack must run with EXPIRATION_WINDOW_SECONDS small)
 Prints one line per check and `smoke: N passed, M failed` last; exits 1 on a failure.
+With MAILPIT_URL set (the stack runs notifications), it also checks the emails the flow
+caused arrived in the stack's Mailpit, each once, their links on PUBLIC_URL.
 """
 import http.cookiejar
 import json
+import os
+import re
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -150,8 +155,48 @@ def main():
     check("a signed-out session cannot be renewed (401)", status == 401, status)
     check("signed out for good", seller.json("GET", "/api/users/currentuser")[1]["currentUser"] is None)
 
+    mailpit = os.environ.get("MAILPIT_URL")
+    if mailpit:
+        emails(mailpit.rstrip("/"), {"buyer": f"buyer-{run}@example.com", "seller": f"seller-{run}@example.com"})
+
     print(f"smoke: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def emails(mailpit, users):
+    """The flow's emails, through notifications and the stack's Mailpit: each user gets
+    some (the buyer several: the account, the orders, the payment), none twice however
+    many notifications replicas run, every link on PUBLIC_URL."""
+
+    def api(path):
+        with urllib.request.urlopen(mailpit + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def inbox(address):
+        query = urllib.parse.quote(f'to:"{address}"')
+        return api(f"/api/v1/search?query={query}&limit=200")["messages"]
+
+    until("the seller's email arrives in Mailpit", lambda: inbox(users["seller"]), 30)
+    # The buyer's last email (the expired order's cancellation) comes seconds after the
+    # others; wait until the count stays put.
+    seen = {"count": -1}
+
+    def settled():
+        count = len(inbox(users["buyer"]))
+        done = count >= 2 and count == seen["count"]
+        seen["count"] = count
+        if not done:
+            time.sleep(1)
+        return done
+
+    until("the buyer's emails arrive in Mailpit (two or more)", settled, 45)
+    messages = [m for address in users.values() for m in inbox(address)]
+    sent = [(m["To"][0]["Address"], m["Subject"]) for m in messages]
+    twice = sorted({s for s in sent if sent.count(s) > 1})
+    check("no email was sent twice", not twice, twice)
+    public_url = os.environ.get("PUBLIC_URL", "").rstrip("/")
+    links = [url for m in messages for url in re.findall(r"https?://[^\s\"'<>)]+", api(f"/api/v1/message/{m['ID']}")["Text"])]
+    check("the emails link to the stack (PUBLIC_URL)", links and all(u.startswith(public_url + "/") or u == public_url for u in links), links[:5])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole stack as `make up` runs it (scripts/stack.sh, nginx in front), on private
-# ports, with the debug binaries: the purchase flow through the single origin.
+# ports, with the debug binaries: the purchase flow through the single origin, and (once
+# notifications is built) the emails it causes, in the stack's Mailpit.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=scripts/lib.sh
@@ -28,8 +29,14 @@ stop() { "$root/scripts/stack.sh" stop "$state" >/dev/null 2>&1 || true; }
 trap stop EXIT
 stop
 rm -rf "$state"
+export PUBLIC_URL="http://localhost:$HTTP_PORT"
 "$root/scripts/stack.sh" start "$state"
-if ! python3 "$root/e2e/smoke/purchase.py" "http://127.0.0.1:$HTTP_PORT"; then
+# With notifications built, the emails of the flow are checked in the stack's Mailpit.
+mailpit=""
+if [ -x "$BIN_DIR/notifications" ]; then
+  mailpit=$(sed -n 's/^MAILPIT_URL=//p' "$state/servers.env")
+fi
+if ! MAILPIT_URL="$mailpit" python3 "$root/e2e/smoke/purchase.py" "http://127.0.0.1:$HTTP_PORT"; then
   warn "smoke failed; service logs are in $state/logs"
   tail -n 20 "$state"/logs/*.log >&2 || true
   exit 1
