@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use common::bus::Bus;
 use common::events::{
-    Envelope, OrderCancelled, OrderCompleted, OrderCreated, PaymentCreated, PaymentRefunded,
-    TicketCreated, TicketUpdated, UserCreated, UserPasswordResetRequested,
+    Envelope, OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, PaymentCreated,
+    PaymentRefunded, TicketCreated, TicketSnapshot, TicketUpdated, UserCreated,
+    UserPasswordResetRequested,
 };
 use common::listener::{Outcome, Subscriptions};
 use common::shutdown::BackgroundTasks;
@@ -43,6 +44,10 @@ pub async fn spawn_all(
         .on(ticket_created)
         .await?
         .on(ticket_updated)
+        .await?
+        .on(ticket_snapshot)
+        .await?
+        .on(order_snapshot)
         .await?
         .on(order_created)
         .await?
@@ -143,6 +148,39 @@ async fn ticket_updated(n: Notifier, event: Envelope<TicketUpdated>) -> Outcome 
         },
     )
     .await
+}
+
+/// A ticket's whole state, which tickets publishes when a replica (orders') lost track of
+/// it: a record this replica missed arrives this way too.
+async fn ticket_snapshot(n: Notifier, event: Envelope<TicketSnapshot>) -> Outcome {
+    let data = &event.data;
+    put_ticket(
+        &n,
+        Ticket {
+            id: data.id.clone(),
+            title: data.title.clone(),
+            price_cents: data.price_cents,
+            version: data.version,
+        },
+    )
+    .await
+}
+
+/// An order's whole state (published when a replica lost track of it): what
+/// `order.created` would have recorded. Sends nothing.
+async fn order_snapshot(n: Notifier, event: Envelope<OrderSnapshot>) -> Outcome {
+    let data = &event.data;
+    let order = Order {
+        id: data.id.clone(),
+        user_id: data.user_id.clone(),
+        ticket_id: data.ticket.id.clone(),
+        price_cents: data.ticket.price_cents,
+        expires_at: data.expires_at,
+    };
+    match n.postman.store.put_order(&order).await {
+        Ok(()) => Outcome::Ack,
+        Err(err) => retry(err),
+    }
 }
 
 /// Only the newest version is kept: the title an email shows is the latest known.

@@ -358,3 +358,49 @@ async fn an_event_too_old_or_past_its_use_sends_nothing_but_its_records_are_kept
         "no welcome, no expired link, no lapsed reservation"
     );
 }
+
+#[tokio::test]
+async fn records_missed_as_events_arrive_as_snapshots() {
+    let db = TestDatabase::new("notifications");
+    let service = start(test_config(&db)).await;
+    let buyer = Buyer::new();
+    service.user(&buyer.user_id, &buyer.email).await;
+    // No ticket.created nor order.created: the owners' snapshots instead.
+    service
+        .publish(common::events::TicketSnapshot {
+            id: buyer.ticket_id.clone(),
+            title: "Snapshot gig".into(),
+            price_cents: 1250,
+            user_id: "seller".into(),
+            order_id: None,
+            version: 3,
+        })
+        .await;
+    let order = buyer.order_created();
+    service
+        .publish(common::events::OrderSnapshot {
+            id: order.id,
+            user_id: order.user_id,
+            status: "created".into(),
+            expires_at: order.expires_at,
+            ticket: order.ticket,
+            payment_id: None,
+            version: 0,
+        })
+        .await;
+    service
+        .publish(OrderCancelled {
+            id: buyer.order_id.clone(),
+            ticket: OrderTicketRef {
+                id: buyer.ticket_id.clone(),
+            },
+            version: 1,
+            reason: Some(CancelReason::Buyer),
+        })
+        .await;
+    let cancelled = mail(&buyer.email, "Your order for").await;
+    assert_eq!(
+        cancelled.subject,
+        "Your order for Snapshot gig was cancelled"
+    );
+}
