@@ -570,3 +570,70 @@ async fn one_pull_all_over_a_batch_removes_each_documents_own_sent_events() {
     assert_eq!(ids("b").await, (1, vec![]));
     assert_eq!(ids("c").await, (1, vec!["c1".to_owned()]));
 }
+
+/// Item 3, as auth spends a password-reset token: an update conditioned on a
+/// subdocument's fields (a hash, an expiry in the future) that `$unset`s the subdocument,
+/// `$set`s and `$inc`s, matches once; a second use, an expired one and a sparse index on
+/// the subdocument's field all behave as MongoDB documents; of 20 concurrent uses, one
+/// matches.
+#[tokio::test]
+async fn an_update_conditioned_on_a_subdocument_unsets_it_once() {
+    let store = Store::new().await;
+    let users = store.docs("users");
+    let sparse = common::mongo::index("reset_hash", doc! {"reset.hash": 1}).sparse();
+    common::mongo::ensure_indexes(&users, &[sparse])
+        .await
+        .unwrap();
+    let (now, later) = (
+        DateTime::from_millis(1_767_225_600_000),
+        DateTime::from_millis(1_767_225_600_001),
+    );
+    let spend = |id: ObjectId, hash: &'static str| {
+        let users = users.clone();
+        async move {
+            users
+                .update_one(
+                    doc! {"_id": id, "reset.hash": hash, "reset.expiresAt": {"$gt": now}},
+                    doc! {
+                        "$set": {"password": format!("new-{}", uuid::Uuid::new_v4())},
+                        "$inc": {"version": 1_i64},
+                        "$unset": {"reset": ""},
+                    },
+                )
+                .await
+                .unwrap()
+                .matched_count
+        }
+    };
+    let (ann, bob, cat) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+    users
+        .insert_many([
+            doc! {"_id": ann, "version": 0_i64, "reset": {"hash": "a", "expiresAt": later}},
+            doc! {"_id": bob, "version": 0_i64, "reset": {"hash": "b", "expiresAt": now}},
+            doc! {"_id": cat, "version": 0_i64, "reset": {"hash": "c", "expiresAt": later}},
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_matching(&users, doc! {"reset.hash": "a"}).await,
+        set(&[&ann.to_hex()])
+    );
+
+    assert_eq!(spend(ann, "a").await, 1);
+    assert_eq!(spend(ann, "a").await, 0, "spent");
+    assert_eq!(spend(bob, "b").await, 0, "expired: not after `now`");
+    let spent = users.find_one(doc! {"_id": ann}).await.unwrap().unwrap();
+    assert!(!spent.contains_key("reset"), "{spent}");
+    assert_eq!(spent.get("version"), Some(&Bson::Int64(1)));
+    assert!(
+        ids_matching(&users, doc! {"reset.hash": "a"})
+            .await
+            .is_empty()
+    );
+
+    let wins: u64 = join_all((0..20).map(|_| spend(cat, "c")))
+        .await
+        .iter()
+        .sum();
+    assert_eq!(wins, 1, "one of 20 concurrent uses");
+}
