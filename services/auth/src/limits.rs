@@ -100,3 +100,27 @@ impl AddressLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reset_limits_and_lifetime_have_defaults_and_a_zero_lifetime_is_refused() {
+        let defaults = LimitsConfig::default();
+        assert_eq!(
+            (defaults.reset_per_hour, defaults.reset_per_email_per_hour),
+            (20, 5)
+        );
+        assert_eq!(defaults.reset_ttl, Duration::from_secs(30 * 60));
+        let env = Env::from_pairs([("PASSWORD_RESET_TTL_MINUTES", "5")]);
+        assert_eq!(
+            LimitsConfig::from_env(&env).unwrap().reset_ttl,
+            Duration::from_secs(300)
+        );
+        let err = LimitsConfig::from_env(&Env::from_pairs([("PASSWORD_RESET_TTL_MINUTES", "0")]))
+            .unwrap_err();
+        assert_eq!(err.name, "PASSWORD_RESET_TTL_MINUTES");
+    }
+}
