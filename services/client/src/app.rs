@@ -22,6 +22,8 @@ pub struct AppState {
 pub struct App {
     server: HttpServer,
     router: Router,
+    /// `GET /metrics`, on a port the ingress does not reach.
+    metrics: Option<HttpServer>,
 }
 
 impl App {
@@ -39,14 +41,41 @@ impl App {
         let server = HttpServer::bind(config.http.addr)
             .await
             .with_context(|| format!("binding {}", config.http.addr))?;
-        Ok(Self { server, router })
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(
+                HttpServer::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} (METRICS_PORT)"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            server,
+            router,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.server.local_addr().port()
     }
 
+    /// The port of `GET /metrics`, if it is served.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics
+            .as_ref()
+            .map(|server| server.local_addr().port())
+    }
+
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        Ok(self.server.serve(self.router, shutdown).await?)
+        let pages = self.server.serve(self.router, shutdown.clone());
+        match self.metrics {
+            Some(metrics) => {
+                let metrics = metrics.serve(common::metrics::router(), shutdown);
+                tokio::try_join!(pages, metrics)?;
+            }
+            None => pages.await?,
+        }
+        Ok(())
     }
 }

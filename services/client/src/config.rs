@@ -1,3 +1,5 @@
+use std::net::SocketAddr;
+
 use common::config::{ConfigError, Env, HttpConfig};
 use reqwest::Url;
 
@@ -13,6 +15,10 @@ pub struct Config {
     /// `X-Forwarded-For` (the ingress). The visitor's address read this way is passed on
     /// to the services, whose per-address limits then count visitors, not the client.
     pub trusted_hops: usize,
+    /// `METRICS_PORT`: where `GET /metrics` is served, apart from the pages: the ingress
+    /// sends every path to the client's port, so metrics there would be public. None
+    /// without it.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Internal URLs of the services the pages call (`AUTH_URL`, `TICKETS_URL`, …).
@@ -26,8 +32,17 @@ pub struct ServiceUrls {
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let http = HttpConfig::from_env(env)?;
+        let metrics_port: Option<u16> = env.optional("METRICS_PORT")?;
+        if metrics_port.is_some_and(|port| port == http.addr.port()) {
+            return Err(ConfigError::new(
+                "METRICS_PORT",
+                "must differ from PORT: the pages' port is public through the ingress",
+            ));
+        }
         Ok(Self {
-            http: HttpConfig::from_env(env)?,
+            metrics_addr: metrics_port.map(|port| SocketAddr::new(http.addr.ip(), port)),
+            http,
             services: ServiceUrls {
                 auth: service_url(env, "AUTH_URL")?,
                 tickets: service_url(env, "TICKETS_URL")?,
@@ -83,6 +98,15 @@ mod tests {
         ];
         pairs.extend_from_slice(extra);
         Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn metrics_get_a_port_of_their_own_or_none() {
+        assert!(Config::from_env(&env(&[])).unwrap().metrics_addr.is_none());
+        let config = Config::from_env(&env(&[("METRICS_PORT", "9100")])).unwrap();
+        assert_eq!(config.metrics_addr.unwrap().port(), 9100);
+        let err = Config::from_env(&env(&[("METRICS_PORT", "3000")])).unwrap_err();
+        assert_eq!(err.name, "METRICS_PORT");
     }
 
     #[test]

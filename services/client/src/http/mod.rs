@@ -15,9 +15,11 @@ mod tickets;
 mod views;
 mod visitor;
 
+use std::time::Instant;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -73,6 +75,7 @@ pub fn with_page_defaults(router: Router, stripe: bool, trusted_hops: usize) -> 
         .method_not_allowed_fallback(|| async { PageError::MethodNotAllowed })
         .layer(tower_cookies::CookieManagerLayer::new())
         .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(axum::middleware::from_fn(count_request))
         .layer(axum::middleware::from_fn(
             move |request: Request, next: Next| visitor_address(trusted_hops, request, next),
         ))
@@ -87,6 +90,23 @@ pub fn with_page_defaults(router: Router, stripe: bool, trusted_hops: usize) -> 
         ))
         .layer(common::telemetry::http_trace_layer())
         .layer(axum::middleware::from_fn(common::request_id::middleware))
+}
+
+/// Counts the request and its latency by route, method and status class, like the
+/// services' (`http_requests_total`, `http_request_duration_seconds`; served on
+/// `METRICS_PORT`).
+async fn count_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    common::metrics::record_request(
+        route.as_ref(),
+        &method,
+        response.status(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Runs the request with the visitor's address (as the trusted proxies report it) for

@@ -43,6 +43,8 @@ impl Default for Options {
 /// The client in front of the services, all on ports of their own; stopped on drop.
 pub struct Stack {
     pub address: String,
+    /// The client's `GET /metrics`, on its own port.
+    pub metrics: String,
     /// The services' own addresses, for tests that call their APIs directly.
     pub services: ServiceUrls,
     /// The event stream the services share.
@@ -177,12 +179,18 @@ pub async fn spawn_with(options: Options) -> Stack {
         services: services.clone(),
         stripe_publishable_key: options.stripe_key,
         trusted_hops: 1,
+        metrics_addr: Some(HttpConfig::ephemeral().addr),
     })
     .await
     .expect("build client");
+    let metrics = format!(
+        "http://127.0.0.1:{}/metrics",
+        app.metrics_port().expect("the metrics port")
+    );
     let address = serve(app.port(), app.run_until_stopped(stop.clone()));
     Stack {
         address,
+        metrics,
         services,
         bus: bus_config,
         _dbs: dbs,

@@ -9,6 +9,7 @@ mod bans;
 mod config;
 mod docs;
 mod helpers;
+mod metrics;
 mod orders;
 mod password_reset;
 mod site;
