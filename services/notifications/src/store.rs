@@ -105,7 +105,6 @@ pub enum Claim {
 
 #[derive(Clone)]
 pub struct Store {
-    db: Database,
     users: Collection<User>,
     tickets: Collection<Ticket>,
     orders: Collection<Order>,
@@ -116,17 +115,12 @@ pub struct Store {
 impl Store {
     pub fn new(db: &Database) -> Self {
         Self {
-            db: db.clone(),
             users: db.collection("users"),
             tickets: db.collection("tickets"),
             orders: db.collection("orders"),
             payments: db.collection("payments"),
             deliveries: db.collection("deliveries"),
         }
-    }
-
-    pub fn database(&self) -> &Database {
-        &self.db
     }
 
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
