@@ -15,7 +15,7 @@ ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: install build ## Install what is missing, build, run the whole stack at http://localhost:8080 (Ctrl-C stops it)
+up: install build ## Install what is missing, build, run the whole stack at http://localhost:8080, its emails (Mailpit) at http://localhost:8025 (Ctrl-C stops it)
 	@BIN_DIR=$(CURDIR)/target/release scripts/stack.sh run $(STATE)
 
 down: ## Stop a stack left running by `make up`
