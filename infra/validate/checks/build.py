@@ -234,3 +234,29 @@ def base_images(docs: list[dict]) -> dict[str, str]:
             role = split_image(c["image"])[0].rsplit("/", 1)[-1]
             out.setdefault(role, c["image"])
     return out
+
+
+# Servers `make up` builds (scripts/install.sh, at the versions pinned in scripts/lib.sh) and
+# the clusters run as images: lib.sh's variable, and the image's name.
+LIB_SH = ROOT / "scripts" / "lib.sh"
+LOCAL_SERVERS = {"NATS_SERVER_VERSION": "nats", "MAILPIT_VERSION": "axllent/mailpit"}
+
+
+def check_local_versions(docs: list[dict], lib_sh: str | None = None) -> Problems:
+    """Each server the local stack builds runs the same version in the overlay as there
+    (a tag's leading v and -alpine aside), so what `make up` shows is what deploys."""
+    text = LIB_SH.read_text() if lib_sh is None else lib_sh
+    problems: Problems = []
+    images = {split_image(c.get("image", ""))[0].removeprefix("docker.io/").removeprefix("library/"): c.get("image", "")
+              for d in objects(docs, "StatefulSet") + objects(docs, "Deployment") for c in pod_spec(d).get("containers") or []}
+    for var, image in LOCAL_SERVERS.items():
+        m = re.search(rf'^{var}="?v?([^"\s]+)"?', text, re.M)
+        if not m:
+            problems.append(f"scripts/lib.sh sets no {var}")
+            continue
+        if image not in images:
+            continue  # not in this overlay (Mailpit runs in dev only)
+        tag = split_image(images[image])[1].removeprefix("v").removesuffix("-alpine")
+        if tag != m.group(1):
+            problems.append(f"{images[image]} runs {tag}, scripts/lib.sh builds {var}={m.group(1)} for the local stack")
+    return problems

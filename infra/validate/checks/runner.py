@@ -18,6 +18,7 @@ from .build import (
     check_shared_schema,
     check_skaffold_config,
     check_skaffold_schema,
+    check_local_versions,
     check_workflows_content,
 )
 from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, render, run, tool_output
@@ -147,6 +148,7 @@ def main() -> int:
     report.record("actionlint .github/workflows (with shellcheck)", lambda: tool_output(run(["actionlint", "-no-color"])))
     if "dev" in renders:
         report.record("test.yml and deploy.yml do their jobs", lambda: check_workflows_content(services, base_images(renders["dev"])))
+        report.record("the dev overlay's NATS and Mailpit are the versions make up builds (scripts/lib.sh)", lambda: check_local_versions(renders["dev"]))
     scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("scripts/test.d/*.sh")])
     report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
                   lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))

@@ -15,7 +15,7 @@ from typing import Callable
 
 import yaml
 
-from .build import check_dockerfile, check_skaffold_config, check_skaffold_schema
+from .build import LIB_SH, check_dockerfile, check_local_versions, check_skaffold_config, check_skaffold_schema
 from .common import (
     K8S,
     ROOT,
@@ -335,6 +335,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("workloads: auth hashes more at once than its memory holds", lambda: check_workloads(mutate(dev, "ConfigMap", cm_name(dev, "auth-config"), set_cm("HASH_CONCURRENCY", "16")), services, "dev")),
         ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
         ("workloads: one replica of notifications in prod", lambda: check_workloads(mutate(prod, "Deployment", "notifications", lambda d: d["spec"].update(replicas=1)), services, "prod")),
+        ("versions: make up builds another Mailpit than dev runs", lambda: check_local_versions(dev, LIB_SH.read_text().replace('MAILPIT_VERSION="v', 'MAILPIT_VERSION="v9'))),
         ("workloads: dev's Mailpit with a writable root filesystem", lambda: check_workloads(mutate(dev, "Deployment", "mailpit", c0(lambda c: c["securityContext"].update(readOnlyRootFilesystem=False))), services, "dev")),
         ("release: prod applied without set-images.sh", lambda: check_release_images(prod, services)),
         ("release: TLS for another host", lambda: check_hosts_and_tls(mutate(prod_release, "Ingress", "gittix", lambda d: d["spec"]["tls"][0].update(hosts=["other.example.com"])), "prod")),
