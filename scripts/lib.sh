@@ -245,6 +245,8 @@ private_stack_ports() {
   export MAIL_SMTP_PORT=$((base + 14)) MAIL_UI_PORT=$((base + 15))
   export REPLICA_PORT_STEP=${REPLICA_PORT_STEP:-50}
   unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
+  # Emails go to the stack's own Mailpit, never through a transport of the caller's.
+  unset MAIL_TRANSPORT SENDGRID_API_KEY PUBLIC_URL
   load_from_one_address
 }
 

@@ -59,6 +59,8 @@ export EXPIRATION_WINDOW_SECONDS=${EXPIRATION_WINDOW_SECONDS:-15} PAYMENT_GRACE_
 export PAYMENT_GATEWAY=simulated
 export APP_ENV=development COOKIE_SECURE=false
 unset STRIPE_PUBLISHABLE_KEY
+# Emails go to the stack's own Mailpit, never through a transport of the caller's.
+unset MAIL_TRANSPORT SENDGRID_API_KEY PUBLIC_URL
 # A stream and subject prefix of this run's own, in case NATS is shared.
 run_id="browser$(date +%s)"
 export EVENTS_STREAM=${run_id^^} EVENTS_SUBJECT_PREFIX=$run_id

@@ -14,7 +14,7 @@ export NOTIFICATIONS_PORT=19487 NATS_PORT=14622 MONGO_PORT=27618 REDIS_PORT=1677
 export EXPIRATION_WINDOW_SECONDS=3 PAYMENT_GRACE_SECONDS=1 PAYMENT_GATEWAY=simulated
 unset JWT_PRIVATE_KEY JWT_PUBLIC_KEYS
 load_from_one_address
-unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL
+unset STRIPE_SECRET_KEY MONGO_URL NATS_URL REDIS_URL MAIL_TRANSPORT SENDGRID_API_KEY
 # Use the test servers' MongoDB when they run one (one FerretDB is enough).
 if [ -f "$root/.gittix/test/servers.env" ]; then
   MONGO_URL=$(sed -n 's/^MONGO_URL=//p' "$root/.gittix/test/servers.env")
