@@ -9,6 +9,7 @@
 //   ARTIFACTS         where screenshots go (default ../../artifacts/browser)
 //   CHROMIUM          the browser (default /usr/bin/chromium)
 //   EXPIRATION_WINDOW_SECONDS  the orders service's window, to bound the expiry wait
+//   MAILPIT_URL       the stack's Mailpit (its API), where notifications' emails arrive
 // Prints one line per step and ends with `browser: N passed, M failed`; exits 1 on failure.
 
 import { mkdirSync, rmSync } from "node:fs";
@@ -26,6 +27,8 @@ const ARTIFACTS = resolve(process.env.ARTIFACTS || new URL("../../artifacts/brow
 const WINDOW_SECONDS = Number(process.env.EXPIRATION_WINDOW_SECONDS || 15);
 const RUN = Date.now().toString(36);
 const PASSWORD = "correct horse battery";
+const NEW_PASSWORD = "a brand new horse";
+const MAILPIT_URL = (process.env.MAILPIT_URL || "").replace(/\/$/, "");
 
 rmSync(ARTIFACTS, { recursive: true, force: true });
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -151,6 +154,41 @@ async function purchase(page, ticketId) {
     }
     await page.waitForTimeout(300);
   }
+}
+
+// The messages Mailpit holds for `to` whose subject matches, newest first.
+async function mails(to, subject) {
+  const query = encodeURIComponent(`to:"${to}"`);
+  const response = await fetch(`${MAILPIT_URL}/api/v1/search?query=${query}&limit=50`);
+  check(response.ok, `Mailpit search: ${response.status}`);
+  const { messages = [] } = await response.json();
+  return messages.filter((m) => subject.test(m.Subject));
+}
+
+// Waits until exactly one email to `to` matches `subject` (and stays one a moment more,
+// so a duplicate would show), and returns it with its HTML and text.
+async function theEmail(to, subject, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  let found = [];
+  while ((found = await mails(to, subject)).length === 0) {
+    if (Date.now() > deadline) throw new Error(`no email "${subject}" to ${to} after ${seconds} s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  found = await mails(to, subject);
+  check(found.length === 1, `${found.length} emails "${subject}" to ${to}: ${found.map((m) => m.Subject).join("; ")}`);
+  const response = await fetch(`${MAILPIT_URL}/api/v1/message/${found[0].ID}`);
+  check(response.ok, `Mailpit message: ${response.status}`);
+  return response.json();
+}
+
+// An email's HTML in a page of its own (outside the watched GitTix pages), for the eye.
+async function shotEmail(message, name) {
+  const context = await browser.newContext(desktop);
+  const page = await context.newPage();
+  await page.setContent(message.HTML, { waitUntil: "load" });
+  await shot(page, name);
+  await context.close();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,6 +320,19 @@ try {
     await shot(buyer, "order-complete");
   });
 
+  await step("the reservation and the receipt arrive by email, once each", {
+    services: ["notifications"],
+    after: ["buyer pays and the order is complete"],
+  }, async () => {
+    check(MAILPIT_URL, "MAILPIT_URL is not set");
+    const reservation = await theEmail(buyerEmail, new RegExp(`^Your reservation of ${concert}`), 20);
+    check(reservation.Text.includes(`/orders/${orderId}`), "the reservation has no link to the order");
+    const receipt = await theEmail(buyerEmail, new RegExp(`^Your receipt for ${concert}`), 20);
+    check(receipt.Text.includes("$42.50"), "the receipt does not show the amount");
+    check(receipt.Text.includes(orderId), "the receipt does not name the order");
+    await shotEmail(receipt, "email-receipt");
+  });
+
   await step("the sold ticket has left the home page", { after: ["buyer pays and the order is complete"] }, async () => {
     await homeLists(buyer, concert, false, 15);
     await shot(buyer, "home-after-purchase");
@@ -312,6 +363,44 @@ try {
 
   await step("buyer signs out", { after: ["buyer signs up and opens the ticket"] }, async () => {
     await buyer.goto(`${BASE_URL}/`);
+    await signOut(buyer);
+  });
+
+  await step("buyer resets a forgotten password with the emailed link", {
+    services: ["client", "auth", "notifications"],
+    after: ["buyer signs out"],
+  }, async () => {
+    check(MAILPIT_URL, "MAILPIT_URL is not set");
+    await buyer.goto(`${BASE_URL}/auth/signin`);
+    await Promise.all([
+      buyer.waitForURL(`${BASE_URL}/forgot-password`),
+      buyer.getByRole("link", { name: "Forgot password?" }).click(),
+    ]);
+    await buyer.locator("#email").fill(buyerEmail);
+    await buyer.getByRole("button", { name: "Send reset link" }).click();
+    await buyer.getByText(/we sent a link/i).waitFor();
+    await shot(buyer, "forgot-password-sent");
+    const email = await theEmail(buyerEmail, /^Reset your GitTix password/, 20);
+    await shotEmail(email, "email-password-reset");
+    const link = email.Text.match(/https?:\/\/\S*\/reset-password\?token=[^\s"<>]+/);
+    check(link, "no reset link in the email");
+    // The link is on PUBLIC_URL (localhost); the same page on this run's origin.
+    const target = new URL(link[0]);
+    await buyer.goto(`${BASE_URL}${target.pathname}${target.search}`);
+    await buyer.locator("#password").fill(NEW_PASSWORD);
+    await buyer.locator("#password-confirm").fill(NEW_PASSWORD);
+    await buyer.getByRole("button", { name: "Reset password" }).click();
+    await buyer.getByRole("link", { name: /sign in/i }).first().waitFor();
+    await shot(buyer, "password-reset-done");
+    // The old password no longer works; the new one does.
+    await buyer.goto(`${BASE_URL}/auth/signin`);
+    await buyer.getByLabel("Email").fill(buyerEmail);
+    await buyer.getByLabel("Password").fill(PASSWORD);
+    await buyer.getByRole("button", { name: "Sign in" }).click();
+    await buyer.locator("[role=alert]").waitFor();
+    await buyer.getByLabel("Password").fill(NEW_PASSWORD);
+    await Promise.all([buyer.waitForURL(`${BASE_URL}/`), buyer.getByRole("button", { name: "Sign in" }).click()]);
+    check((await headerEmail(buyer)) === buyerEmail, "not signed in with the new password");
     await signOut(buyer);
   });
 

@@ -84,7 +84,7 @@ done
 
 status=0
 (cd "$e2e" && BASE_URL="http://127.0.0.1:$HTTP_PORT" GITTIX_SERVICES="$services" \
-  ARTIFACTS="$GITTIX_ROOT/artifacts/browser" node scenario.mjs) || status=$?
+  MAILPIT_URL="http://127.0.0.1:$MAIL_UI_PORT" ARTIFACTS="$GITTIX_ROOT/artifacts/browser" node scenario.mjs) || status=$?
 if [ "$status" -ne 0 ]; then
   warn "browser test failed: screenshots in artifacts/browser, service logs in $state/logs"
 fi
