@@ -31,8 +31,10 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
   dockerfile        (build) hadolint and the image rules; .dockerignore keeps the workspace
   workflows         (build) actionlint (with shellcheck) and what test.yml and deploy.yml must do
   monitoring        (monitoring) infra/monitoring: the alerting rules (a PrometheusRule) and the Grafana
-                    dashboard read only metrics the Rust code exports; the PodMonitor and
-                    the service-down alert cover exactly the pods annotated for scraping
+                    dashboard read only metrics the Rust code exports; the PodMonitors and
+                    the service-down alert cover exactly the pods annotated for scraping,
+                    each pod by one PodMonitor on the port it names; no metrics port is
+                    behind the Ingress or (a port of its own) on a Service
   selftest          (selftest, run by runner) each check above, fed a deliberately broken copy, must fail
 """
 

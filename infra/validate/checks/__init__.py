@@ -10,7 +10,8 @@ beside this package, runs them all):
   network     NetworkPolicies against the flows the architecture has; stores' owners
   availability  PodDisruptionBudgets, HorizontalPodAutoscalers, spreading across nodes
   build       skaffold.yaml, the Dockerfile, .dockerignore, the GitHub workflows
-  monitoring  infra/monitoring: alerts, dashboard, PodMonitor against the exported metrics
+  monitoring  infra/monitoring: alerts, dashboard against the exported metrics; PodMonitors
+              against the scrape annotations; metrics ports kept off the Ingress
   selftest    each check fed a deliberately broken copy, which it must fail
   runner      runs the checks, then the self-tests, and prints the tally
 """

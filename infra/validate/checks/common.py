@@ -244,3 +244,14 @@ def load_yaml(path: Path) -> dict:
     if len(docs) != 1:
         raise ValueError(f"{path.relative_to(ROOT)}: {len(docs)} YAML documents, want 1")
     return docs[0]
+
+
+def load_yaml_all(path: Path) -> list[dict]:
+    """Every YAML document of a file (`---`-separated), empty ones skipped."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    if not docs:
+        raise ValueError(f"{path.relative_to(ROOT)}: no YAML document")
+    for d in docs:
+        if not isinstance(d, dict):
+            raise ValueError(f"{path.relative_to(ROOT)}: a document is not a mapping")
+    return docs

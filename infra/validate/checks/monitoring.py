@@ -1,6 +1,7 @@
 """infra/monitoring: the alerting rules (a PrometheusRule) and the Grafana dashboard read only
-metrics the Rust code exports; the PodMonitor and the service-down alert cover exactly the
-pods annotated for scraping."""
+metrics the Rust code exports; the PodMonitors and the service-down alert cover exactly the
+pods annotated for scraping, each on the port it names; no metrics port is reachable through
+the Ingress."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Iterable
 
 import jsonschema
 
-from .common import MONITORING, NAME_LABEL, ROOT, SCHEMAS, Problems, kind_of, name_of, pod_spec, selects, workloads
+from .common import MONITORING, NAME_LABEL, ROOT, SCHEMAS, Problems, kind_of, name_of, ns_of, objects, pod_spec, selects, workloads
 
 PROMETHEUS_RULE_SCHEMA = SCHEMAS / "monitoring-prometheusrule.json"
 ALERTS = MONITORING / "alerts.yaml"
@@ -215,47 +216,160 @@ def check_dashboard(dash: dict, known: set[str]) -> Problems:
 
 
 
-def check_scrape(pod_monitor: dict, alerts: dict, docs: list[dict]) -> Problems:
-    """podmonitor.yaml scrapes exactly the pods whose template asks for it (prometheus.io/*
-    annotations), on the port and path they name, labelling `up` with their name; every `up`
-    of alerts.yaml selects exactly those services by that label."""
+def scrape_annotations(doc: dict) -> dict | None:
+    """The prometheus.io/* annotations of a workload's pod template when it asks to be
+    scraped (prometheus.io/scrape: "true"), else None."""
+    ann = ((doc.get("spec", {}).get("template", {}).get("metadata") or {}).get("annotations")) or {}
+    return ann if ann.get("prometheus.io/scrape") == "true" else None
+
+
+def metrics_port(doc: dict, ann: dict) -> tuple[int | None, str | None]:
+    """The container port (number, name) that prometheus.io/port names; (None, None) when
+    the annotation is not a number, (n, None) when no container port has that number."""
+    raw = str(ann.get("prometheus.io/port", ""))
+    if not raw.isdigit():
+        return None, None
+    number = int(raw)
+    names = [p.get("name") for c in pod_spec(doc).get("containers") or [] for p in c.get("ports") or [] if p.get("containerPort") == number]
+    return number, (names[0] if names else None)
+
+
+def check_scrape(pod_monitors: list[dict], alerts: dict, docs: list[dict]) -> Problems:
+    """podmonitor.yaml (one or more PodMonitors) scrapes exactly the pods whose template asks
+    for it (prometheus.io/* annotations): each such pod is selected by exactly one PodMonitor,
+    whose single endpoint is the container port the pod's prometheus.io/port names (by name,
+    as the operator selects ports) and its prometheus.io/path; no other pod is selected; each
+    PodMonitor labels `up` with the pod's name. Every `up` of alerts.yaml selects exactly
+    those services by that label."""
     problems: Problems = []
-    if pod_monitor.get("apiVersion") != "monitoring.coreos.com/v1" or kind_of(pod_monitor) != "PodMonitor":
-        problems.append(f"podmonitor.yaml is a {pod_monitor.get('apiVersion')} {kind_of(pod_monitor)}, want a monitoring.coreos.com/v1 PodMonitor")
-    spec = pod_monitor.get("spec") or {}
-    annotated: dict[str, dict] = {}
-    selected: set[str] = set()
+    if not pod_monitors:
+        problems.append("podmonitor.yaml has no PodMonitor")
+    for pm in pod_monitors:
+        if pm.get("apiVersion") != "monitoring.coreos.com/v1" or kind_of(pm) != "PodMonitor":
+            problems.append(f"podmonitor.yaml: {name_of(pm) or '(unnamed)'} is a {pm.get('apiVersion')} {kind_of(pm)}, want a monitoring.coreos.com/v1 PodMonitor")
+    names = [name_of(pm) for pm in pod_monitors]
+    for name in sorted({n for n in names if names.count(n) > 1 or not n}):
+        problems.append(f"podmonitor.yaml: {'a PodMonitor has no name' if not name else f'two PodMonitors are named {name}'}")
+    annotated: set[str] = set()
+    scrapes: dict[str, set[str]] = {name_of(pm): set() for pm in pod_monitors}
     for doc in workloads(docs):
-        meta = doc.get("spec", {}).get("template", {}).get("metadata", {})
-        if selects(spec.get("selector") or {}, meta.get("labels") or {}):
-            selected.add(name_of(doc))
-        if (meta.get("annotations") or {}).get("prometheus.io/scrape") == "true":
-            annotated[name_of(doc)] = doc
+        name = name_of(doc)
+        labels = (doc.get("spec", {}).get("template", {}).get("metadata") or {}).get("labels") or {}
+        by = [pm for pm in pod_monitors if selects((pm.get("spec") or {}).get("selector") or {}, labels)]
+        for pm in by:
+            scrapes[name_of(pm)].add(name)
+        ann = scrape_annotations(doc)
+        if ann is None:
+            if by:
+                problems.append(f"{name}: not annotated for scraping, yet PodMonitor {', '.join(name_of(pm) for pm in by)} selects it")
+            continue
+        annotated.add(name)
+        if len(by) != 1:
+            problems.append(
+                f"{name}: annotated for scraping, selected by {len(by)} PodMonitors {[name_of(pm) for pm in by]}, want exactly one "
+                "(each scrapes every pod it selects on its own endpoint's port)"
+            )
+            continue
+        pm = by[0]
+        endpoints = (pm.get("spec") or {}).get("podMetricsEndpoints") or []
+        if len(endpoints) != 1:
+            continue  # said once for the PodMonitor, below
+        ep = endpoints[0]
+        number, port_name = metrics_port(doc, ann)
+        if number is None:
+            problems.append(f"{name}: prometheus.io/port {ann.get('prometheus.io/port')!r} is not a port number")
+        elif port_name is None:
+            problems.append(f"{name}: prometheus.io/port {number} is no named container port (a PodMonitor selects ports by name)")
+        elif ep.get("port") != port_name:
+            problems.append(f"{name}: metrics on port {number} ({port_name}), PodMonitor {name_of(pm)} scrapes port {ep.get('port')}")
+        for key in ("targetPort", "portNumber"):
+            if key in ep:
+                problems.append(f"PodMonitor {name_of(pm)}: endpoint sets {key}; name the container port with `port` alone")
+        if ep.get("path", "/metrics") != ann.get("prometheus.io/path", "/metrics"):
+            problems.append(f"{name}: metrics at {ann.get('prometheus.io/path', '/metrics')}, PodMonitor {name_of(pm)} scrapes {ep.get('path', '/metrics')}")
     if not annotated:
         return problems + ["no pod template has the annotation prometheus.io/scrape: \"true\""]
-    if selected != set(annotated):
-        problems.append(f"podmonitor.yaml selects {sorted(selected)}; the pods annotated for scraping are {sorted(annotated)}")
-    endpoints = spec.get("podMetricsEndpoints") or []
-    if len(endpoints) != 1:
-        problems.append(f"podmonitor.yaml has {len(endpoints)} podMetricsEndpoints, want 1")
-    else:
-        for name, doc in sorted(annotated.items()):
-            ann = doc["spec"]["template"]["metadata"]["annotations"]
-            ports = {p.get("containerPort"): p.get("name") for c in pod_spec(doc).get("containers", []) for p in c.get("ports") or []}
-            port_name = ports.get(int(ann.get("prometheus.io/port", 0) or 0))
-            if endpoints[0].get("port") != port_name:
-                problems.append(f"{name}: scraped on port {ann.get('prometheus.io/port')} ({port_name}), podmonitor.yaml scrapes {endpoints[0].get('port')}")
-            if endpoints[0].get("path", "/metrics") != ann.get("prometheus.io/path", "/metrics"):
-                problems.append(f"{name}: metrics at {ann.get('prometheus.io/path')}, podmonitor.yaml scrapes {endpoints[0].get('path')}")
-    if NAME_LABEL not in (spec.get("podTargetLabels") or []):
-        problems.append(f"podmonitor.yaml: podTargetLabels lacks {NAME_LABEL}: `up` would not say which service it is")
+    for pm in pod_monitors:
+        spec = pm.get("spec") or {}
+        where = f"PodMonitor {name_of(pm)}"
+        if not scrapes.get(name_of(pm)):
+            problems.append(f"{where} selects no pod annotated for scraping")
+        endpoints = spec.get("podMetricsEndpoints") or []
+        if len(endpoints) != 1:
+            problems.append(f"{where} has {len(endpoints)} podMetricsEndpoints, want 1 (every pod it selects is scraped on each)")
+        if NAME_LABEL not in (spec.get("podTargetLabels") or []):
+            problems.append(f"{where}: podTargetLabels lacks {NAME_LABEL}: `up` would not say which service it is")
     for group, rule in rules_of(alerts):
         for m in re.finditer(r"(?<![\w:])up\b\s*(\{[^}]*\})?", str(rule.get("expr", ""))):
             matcher = re.search(UP_NAME_LABEL + r'\s*=~\s*"([^"]*)"', m.group(1) or "")
             services = set(matcher.group(1).split("|")) if matcher else None
-            if services != set(annotated):
+            if services != annotated:
                 problems.append(
                     f"{group}: {rule.get('alert')}: `up` selects {sorted(services) if services else 'every target'}, "
                     f"want {UP_NAME_LABEL}=~ the scraped services {sorted(annotated)}"
                 )
+    return problems
+
+
+def path_under(path: str, prefix: str, path_type: str) -> bool:
+    """Whether an Ingress path of this pathType matches the request path (Prefix: element by
+    element, as Kubernetes matches it)."""
+    if path_type == "Exact":
+        return path == prefix
+    base = prefix.rstrip("/")
+    return base == "" or path == base or path.startswith(base + "/")
+
+
+def check_metrics_private(docs: list[dict]) -> Problems:
+    """Metrics stay inside the cluster: no Ingress path sends a pod's metrics path to its
+    metrics port (the services' /metrics on 3000 is outside every /api/<service> prefix; the
+    client's port 3000, where `/` goes, serves none), and a metrics port of its own (one not
+    named http, such as the client's 9100) is on no Service."""
+    problems: Problems = []
+    scraped = {}
+    for doc in workloads(docs):
+        ann = scrape_annotations(doc)
+        if ann is not None:
+            number, port_name = metrics_port(doc, ann)
+            labels = (doc["spec"]["template"].get("metadata") or {}).get("labels") or {}
+            scraped[name_of(doc)] = (doc, labels, number, port_name, ann.get("prometheus.io/path", "/metrics"))
+    services = {(ns_of(s), name_of(s)): s for s in objects(docs, "Service")}
+
+    def targets(svc: dict, port: dict | None) -> list[tuple[str, int]]:
+        """(pod, container port) a Service sends its port (by name or number; every port when
+        None) to, for the scraped pods it selects."""
+        out = []
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        for sp in (svc.get("spec") or {}).get("ports") or []:
+            if port is not None and not (("name" in port and sp.get("name") == port["name"]) or ("number" in port and sp.get("port") == port["number"])):
+                continue
+            tp = sp.get("targetPort", sp.get("port"))
+            for name, (doc, labels, _n, _pn, _path) in scraped.items():
+                if ns_of(doc) != ns_of(svc) or not selector or not selects({"matchLabels": selector}, labels):
+                    continue
+                ports = [(p.get("name"), p.get("containerPort")) for c in pod_spec(doc).get("containers") or [] for p in c.get("ports") or []]
+                out += [(name, num) for pn, num in ports if (pn == tp if isinstance(tp, str) else num == tp)]
+        return out
+
+    for svc in services.values():
+        for pod, num in targets(svc, None):
+            _doc, _labels, number, port_name, _path = scraped[pod]
+            if num == number and port_name != "http":
+                problems.append(f"Service {name_of(svc)} exposes {pod}'s metrics port {number} ({port_name}), which only Prometheus scrapes, from the pods")
+    for ing in objects(docs, "Ingress"):
+        for rule in (ing.get("spec") or {}).get("rules") or []:
+            for p in (rule.get("http") or {}).get("paths") or []:
+                backend = (p.get("backend") or {}).get("service") or {}
+                svc = services.get((ns_of(ing), backend.get("name")))
+                if svc is None:
+                    continue
+                for pod, num in targets(svc, backend.get("port") or {}):
+                    _doc, _labels, number, _pn, mpath = scraped[pod]
+                    if num == number and path_under(mpath, p.get("path", "/"), p.get("pathType", "Prefix")):
+                        problems.append(
+                            f"Ingress {name_of(ing)}: {rule.get('host', '*')}{p.get('path')} goes to {pod}'s port {num}, "
+                            f"its metrics port: GET {mpath} would be public"
+                        )
+    if not scraped:
+        problems.append("no pod template has the annotation prometheus.io/scrape: \"true\"")
     return problems

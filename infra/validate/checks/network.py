@@ -14,8 +14,9 @@ The expected flows are derived, not listed:
   - DNS (kube-dns, UDP and TCP 53) for each service that names a host
   - the ingress controller to cert-manager's HTTP-01 solver, in overlays whose Ingress asks
     cert-manager for its certificate
-  - Prometheus (namespace monitoring) to the pods annotated for scraping, on that port, with
-    the monitoring policy only.
+  - Prometheus (namespace monitoring) to the pods annotated for scraping, on the port each
+    names (the services' 3000, the client's 9100) and no other, with the monitoring policies
+    (every document of infra/monitoring/networkpolicy.yaml) only.
 The allowed flows are evaluated as Kubernetes does: a pod that a policy of its namespace
 selects for a direction is isolated in it and takes only what some rule allows; a flow needs
 the sender's egress and the receiver's ingress. They are evaluated between the workloads'
@@ -39,6 +40,7 @@ from .common import (
     EnvRow,
     Problems,
     configmaps,
+    kind_of,
     name_of,
     ns_of,
     objects,
@@ -291,9 +293,14 @@ def describe(flow: Flow) -> str:
     return f"{src} -> {dst} {proto}/{port}"
 
 
-def check_network_policies(docs: list[dict], routes: list[tuple[str, str]], env_rows: dict[str, list[EnvRow]], monitoring_policy: dict) -> Problems:
-    """The overlay alone, then with the monitoring policy: allowed flows = expected flows."""
+def check_network_policies(docs: list[dict], routes: list[tuple[str, str]], env_rows: dict[str, list[EnvRow]], monitoring_policies: list[dict]) -> Problems:
+    """The overlay alone, then with the monitoring policies (every document of
+    infra/monitoring/networkpolicy.yaml): allowed flows = expected flows."""
     problems: Problems = []
+    for doc in monitoring_policies:
+        if kind_of(doc) != "NetworkPolicy":
+            problems.append(f"infra/monitoring/networkpolicy.yaml: {name_of(doc) or '(unnamed)'} is a {kind_of(doc) or 'document without a kind'}, want a NetworkPolicy")
+    monitoring_policies = [d for d in monitoring_policies if kind_of(d) == "NetworkPolicy"]
     cluster = cluster_of(docs)
     policies = objects(docs, "NetworkPolicy")
     deny = [
@@ -304,10 +311,12 @@ def check_network_policies(docs: list[dict], routes: list[tuple[str, str]], env_
     if not deny:
         problems.append("no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rules)")
     own = {e.name for e in cluster.endpoints(True) if e.ns == cluster.ns}
-    scrape = dict(monitoring_policy, metadata={**(monitoring_policy.get("metadata") or {}), "namespace": cluster.ns})
-    if not cluster.ns:
-        scrape["metadata"].pop("namespace")
-    for with_prometheus, extra, what in ((False, [], "the overlay"), (True, [scrape], "with infra/monitoring/networkpolicy.yaml")):
+    # Applied in the application's namespace (kubectl -n), as docs/DEPLOY.md says.
+    scrape = []
+    for policy in monitoring_policies:
+        meta = {k: v for k, v in (policy.get("metadata") or {}).items() if k != "namespace"}
+        scrape.append(dict(policy, metadata={**meta, "namespace": cluster.ns} if cluster.ns else meta))
+    for with_prometheus, extra, what in ((False, [], "the overlay"), (True, scrape, "with infra/monitoring/networkpolicy.yaml")):
         want, derive_problems = expected_flows(docs, routes, env_rows, cluster, with_prometheus)
         if not with_prometheus:
             problems += derive_problems

@@ -21,7 +21,7 @@ from .build import (
     check_local_versions,
     check_workflows_content,
 )
-from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, render, run, tool_output
+from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, load_yaml_all, render, run, tool_output
 from .availability import SPREAD_OVERLAYS, check_autoscalers, check_disruption_budgets, check_spread
 from .env import check_env, check_public_url
 from .labels import check_labels
@@ -41,6 +41,7 @@ from .monitoring import (
     POD_MONITOR,
     check_alerts,
     check_dashboard,
+    check_metrics_private,
     check_scrape,
     exported_metrics,
     rust_sources,
@@ -115,7 +116,8 @@ def main() -> int:
         report.record(f"{overlay}: APP_ENV", lambda: check_app_env(docs, overlay))
         report.record(f"{overlay}: recommended labels on workloads and pod templates; selectors by name alone",
                       lambda: check_labels(docs))
-        report.record(f"{overlay}: NetworkPolicies allow exactly the architecture's flows", lambda: check_network_policies(docs, routes, env_rows, load_yaml(MONITORING_POLICY)))
+        report.record(f"{overlay}: NetworkPolicies allow exactly the architecture's flows", lambda: check_network_policies(docs, routes, env_rows, load_yaml_all(MONITORING_POLICY)))
+        report.record(f"{overlay}: no metrics port behind the Ingress or a Service of its own", lambda: check_metrics_private(docs))
         report.record(f"{overlay}: each data store reached by its owner alone (docs/ARCHITECTURE.md)", lambda: check_ownership(docs, env_rows, ownership()))
         report.record(f"{overlay}: a PodDisruptionBudget for every replicated workload", lambda: check_disruption_budgets(docs))
         report.record(f"{overlay}: autoscalers for the HTTP services wherever they run several", lambda: check_autoscalers(docs, http_services))
@@ -163,10 +165,10 @@ def main() -> int:
     report.record("alerts.yaml: a PrometheusRule, severity and summary, exported metrics only", lambda: check_alerts(load_yaml(ALERTS), known))
     report.record("dashboard.json: panels with targets on exported metrics only", lambda: check_dashboard(json.loads(DASHBOARD.read_text()), known))
     if "dev" in renders:
-        report.record("podmonitor.yaml and GittixServiceDown cover the pods annotated for scraping",
-                      lambda: check_scrape(load_yaml(POD_MONITOR), load_yaml(ALERTS), renders["dev"]))
-    report.record("networkpolicy.yaml: a valid NetworkPolicy (what it allows: the overlays' network checks)",
-                  lambda: check_schemas([load_yaml(MONITORING_POLICY)]))
+        report.record("podmonitor.yaml and GittixServiceDown: each pod annotated for scraping by one PodMonitor, on its port",
+                      lambda: check_scrape(load_yaml_all(POD_MONITOR), load_yaml(ALERTS), renders["dev"]))
+    report.record("networkpolicy.yaml: valid NetworkPolicies (what they allow: the overlays' network checks)",
+                  lambda: check_schemas(load_yaml_all(MONITORING_POLICY)))
 
     print("self-tests: each check fails on a broken copy")
     if all(k in renders for k in ("dev", "staging", "prod")) and "prod" in release:

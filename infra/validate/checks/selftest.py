@@ -27,6 +27,7 @@ from .common import (
     load_routes,
     load_service_env,
     load_yaml,
+    load_yaml_all,
     name_of,
     ns_of,
     objects,
@@ -46,6 +47,7 @@ from .monitoring import (
     POD_MONITOR,
     check_alerts,
     check_dashboard,
+    check_metrics_private,
     check_scrape,
     dashboard_panels,
     exported_metrics,
@@ -203,13 +205,36 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
             return check_dashboard(dash, known)
         return thunk
 
-    def scrape_broken(edit_pod_monitor: Callable[[dict], None], edit_alerts: Callable[[dict], None] = lambda d: None) -> Callable[[], Problems]:
+    def scrape_broken(edit_pod_monitors: Callable[[list[dict]], None], edit_alerts: Callable[[dict], None] = lambda d: None) -> Callable[[], Problems]:
         def thunk() -> Problems:
-            pod_monitor, alerts = load_yaml(POD_MONITOR), load_yaml(ALERTS)
-            edit_pod_monitor(pod_monitor)
+            pod_monitors, alerts = load_yaml_all(POD_MONITOR), load_yaml(ALERTS)
+            edit_pod_monitors(pod_monitors)
             edit_alerts(alerts)
-            return check_scrape(pod_monitor, alerts, dev)
+            return check_scrape(pod_monitors, alerts, dev)
         return thunk
+
+    def pod_monitor(name: str) -> Callable[[list[dict]], dict]:
+        def get(pms: list[dict]) -> dict:
+            found = [pm for pm in pms if name_of(pm) == name]
+            if not found:
+                raise LookupError(f"self-test: no PodMonitor {name} to break")
+            return found[0]
+        return get
+
+    def services_also_select(value: str) -> Callable[[list[dict]], None]:
+        def fn(pms: list[dict]) -> None:
+            pod_monitor("gittix")(pms)["spec"]["selector"]["matchExpressions"][0]["values"].append(value)
+        return fn
+
+    def one_pod_monitor(pms: list[dict]) -> None:
+        # The naive design: every pod selected by one PodMonitor with both ports' endpoints.
+        first = pod_monitor("gittix")(pms)
+        first["spec"]["selector"]["matchExpressions"][0]["values"].append("client")
+        first["spec"]["podMetricsEndpoints"].append(dict(first["spec"]["podMetricsEndpoints"][0], port="metrics"))
+        pms[:] = [first]
+
+    def client_endpoint(**fields) -> Callable[[list[dict]], None]:
+        return lambda pms: pod_monitor("gittix-client")(pms)["spec"]["podMetricsEndpoints"][0].update(fields)
 
     def rule(alert: str) -> Callable[[dict], dict]:
         def get(doc: dict) -> dict:
@@ -237,11 +262,14 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
             return found[0]
         return get
 
-    def drop_value(value: str) -> Callable[[dict], None]:
-        def fn(pm: dict) -> None:
-            for e in pm["spec"]["selector"]["matchExpressions"]:
+    def drop_value(value: str) -> Callable[[list[dict]], None]:
+        def fn(pms: list[dict]) -> None:
+            for e in pod_monitor("gittix")(pms)["spec"]["selector"]["matchExpressions"]:
                 e["values"] = [v for v in e["values"] if v != value]
         return fn
+
+    def client_service(fn: Callable[[dict], None]) -> list[dict]:
+        return mutate(dev, "Service", "client", fn)
 
     # --- labels, network policies, availability -----------------------------------------
     http_services = list(dict.fromkeys(s for _, s in routes))
@@ -260,7 +288,7 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         return lambda d: d["spec"][direction][index]["from" if direction == "ingress" else "to"]
 
     def network(docs, rows=None, scrape=None) -> Callable[[], Problems]:
-        return lambda: check_network_policies(docs, routes, rows or env_rows, scrape or load_yaml(MONITORING_POLICY))
+        return lambda: check_network_policies(docs, routes, rows or env_rows, scrape if scrape is not None else load_yaml_all(MONITORING_POLICY))
 
     def in_values(edit):
         def fn(peers):
@@ -269,10 +297,20 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
                     edit(e["values"])
         return fn
 
+    def scrape_policy(name, edit=None):
+        """networkpolicy.yaml's documents, the named one edited (or left out, without edit)."""
+        docs = load_yaml_all(MONITORING_POLICY)
+        if not any(name_of(d) == name for d in docs):
+            raise LookupError(f"self-test: no monitoring NetworkPolicy {name} to break")
+        if edit is None:
+            return [d for d in docs if name_of(d) != name]
+        for d in docs:
+            if name_of(d) == name:
+                edit(d)
+        return docs
+
     def scrape_without(value):
-        doc = load_yaml(MONITORING_POLICY)
-        doc["spec"]["podSelector"]["matchExpressions"][0]["values"].remove(value)
-        return doc
+        return scrape_policy("gittix-metrics-scrape", lambda d: d["spec"]["podSelector"]["matchExpressions"][0]["values"].remove(value))
 
     extra_url = broken_tsv(SERVICE_ENV_TSV.read_text() + "orders\tTICKETS_URL\tno\thttp://tickets:3000\ta new call from orders to tickets\n")
 
@@ -361,6 +399,17 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("monitoring: the PodMonitor misses expiration", scrape_broken(drop_value("expiration"))),
         ("monitoring: the PodMonitor misses notifications", scrape_broken(drop_value("notifications"))),
         ("monitoring: GittixServiceDown misses payments", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|payments", "")))),
+        ("monitoring: GittixServiceDown misses the client", scrape_broken(lambda pm: None, lambda d: rule("GittixServiceDown")(d).update(expr=rule("GittixServiceDown")(d)["expr"].replace("|client", "")))),
+        ("monitoring: the client selected by both PodMonitors", scrape_broken(services_also_select("client"))),
+        ("monitoring: one PodMonitor scraping every pod on http and metrics", scrape_broken(one_pod_monitor)),
+        ("monitoring: the client's PodMonitor on its http port", scrape_broken(client_endpoint(port="http"))),
+        ("monitoring: the client's PodMonitor on another path", scrape_broken(client_endpoint(path="/stats"))),
+        ("monitoring: the client's PodMonitor removed", scrape_broken(lambda pms: pms.remove(pod_monitor("gittix-client")(pms)))),
+        ("monitoring: the client's PodMonitor without podTargetLabels", scrape_broken(lambda pms: pod_monitor("gittix-client")(pms)["spec"].pop("podTargetLabels"))),
+        ("monitoring: a data store selected by a PodMonitor", scrape_broken(services_also_select("nats"))),
+        ("monitoring: the client's metrics port on its Service", lambda: check_metrics_private(client_service(lambda d: d["spec"]["ports"].append({"name": "metrics", "port": 9100, "targetPort": "metrics"})))),
+        ("monitoring: the Ingress's / sent to the client's metrics port", lambda: check_metrics_private(client_service(lambda d: d["spec"]["ports"][0].update(targetPort=9100)))),
+        ("monitoring: the Ingress routing /metrics to auth", lambda: check_metrics_private(mutate(dev, "Ingress", "gittix", paths(lambda ps: ps.append(dict(copy.deepcopy(ps[0]), path="/metrics")))))),
         ("labels: a pod template without app.kubernetes.io/instance", lambda: check_labels(mutate(prod, "Deployment", "orders", lambda d: tmpl_labels(d).pop("app.kubernetes.io/instance")))),
         ("labels: NATS's image bumped, its version label not", lambda: check_labels(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:2.12.5-alpine"))))),
         ("labels: a selector that adds app.kubernetes.io/instance", lambda: check_labels(mutate(dev, "Deployment", "auth", lambda d: d["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/instance": "gittix-dev"})))),
@@ -375,6 +424,11 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("network: the ingress peer without its namespace", network(mutate(prod, "NetworkPolicy", "tickets", lambda d: rules("ingress", 0)(d)[0].pop("namespaceSelector")))),
         ("network: a URL service-env.tsv gives orders, no policy allows", network(dev, load_service_env(extra_url))),
         ("network: the monitoring policy misses expiration", network(prod, None, scrape_without("expiration"))),
+        ("network: the monitoring policies without the client's", network(prod, None, scrape_policy("gittix-client-metrics-scrape"))),
+        ("network: Prometheus may reach the client's http port", network(staging, None, scrape_policy("gittix-client-metrics-scrape", lambda d: d["spec"]["ingress"][0]["ports"].append({"protocol": "TCP", "port": 3000})))),
+        ("network: Prometheus may reach the services' port 9100", network(dev, None, scrape_policy("gittix-metrics-scrape", lambda d: d["spec"]["ingress"][0]["ports"].append({"protocol": "TCP", "port": 9100})))),
+        ("network: the ingress controller may reach the client's metrics port", network(mutate(prod, "NetworkPolicy", "client", lambda d: d["spec"]["ingress"][0]["ports"].append({"protocol": "TCP", "port": 9100})))),
+        ("network: the client's policy takes any port from the ingress controller", network(mutate(dev, "NetworkPolicy", "client", lambda d: d["spec"]["ingress"][0].pop("ports")))),
         ("network: dev's notifications may reach the internet", network(mutate(dev, "NetworkPolicy", "notifications", internet_rule(dev)))),
         ("network: prod's notifications cannot reach SendGrid", network(mutate(prod, "NetworkPolicy", "notifications", without_internet))),
         ("network: any pod may send mail to dev's Mailpit", network(mutate(dev, "NetworkPolicy", "mailpit", lambda d: d["spec"]["ingress"][0].pop("from")))),
