@@ -130,6 +130,35 @@ pub struct UserPasswordResetRequested {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What a ticket is for: the event, where, when and which seat. Every field is optional
+/// (a ticket listed with only a title and a price has none) and absent in events published
+/// before tickets carried them. Flattened into the ticket events' `data`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketDetails {
+    /// Where the event takes place (at most 120 characters).
+    #[serde(default)]
+    pub venue: Option<String>,
+    /// The venue's city (at most 80 characters).
+    #[serde(default)]
+    pub city: Option<String>,
+    /// When the event starts.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// At most 20 characters.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// At most 20 characters.
+    #[serde(default)]
+    pub row: Option<String>,
+    /// At most 20 characters.
+    #[serde(default)]
+    pub seat: Option<String>,
+    /// Free text from the seller (at most 2,000 characters).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 /// A ticket was listed for sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -140,6 +169,8 @@ pub struct TicketCreated {
     pub price_cents: i64,
     pub user_id: String,
     pub version: i64,
+    #[serde(flatten)]
+    pub details: TicketDetails,
 }
 
 /// A ticket changed: edited by its seller, reserved by an order, or released.
@@ -154,6 +185,8 @@ pub struct TicketUpdated {
     /// The order holding the ticket, if any.
     pub order_id: Option<String>,
     pub version: i64,
+    #[serde(flatten)]
+    pub details: TicketDetails,
 }
 
 /// The ticket an order is for, as the order saw it.
@@ -294,6 +327,8 @@ pub struct TicketSnapshot {
     pub user_id: String,
     pub order_id: Option<String>,
     pub version: i64,
+    #[serde(flatten)]
+    pub details: TicketDetails,
 }
 
 /// A service that follows orders (tickets, payments) lost track of one: orders answers
@@ -362,6 +397,35 @@ mod tests {
         let old: OrderCancelled =
             serde_json::from_str(r#"{"id":"o","ticket":{"id":"t"},"version":1}"#).unwrap();
         assert_eq!(old.reason, None);
+    }
+
+    #[test]
+    fn ticket_details_are_flat_optional_and_absent_from_old_events() {
+        let old: TicketUpdated = serde_json::from_str(
+            r#"{"id":"t","title":"Gig","priceCents":1000,"userId":"u","orderId":null,"version":2}"#,
+        )
+        .unwrap();
+        assert_eq!(old.details, TicketDetails::default());
+        let event = TicketCreated {
+            id: "t".into(),
+            title: "Gig".into(),
+            price_cents: 1000,
+            user_id: "u".into(),
+            version: 0,
+            details: TicketDetails {
+                venue: Some("Arena".into()),
+                starts_at: Some("2030-05-01T20:00:00Z".parse().unwrap()),
+                ..TicketDetails::default()
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["venue"], "Arena");
+        assert_eq!(json["startsAt"], "2030-05-01T20:00:00Z");
+        assert!(json["city"].is_null());
+        assert_eq!(
+            serde_json::from_value::<TicketCreated>(json).unwrap(),
+            event
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn ticket(version: i64) -> TicketUpdated {
         user_id: "seller".into(),
         order_id: None,
         version,
+        details: Default::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
 use common::events::{
     CancelReason, OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, OrderTicket,
-    OrderTicketRef, TicketCreated, TicketUpdated,
+    OrderTicketRef, TicketCreated, TicketDetails, TicketUpdated,
 };
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct TicketSnapshot {
     pub id: String,
     pub title: String,
     pub price_cents: i64,
+    /// Venue, date and seat (absent on orders placed before tickets carried them).
+    #[serde(default)]
+    pub details: Box<TicketDetails>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,29 +285,40 @@ pub struct TicketReplica {
     pub price_cents: i64,
     pub user_id: String,
     pub version: i64,
+    /// Venue, date and seat, as the latest event said.
+    #[serde(default)]
+    pub details: TicketDetails,
 }
 
 impl TicketReplica {
-    fn new(id: ObjectId, title: String, price_cents: i64, user_id: String, version: i64) -> Self {
+    fn new(
+        id: ObjectId,
+        title: String,
+        price_cents: i64,
+        user_id: String,
+        version: i64,
+        details: TicketDetails,
+    ) -> Self {
         Self {
             id,
             title,
             price_cents,
             user_id,
             version,
+            details,
         }
     }
 
     pub fn from_created(id: ObjectId, e: TicketCreated) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
 
     pub fn from_updated(id: ObjectId, e: TicketUpdated) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
 
     pub fn from_snapshot(id: ObjectId, e: common::events::TicketSnapshot) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version)
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
 }
 
@@ -320,6 +334,7 @@ mod tests {
                 id: "t".into(),
                 title: "Gig".into(),
                 price_cents: 100,
+                details: Box::default(),
             },
             Utc::now(),
         )

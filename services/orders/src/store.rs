@@ -12,6 +12,17 @@ use mongodb::{Collection, Database};
 
 use crate::domain::{Order, Refund, TicketReplica};
 
+/// The `$set` that makes a replica's ticket `ticket`.
+fn replica_set(ticket: &TicketReplica) -> mongodb::error::Result<Document> {
+    Ok(doc! {"$set": {
+        "title": &ticket.title,
+        "priceCents": ticket.price_cents,
+        "userId": &ticket.user_id,
+        "version": ticket.version,
+        "details": bson::to_bson(&ticket.details)?,
+    }})
+}
+
 /// Present only on orders that hold their ticket (created or complete). A sparse unique
 /// index on it lets one insert decide a race for a ticket: exactly one active order per
 /// ticket, with no transaction, on MongoDB and FerretDB alike (docs/STORE-CONTRACT.md).
@@ -218,7 +229,7 @@ impl OrderStore {
             .tickets
             .update_one(
                 doc! {"_id": ticket.id, "version": {"$lt": ticket.version}},
-                doc! {"$set": {"title": &ticket.title, "priceCents": ticket.price_cents, "userId": &ticket.user_id, "version": ticket.version}},
+                replica_set(ticket)?,
             )
             .await?;
         if newer.matched_count == 0 {
@@ -235,7 +246,7 @@ impl OrderStore {
             .tickets
             .update_one(
                 doc! {"_id": ticket.id, "version": ticket.version - 1},
-                doc! {"$set": {"title": &ticket.title, "priceCents": ticket.price_cents, "userId": &ticket.user_id, "version": ticket.version}},
+                replica_set(ticket)?,
             )
             .await?;
         Ok(result.matched_count == 1)

@@ -1,7 +1,8 @@
 //! Ticket rules, with no I/O: who may edit, when a ticket can be reserved or released.
 
 use bson::oid::ObjectId;
-use common::events::{TicketCreated, TicketSnapshot, TicketUpdated};
+use chrono::{DateTime, Utc};
+use common::events::{TicketCreated, TicketDetails, TicketSnapshot, TicketUpdated};
 use common::money::Cents;
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,61 @@ impl Title {
     }
 }
 
+/// The most characters of each optional field, by its JSON name.
+pub const DETAIL_LIMITS: [(&str, usize); 6] = [
+    ("venue", 120),
+    ("city", 80),
+    ("section", 20),
+    ("row", 20),
+    ("seat", 20),
+    ("description", 2000),
+];
+
+/// An optional text field: trimmed, empty means absent, at most `max` characters.
+pub fn parse_text(field: &str, raw: &str, max: usize) -> Result<Option<String>, String> {
+    let text = raw.trim();
+    if text.is_empty() {
+        Ok(None)
+    } else if text.chars().count() > max {
+        Err(format!(
+            "{} must be at most {max} characters",
+            capitalized(field)
+        ))
+    } else {
+        Ok(Some(text.to_owned()))
+    }
+}
+
+/// When the event starts: RFC 3339, in the future.
+pub fn parse_starts_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let at = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|_| "StartsAt must be a date and time (RFC 3339, e.g. 2030-05-01T20:00:00Z)")?
+        .with_timezone(&Utc);
+    // Millisecond precision, as stored.
+    let at = DateTime::<Utc>::from_timestamp_millis(at.timestamp_millis())
+        .ok_or("StartsAt is out of range")?;
+    if at <= now {
+        return Err("StartsAt must be in the future".to_owned());
+    }
+    if at >= far_future() {
+        return Err("StartsAt is out of range".to_owned());
+    }
+    Ok(at)
+}
+
+/// Later than any event: the sort key of a ticket without a date (they sort last).
+pub fn far_future() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(253_402_300_799_999).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+pub fn capitalized(field: &str) -> String {
+    let mut chars = field.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// A ticket as stored (without its outbox, which the store handles).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +98,53 @@ pub struct Ticket {
     #[serde(default)]
     pub released_order_ids: Vec<String>,
     pub created_at: bson::DateTime,
+    /// What the ticket is for (absent on tickets listed before these existed).
+    #[serde(default)]
+    pub venue: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub starts_at: Option<bson::DateTime>,
+    #[serde(default)]
+    pub section: Option<String>,
+    #[serde(default)]
+    pub row: Option<String>,
+    #[serde(default)]
+    pub seat: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Changes to a ticket's details: `None` keeps a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailsEdit {
+    pub venue: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    pub section: Option<Option<String>>,
+    pub row: Option<Option<String>>,
+    pub seat: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+}
+
+impl DetailsEdit {
+    pub fn apply(&self, current: TicketDetails) -> TicketDetails {
+        fn pick<T: Clone>(change: &Option<Option<T>>, current: Option<T>) -> Option<T> {
+            match change {
+                Some(new) => new.clone(),
+                None => current,
+            }
+        }
+        TicketDetails {
+            venue: pick(&self.venue, current.venue),
+            city: pick(&self.city, current.city),
+            starts_at: pick(&self.starts_at, current.starts_at),
+            section: pick(&self.section, current.section),
+            row: pick(&self.row, current.row),
+            seat: pick(&self.seat, current.seat),
+            description: pick(&self.description, current.description),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +155,7 @@ pub enum EditError {
 
 /// What an `order.created` does to the ticket.
 #[derive(Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per decision
 pub enum Reserve {
     /// Reserve it: the changed ticket.
     Apply(Ticket),
@@ -65,6 +169,7 @@ pub enum Reserve {
 
 /// What an `order.cancelled` does to the ticket.
 #[derive(Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per decision
 pub enum Release {
     /// Free it: the changed ticket.
     Apply(Ticket),
@@ -75,8 +180,15 @@ pub enum Release {
 }
 
 impl Ticket {
-    pub fn new(title: Title, price: Cents, user_id: &str) -> Self {
+    pub fn new(title: Title, price: Cents, user_id: &str, details: TicketDetails) -> Self {
         Self {
+            venue: None,
+            city: None,
+            starts_at: None,
+            section: None,
+            row: None,
+            seat: None,
+            description: None,
             id: ObjectId::new(),
             title: title.0,
             price_cents: price.get(),
@@ -86,9 +198,45 @@ impl Ticket {
             released_order_ids: Vec::new(),
             created_at: bson::DateTime::now(),
         }
+        .with_details(details)
     }
 
-    pub fn edit(&self, user_id: &str, title: Title, price: Cents) -> Result<Self, EditError> {
+    /// The ticket with these details (all of them replaced).
+    pub fn with_details(self, d: TicketDetails) -> Self {
+        Self {
+            venue: d.venue,
+            city: d.city,
+            starts_at: d.starts_at.map(bson::DateTime::from_chrono),
+            section: d.section,
+            row: d.row,
+            seat: d.seat,
+            description: d.description,
+            ..self
+        }
+    }
+
+    /// What the ticket is for, as events carry it.
+    pub fn details(&self) -> TicketDetails {
+        TicketDetails {
+            venue: self.venue.clone(),
+            city: self.city.clone(),
+            starts_at: self.starts_at.map(bson::DateTime::to_chrono),
+            section: self.section.clone(),
+            row: self.row.clone(),
+            seat: self.seat.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// The seller edits: title and price, and the details as `details` says (fields it
+    /// leaves out keep their value).
+    pub fn edit(
+        &self,
+        user_id: &str,
+        title: Title,
+        price: Cents,
+        details: &DetailsEdit,
+    ) -> Result<Self, EditError> {
         if self.user_id != user_id {
             return Err(EditError::NotOwner);
         }
@@ -100,7 +248,8 @@ impl Ticket {
             price_cents: price.get(),
             version: self.version + 1,
             ..self.clone()
-        })
+        }
+        .with_details(details.apply(self.details())))
     }
 
     pub fn reserve(&self, order_id: &str) -> Reserve {
@@ -153,6 +302,7 @@ impl Ticket {
             price_cents: self.price_cents,
             user_id: self.user_id.clone(),
             version: self.version,
+            details: self.details(),
         }
     }
 
@@ -165,6 +315,7 @@ impl Ticket {
             user_id: self.user_id.clone(),
             order_id: self.order_id.clone(),
             version: self.version,
+            details: self.details(),
         })
     }
 
@@ -176,6 +327,7 @@ impl Ticket {
             user_id: self.user_id.clone(),
             order_id: self.order_id.clone(),
             version: self.version,
+            details: self.details(),
         }
     }
 }
@@ -190,6 +342,7 @@ mod tests {
             Title::parse("Concert").unwrap(),
             Cents::new(1000).unwrap(),
             "seller",
+            TicketDetails::default(),
         )
     }
 
@@ -206,8 +359,12 @@ mod tests {
         let t = ticket();
         let title = || Title::parse("New").unwrap();
         let price = Cents::new(500).unwrap();
-        assert_eq!(t.edit("buyer", title(), price), Err(EditError::NotOwner));
-        let edited = t.edit("seller", title(), price).unwrap();
+        let keep = DetailsEdit::default();
+        assert_eq!(
+            t.edit("buyer", title(), price, &keep),
+            Err(EditError::NotOwner)
+        );
+        let edited = t.edit("seller", title(), price, &keep).unwrap();
         assert_eq!(
             (edited.version, edited.title.as_str(), edited.price_cents),
             (1, "New", 500)
@@ -216,7 +373,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            reserved.edit("seller", title(), price),
+            reserved.edit("seller", title(), price, &keep),
             Err(EditError::Reserved)
         );
     }

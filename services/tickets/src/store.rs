@@ -113,6 +113,13 @@ impl TicketStore {
                 "priceCents": changed.price_cents,
                 "orderId": &changed.order_id,
                 "version": changed.version,
+                "venue": &changed.venue,
+                "city": &changed.city,
+                "startsAt": changed.starts_at,
+                "section": &changed.section,
+                "row": &changed.row,
+                "seat": &changed.seat,
+                "description": &changed.description,
             },
             "$push": push,
         };
@@ -177,6 +184,7 @@ mod tests {
             Title::parse("Gig").unwrap(),
             Cents::new(1000).unwrap(),
             "seller",
+            common::events::TicketDetails::default(),
         );
         store.insert(&ticket).await.unwrap();
         let read_by_release = store.find(ticket.id).await.unwrap().unwrap();

@@ -128,6 +128,7 @@ async fn a_ticket_title_is_the_newest_version_seen() {
         user_id: "seller".into(),
         order_id: None,
         version,
+        details: Default::default(),
     };
     service.publish(updated("Renamed gig", 2)).await;
     // Older versions arriving late change nothing.
@@ -374,6 +375,7 @@ async fn records_missed_as_events_arrive_as_snapshots() {
             user_id: "seller".into(),
             order_id: None,
             version: 3,
+            details: Default::default(),
         })
         .await;
     let order = buyer.order_created();

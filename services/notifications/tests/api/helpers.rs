@@ -171,6 +171,7 @@ impl TestService {
             price_cents,
             user_id: "seller".into(),
             version: 0,
+            details: Default::default(),
         })
         .await;
     }

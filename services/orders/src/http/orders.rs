@@ -50,12 +50,23 @@ pub struct OrderView {
 
 /// The ticket as the order reserved it.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 #[schema(as = OrderTicket)]
 pub struct OrderTicketView {
     id: String,
     title: String,
     /// In currency units, e.g. 19.99.
     price: Option<f64>,
+    /// Where the event takes place.
+    venue: Option<String>,
+    city: Option<String>,
+    /// When the event starts (RFC 3339, milliseconds, UTC).
+    #[schema(format = DateTime)]
+    starts_at: Option<String>,
+    section: Option<String>,
+    row: Option<String>,
+    seat: Option<String>,
+    description: Option<String>,
 }
 
 /// What was given back for an order (every refunded charge of it, summed).
@@ -80,6 +91,7 @@ impl From<&Order> for OrderView {
                 status: "succeeded",
             }
         });
+        let details = &order.ticket.details;
         Self {
             id: order.id.to_hex(),
             status: order.status.as_str(),
@@ -92,6 +104,15 @@ impl From<&Order> for OrderView {
                 id: order.ticket.id.clone(),
                 title: order.ticket.title.clone(),
                 price: Cents::new(order.ticket.price_cents).map(Cents::units),
+                venue: details.venue.clone(),
+                city: details.city.clone(),
+                starts_at: details
+                    .starts_at
+                    .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                section: details.section.clone(),
+                row: details.row.clone(),
+                seat: details.seat.clone(),
+                description: details.description.clone(),
             },
             refund,
         }
@@ -141,6 +162,7 @@ pub async fn create_order(
         id: ticket.id.to_hex(),
         title: ticket.title,
         price_cents: ticket.price_cents,
+        details: Box::new(ticket.details),
     };
     let window = chrono::Duration::from_std(state.expiration_window).map_err(ApiError::internal)?;
     let order = Order::place(&user.id, snapshot, Utc::now() + window);

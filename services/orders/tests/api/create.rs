@@ -63,7 +63,8 @@ async fn an_order_reserves_its_ticket_until_its_window_closes() {
     assert_eq!(order["version"], 0);
     assert_eq!(
         order["ticket"],
-        json!({"id": ticket, "title": "Concert", "price": 19.99})
+        json!({"id": ticket, "title": "Concert", "price": 19.99, "venue": null, "city": null,
+            "startsAt": null, "section": null, "row": null, "seat": null, "description": null})
     );
     let expires: DateTime<Utc> = order["expiresAt"].as_str().unwrap().parse().unwrap();
     let window = (expires - before).num_seconds();

@@ -105,6 +105,7 @@ async fn ticket_updates_reach_the_replica_in_version_order() {
         user_id: seller.clone(),
         order_id: None,
         version,
+        details: Default::default(),
     };
     apps.publish(update(2, "second")).await;
     apps.publish(update(1, "first")).await;
@@ -114,6 +115,7 @@ async fn ticket_updates_reach_the_replica_in_version_order() {
         price_cents: 1000,
         user_id: seller.clone(),
         version: 0,
+        details: Default::default(),
     })
     .await;
     let tickets = apps

@@ -129,13 +129,19 @@ impl TestApps {
 
     /// A ticket listed through the tickets service, once the orders service knows it.
     pub async fn listed_ticket(&self, price: f64) -> (String, String) {
+        self.listed_ticket_with(json!({"title": "Concert", "price": price}))
+            .await
+    }
+
+    /// As [`Self::listed_ticket`], listed with `body`.
+    pub async fn listed_ticket_with(&self, body: Value) -> (String, String) {
         let seller = new_user_id();
         let created = self
             .call(
                 Method::POST,
                 format!("{}/api/tickets", self.tickets),
                 Some(&seller),
-                Some(json!({"title": "Concert", "price": price})),
+                Some(body),
             )
             .await;
         assert_eq!(created.status, 201, "{:?}", created.body);

@@ -6,6 +6,7 @@
 mod cancel;
 mod config;
 mod create;
+mod details;
 mod events;
 mod healing;
 mod helpers;

@@ -56,6 +56,7 @@ async fn a_ticket_snapshot_applies_only_when_newer() {
         user_id: seller.clone(),
         order_id: None,
         version,
+        details: Default::default(),
     };
     // Unknown to the replica: taken as it is.
     apps.publish(snapshot(3, "third")).await;
@@ -87,6 +88,7 @@ async fn a_ticket_snapshot_applies_only_when_newer() {
         user_id: seller.clone(),
         order_id: None,
         version: 6,
+        details: Default::default(),
     })
     .await;
     eventually(
@@ -113,6 +115,7 @@ async fn a_gap_that_does_not_close_asks_tickets_for_the_ticket_and_converges() {
         user_id: seller.clone(),
         order_id: None,
         version: 2,
+        details: Default::default(),
     })
     .await;
     let request = eventually(

@@ -2,6 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
 use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
@@ -16,10 +17,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::domain::{EditError, Ticket, Title};
+use crate::domain::{
+    DETAIL_LIMITS, DetailsEdit, EditError, Ticket, Title, capitalized, parse_starts_at, parse_text,
+};
 
-/// `{title, price}`; loose values so every bad field is reported at once.
+/// `{title, price}` and optional details; loose values so every bad field is reported at
+/// once. On an edit, a detail left out keeps its value and `null` (or `""`) clears it.
 #[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TicketBody {
     /// What is sold (1 to 120 characters).
     #[serde(default)]
@@ -30,28 +35,126 @@ pub struct TicketBody {
     #[serde(default)]
     #[schema(value_type = f64, required = true, minimum = 0.5, maximum = 1000000)]
     price: Value,
+    /// Where the event takes place (at most 120 characters).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 120)]
+    venue: Option<Value>,
+    /// The venue's city (at most 80 characters).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 80)]
+    city: Option<Value>,
+    /// When the event starts (RFC 3339), in the future.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    starts_at: Option<Value>,
+    /// At most 20 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    section: Option<Value>,
+    /// At most 20 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    row: Option<Value>,
+    /// At most 20 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 20)]
+    seat: Option<Value>,
+    /// Free text (at most 2000 characters).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    description: Option<Value>,
+}
+
+/// A field that is present, even as `null` (which `Option` alone reads as absent).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A detail as sent: `None` when left out, `Some(None)` to clear it.
+fn text_change(
+    field: &str,
+    value: Option<&Value>,
+    max: usize,
+    errors: &mut Vec<ErrorItem>,
+) -> Option<Option<String>> {
+    match value? {
+        Value::Null => Some(None),
+        Value::String(raw) => match parse_text(field, raw, max) {
+            Ok(text) => Some(text),
+            Err(message) => {
+                errors.push(ErrorItem::field(field, message));
+                None
+            }
+        },
+        _ => {
+            errors.push(ErrorItem::field(
+                field,
+                format!("{} must be text", capitalized(field)),
+            ));
+            None
+        }
+    }
 }
 
 impl TicketBody {
-    fn validate(&self) -> ApiResult<(Title, Cents)> {
+    fn validate(&self) -> ApiResult<(Title, Cents, DetailsEdit)> {
+        let mut errors = Vec::new();
         let title = self
             .title
             .as_str()
             .ok_or("Title is required")
-            .and_then(Title::parse);
-        let price = Cents::price_from_json(&self.price);
-        match (title, price) {
-            (Ok(title), Ok(price)) => Ok((title, price)),
-            (title, price) => {
-                let mut errors = Vec::new();
-                if let Err(message) = title {
-                    errors.push(ErrorItem::field("title", message));
+            .and_then(Title::parse)
+            .map_err(|message| errors.push(ErrorItem::field("title", message)))
+            .ok();
+        let price = Cents::price_from_json(&self.price)
+            .map_err(|message| errors.push(ErrorItem::field("price", message)))
+            .ok();
+        let texts = [
+            &self.venue,
+            &self.city,
+            &self.section,
+            &self.row,
+            &self.seat,
+            &self.description,
+        ];
+        let [venue, city, section, row, seat, description] = std::array::from_fn(|i| {
+            let (field, max) = DETAIL_LIMITS[i];
+            text_change(field, texts[i].as_ref(), max, &mut errors)
+        });
+        let starts_at = match &self.starts_at {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(raw)) if raw.trim().is_empty() => Some(None),
+            Some(Value::String(raw)) => match parse_starts_at(raw, Utc::now()) {
+                Ok(at) => Some(Some(at)),
+                Err(message) => {
+                    errors.push(ErrorItem::field("startsAt", message));
+                    None
                 }
-                if let Err(message) = price {
-                    errors.push(ErrorItem::field("price", message));
-                }
-                Err(ApiError::Validation(errors))
+            },
+            Some(_) => {
+                errors.push(ErrorItem::field(
+                    "startsAt",
+                    "StartsAt must be a date and time (RFC 3339)",
+                ));
+                None
             }
+        };
+        match (title, price) {
+            (Some(title), Some(price)) if errors.is_empty() => Ok((
+                title,
+                price,
+                DetailsEdit {
+                    venue,
+                    city,
+                    starts_at,
+                    section,
+                    row,
+                    seat,
+                    description,
+                },
+            )),
+            _ => Err(ApiError::Validation(errors)),
         }
     }
 }
@@ -70,6 +173,16 @@ pub struct TicketView {
     /// The order holding the ticket; null when it is free.
     order_id: Option<String>,
     version: i64,
+    /// Where the event takes place.
+    venue: Option<String>,
+    city: Option<String>,
+    /// When the event starts (RFC 3339, milliseconds, UTC).
+    #[schema(format = DateTime)]
+    starts_at: Option<String>,
+    section: Option<String>,
+    row: Option<String>,
+    seat: Option<String>,
+    description: Option<String>,
 }
 
 impl From<&Ticket> for TicketView {
@@ -81,6 +194,15 @@ impl From<&Ticket> for TicketView {
             user_id: ticket.user_id.clone(),
             order_id: ticket.order_id.clone(),
             version: ticket.version,
+            venue: ticket.venue.clone(),
+            city: ticket.city.clone(),
+            starts_at: ticket
+                .starts_at
+                .map(|at| at.to_chrono().to_rfc3339_opts(SecondsFormat::Millis, true)),
+            section: ticket.section.clone(),
+            row: ticket.row.clone(),
+            seat: ticket.seat.clone(),
+            description: ticket.description.clone(),
         }
     }
 }
@@ -95,7 +217,7 @@ impl From<&Ticket> for TicketView {
     security(("session" = [])),
     responses(
         (status = 201, description = "Listed", body = TicketView),
-        (status = 400, description = "Invalid title or price (one entry per field), or a malformed body", body = ErrorBody),
+        (status = 400, description = "Invalid title, price or detail (one entry per field), or a malformed body", body = ErrorBody),
         (status = 429, description = "More than `LISTINGS_PER_MINUTE` listings this minute (with `Retry-After`)", body = ErrorBody),
         SessionErrors, JsonBodyErrors, Unavailable,
     ),
@@ -105,9 +227,9 @@ pub async fn create_ticket(
     CurrentUser(user): CurrentUser,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let (title, price) = body.validate()?;
+    let (title, price, details) = body.validate()?;
     state.listings.check(&user.id)?;
-    let ticket = Ticket::new(title, price, &user.id);
+    let ticket = Ticket::new(title, price, &user.id, details.apply(Default::default()));
     state
         .tickets
         .insert(&ticket)
@@ -189,7 +311,7 @@ pub async fn show_ticket(
     security(("session" = [])),
     responses(
         (status = 200, description = "Edited", body = TicketView),
-        (status = 400, description = "Invalid title or price, or a malformed body", body = ErrorBody),
+        (status = 400, description = "Invalid title, price or detail (one entry per field), or a malformed body", body = ErrorBody),
         (status = 404, description = "No such ticket", body = ErrorBody),
         (status = 409, description = "The ticket is reserved, or changed meanwhile", body = ErrorBody),
         SessionErrors, JsonBodyErrors, Unavailable,
@@ -201,12 +323,12 @@ pub async fn update_ticket(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> ApiResult<Json<TicketView>> {
-    let (title, price) = body.validate()?;
+    let (title, price, details) = body.validate()?;
     let id = parse_id(&id, "Ticket")?;
     let tickets = &state.tickets;
     let edited = change(
         || tickets.find(id),
-        |ticket| match ticket.edit(&user.id, title.clone(), price) {
+        |ticket| match ticket.edit(&user.id, title.clone(), price, &details) {
             Ok(edited) => Decision::Write(edited.clone(), Ok(edited)),
             Err(err) => Decision::Keep(Err(err)),
         },

@@ -99,6 +99,17 @@ async fn invalid_titles_and_prices_are_reported_per_field() {
     assert_eq!(smallest.status, 201, "{:?}", smallest.body);
 }
 
+/// The optional details, null when not given (details.rs).
+const DETAILS: [&str; 7] = [
+    "venue",
+    "city",
+    "startsAt",
+    "section",
+    "row",
+    "seat",
+    "description",
+];
+
 #[tokio::test]
 async fn a_created_ticket_is_returned_and_announced_in_cents() {
     let app = spawn_app().await;
@@ -106,20 +117,22 @@ async fn a_created_ticket_is_returned_and_announced_in_cents() {
     let response = app.create(&seller, "  Opera night ", 19.99).await;
     assert_eq!(response.status, 201);
     let id = response.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        response.body,
-        json!({"id": id, "title": "Opera night", "price": 19.99, "userId": seller, "orderId": null, "version": 0})
-    );
+    let mut expected = json!({"id": id, "title": "Opera night", "price": 19.99, "userId": seller, "orderId": null, "version": 0});
+    for field in DETAILS {
+        expected[field] = json!(null);
+    }
+    assert_eq!(response.body, expected);
     let events = eventually("ticket.created", Duration::from_secs(10), || async {
         let events = app.events("ticket.created").await;
         (!events.is_empty()).then_some(events)
     })
     .await;
     assert_eq!(events.len(), 1);
-    assert_eq!(
-        events[0]["data"],
-        json!({"id": id, "title": "Opera night", "priceCents": 1999, "userId": seller, "version": 0})
-    );
+    let mut expected = json!({"id": id, "title": "Opera night", "priceCents": 1999, "userId": seller, "version": 0});
+    for field in DETAILS {
+        expected[field] = json!(null);
+    }
+    assert_eq!(events[0]["data"], expected);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod config;
 mod create;
+mod details;
 mod helpers;
 mod listeners;
 mod metrics;
