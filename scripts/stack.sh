@@ -129,6 +129,19 @@ CONF
   server {
     listen $HTTP_HOST:$HTTP_PORT;
 CONF
+    # A ticket's live stream (Server-Sent Events): each message passed on at once, and the
+    # connection kept past the default 60 s read timeout (the service also sends a comment
+    # every 15 s and X-Accel-Buffering: no). Before the prefixes: the first regex wins.
+    if [ -x "$BIN_DIR/tickets" ]; then
+      cat <<'CONF'
+    location ~ ^/api/tickets/[^/]+/events$ {
+      proxy_pass http://tickets;
+      proxy_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 1h;
+    }
+CONF
+    fi
     while IFS=$'\t' read -r prefix svc; do
       case "$prefix" in ''|'#'*) continue ;; esac
       if [ "$prefix" = "/" ]; then

@@ -60,12 +60,18 @@ session=$(curl -sS -o /dev/null -D - -H 'content-type: application/json' \
 passed=0 failed=0
 for prefix in users tickets orders payments; do
   log "schemathesis: /api/$prefix/openapi.json ($examples examples per operation)"
-  # Nothing is excluded: the routes that end sessions (sign-out, sign-out everywhere, a
+  # Nothing else is excluded: the routes that end sessions (sign-out, sign-out everywhere, a
   # password change) revoke refresh tokens, and the access token in the cookie stays valid
   # until it expires, so the run keeps its session; bans need an admin (403 here), and the
   # webhook answers 404 without STRIPE_WEBHOOK_SECRET, as documented.
+  # Excluded: a ticket's live stream (GET /api/tickets/{id}/events, Server-Sent Events)
+  # never ends while the ticket exists, so every case that found a real ticket (the
+  # stateful phase follows the ids POST /api/tickets returns) would wait out the request
+  # timeout; services/tickets/tests/api/live.rs tests it instead.
+  exclude=()
+  [ "$prefix" = tickets ] && exclude=(--exclude-path '/api/tickets/{id}/events')
   # Run from the state folder: Schemathesis keeps a cache folder where it runs.
-  if (cd "$state" && "$schemathesis" run "$url/api/$prefix/openapi.json" --url "$url" \
+  if (cd "$state" && "$schemathesis" run "$url/api/$prefix/openapi.json" --url "$url" "${exclude[@]}" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$examples" --seed "$seed" --workers 1 --request-timeout 30 \
     --header "Cookie: session=$session" --suppress-health-check too_slow,filter_too_much \

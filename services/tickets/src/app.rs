@@ -12,6 +12,7 @@ use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::live::{self, Hub};
 use crate::store::TicketStore;
 use crate::{http, listeners};
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Listings per seller per minute.
     pub listings: KeyedLimit,
+    /// Ticket changes for the live streams.
+    pub live: Hub,
 }
 
 impl FromRef<AppState> for Sessions {
@@ -30,19 +33,35 @@ impl FromRef<AppState> for Sessions {
 }
 
 /// The tickets service: HTTP API, outbox relay and event listeners.
-pub struct App(Service);
+pub struct App {
+    service: Service,
+    /// Ends the live streams when the service stops: the HTTP server's drain waits for
+    /// every open response, and a live stream would never end by itself.
+    live_streams: CancellationToken,
+}
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mongo = common::mongo::options(&config.mongo, "tickets")
             .await
             .context("invalid MONGO_URL")?;
-        let service = Service::start(config.http.addr, || Self::start(&config, &mongo)).await?;
-        Ok(Self(service))
+        let live_streams = CancellationToken::new();
+        let service = Service::start(config.http.addr, || {
+            Self::start(&config, &mongo, &live_streams)
+        })
+        .await?;
+        Ok(Self {
+            service,
+            live_streams,
+        })
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(config: &Config, mongo: &ClientOptions) -> anyhow::Result<Ready> {
+    async fn start(
+        config: &Config,
+        mongo: &ClientOptions,
+        live_streams: &CancellationToken,
+    ) -> anyhow::Result<Ready> {
         let db = &common::mongo::connect(mongo, &config.mongo.database)
             .await
             .context("connecting to MongoDB")?;
@@ -59,6 +78,8 @@ impl App {
             .context("creating the outbox index")?;
         tasks.push(relay.spawn(tasks.token()));
         listeners::spawn_all(&bus, &tickets, &mut tasks).await?;
+        let live = Hub::new(config.live_streams_max, live_streams.clone());
+        live::spawn_feed(&bus, &live, &mut tasks).await?;
         let bans = BanStore::new(db)
             .follow(&bus, listeners::SERVICE, &mut tasks)
             .await?;
@@ -70,6 +91,7 @@ impl App {
                 config.listings_per_minute,
                 "You are listing tickets too fast; please wait a moment",
             ),
+            live,
         };
         Ok(Ready {
             routes: http::router(state),
@@ -79,10 +101,17 @@ impl App {
     }
 
     pub fn port(&self) -> u16 {
-        self.0.port()
+        self.service.port()
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.0.run_until_stopped(shutdown).await
+        // The live streams end as the server starts draining, not after.
+        let live_streams = self.live_streams.clone();
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            live_streams.cancel();
+        });
+        self.service.run_until_stopped(shutdown).await
     }
 }

@@ -10,6 +10,9 @@ pub struct Config {
     pub bus: BusConfig,
     /// `LISTINGS_PER_MINUTE`: tickets one seller may list per minute (per process).
     pub listings_per_minute: u32,
+    /// `LIVE_STREAMS_MAX`: live ticket streams (`GET /api/tickets/{id}/events`) one process
+    /// keeps open at once (503 beyond).
+    pub live_streams_max: usize,
 }
 
 impl Config {
@@ -20,6 +23,7 @@ impl Config {
             mongo: MongoConfig::from_env(env, "tickets")?,
             bus: BusConfig::from_env(env)?,
             listings_per_minute: env.or("LISTINGS_PER_MINUTE", 10)?,
+            live_streams_max: env.or("LIVE_STREAMS_MAX", 1000)?,
         })
     }
 }

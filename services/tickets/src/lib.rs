@@ -6,6 +6,7 @@ mod config;
 mod domain;
 mod http;
 mod listeners;
+mod live;
 mod store;
 
 pub use app::App;

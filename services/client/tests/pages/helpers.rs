@@ -106,6 +106,7 @@ pub async fn spawn_with(options: Options) -> Stack {
             mongo: db.config(),
             bus: bus_config.clone(),
             listings_per_minute: 1_000_000,
+            live_streams_max: 1000,
         })
         .await
         .expect("build tickets");

@@ -61,6 +61,7 @@ pub async fn spawn_apps_with(options: Options) -> TestApps {
         mongo: tickets_db.config(),
         bus: bus_config.clone(),
         listings_per_minute: 1_000_000,
+        live_streams_max: 1000,
     })
     .await
     .expect("build tickets");

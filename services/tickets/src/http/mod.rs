@@ -1,6 +1,7 @@
 //! Routes of the tickets service, all under `/api/tickets`; registered in [`openapi`],
 //! which also serves their OpenAPI document.
 
+mod live;
 mod openapi;
 mod tickets;
 

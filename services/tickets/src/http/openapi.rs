@@ -7,7 +7,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::tickets;
+use super::{live, tickets};
 use crate::app::AppState;
 
 pub const DOCUMENT_PATH: &str = "/api/tickets/openapi.json";
@@ -21,6 +21,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     );
     let routes = OpenApiRouter::with_openapi(frame)
         .routes(routes!(tickets::list_tickets, tickets::create_ticket))
-        .routes(routes!(tickets::show_ticket, tickets::update_ticket));
+        .routes(routes!(tickets::show_ticket, tickets::update_ticket))
+        .routes(routes!(live::ticket_events));
     common::openapi::split_and_serve(routes, DOCUMENT_PATH)
 }

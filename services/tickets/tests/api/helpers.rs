@@ -36,6 +36,7 @@ pub async fn spawn_app_with_listings_per_minute(listings_per_minute: u32) -> Tes
         mongo: db.config(),
         bus: bus_config.clone(),
         listings_per_minute,
+        live_streams_max: 1000,
     };
     let app = App::build(config).await.expect("build tickets app");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -7,6 +7,7 @@ mod create;
 mod details;
 mod helpers;
 mod listeners;
+mod live;
 mod metrics;
 mod openapi;
 mod read;

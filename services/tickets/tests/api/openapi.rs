@@ -20,6 +20,7 @@ async fn the_document_and_the_router_describe_the_same_routes() {
             "GET /api/tickets",
             "GET /api/tickets/openapi.json",
             "GET /api/tickets/{id}",
+            "GET /api/tickets/{id}/events",
             "POST /api/tickets",
             "PUT /api/tickets/{id}",
         ]
