@@ -128,6 +128,11 @@ pub struct UserPasswordResetRequested {
     /// The reset token (URL-safe), valid once until `expiresAt`.
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// The user's email, where the link goes: so that notifications can send it to a user
+    /// it has no replica of (e.g. one who signed up before notifications was deployed).
+    /// Absent in events published before auth filled it in.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// What a ticket is for: the event, where, when and which seat. Every field is optional

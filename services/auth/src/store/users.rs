@@ -188,6 +188,7 @@ impl UserStore {
             user_id: read.id.to_hex(),
             token: token.expose().to_owned(),
             expires_at: expires_at.to_chrono(),
+            email: Some(read.email.clone()),
         });
         let changed = self
             .users

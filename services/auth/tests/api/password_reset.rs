@@ -136,6 +136,10 @@ async fn known_and_unknown_emails_get_the_same_202_and_only_an_account_gets_a_to
     let events = reset.events(1).await;
     let data = &events[0]["data"];
     assert_eq!(data["userId"], ann_id.as_str());
+    assert_eq!(
+        data["email"], "ann@example.com",
+        "notifications can email a user it has no replica of"
+    );
     let token = data["token"].as_str().unwrap();
     assert_eq!(token.len(), 43, "32 bytes in base64url: {token}");
     let expires_at: chrono::DateTime<chrono::Utc> =
