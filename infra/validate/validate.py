@@ -30,6 +30,10 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
   skaffold          (build) skaffold.yaml against the skaffold/v4beta13 schema, plus its content
   dockerfile        (build) hadolint and the image rules; .dockerignore keeps the workspace
   workflows         (build) actionlint (with shellcheck) and what test.yml and deploy.yml must do
+  deploy            (deploy) deploy.yml's deploy job: kubectl diff, apply pruning by the overlay's
+                    instance label and an allowlist of its kinds (never Secrets, ConfigMaps,
+                    Namespaces, volumes, nor infra/monitoring's objects), rollout status with a
+                    timeout and rollout undo, a smoke test of the public site, in that order
   monitoring        (monitoring) infra/monitoring: the alerting rules (a PrometheusRule) and the Grafana
                     dashboard read only metrics the Rust code exports; the PodMonitors and
                     the service-down alert cover exactly the pods annotated for scraping,

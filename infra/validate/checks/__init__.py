@@ -10,6 +10,8 @@ beside this package, runs them all):
   network     NetworkPolicies against the flows the architecture has; stores' owners
   availability  PodDisruptionBudgets, HorizontalPodAutoscalers, spreading across nodes
   build       skaffold.yaml, the Dockerfile, .dockerignore, the GitHub workflows
+  deploy      deploy.yml's deploy job: diff, apply with prune, rollouts undone on failure,
+              smoke test, in that order; what the prune may reach
   monitoring  infra/monitoring: alerts, dashboard against the exported metrics; PodMonitors
               against the scrape annotations; metrics ports kept off the Ingress
   selftest    each check fed a deliberately broken copy, which it must fail

@@ -21,6 +21,7 @@ from .build import (
     check_local_versions,
     check_workflows_content,
 )
+from .deploy import check_deploy_safety, hand_applied, load_deploy_workflow, self_tests as deploy_self_tests
 from .common import K8S, OVERLAYS, ROOT, Problems, load_routes, load_service_env, load_yaml, load_yaml_all, render, run, tool_output
 from .availability import SPREAD_OVERLAYS, check_autoscalers, check_disruption_budgets, check_spread
 from .env import check_env, check_public_url
@@ -151,6 +152,10 @@ def main() -> int:
     if "dev" in renders:
         report.record("test.yml and deploy.yml do their jobs", lambda: check_workflows_content(services, base_images(renders["dev"])))
         report.record("the dev overlay's NATS and Mailpit are the versions make up builds (scripts/lib.sh)", lambda: check_local_versions(renders["dev"]))
+    deployed = {o: renders[o] for o in ("staging", "prod") if o in renders}
+    secret_names = {r.secret for rows in env_rows.values() for r in rows if r.secret}
+    report.record("deploy.yml: diff, apply pruning the overlay's own objects, rollouts undone on failure, smoke test",
+                  lambda: check_deploy_safety(load_deploy_workflow(), deployed, hand_applied(), secret_names))
     scripts = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("scripts/test.d/*.sh")])
     report.record("shellcheck scripts/*.sh scripts/test.d/*.sh infra/k8s/set-images.sh",
                   lambda: tool_output(run(["shellcheck", "-x", *scripts, "infra/k8s/set-images.sh"])))
@@ -173,6 +178,8 @@ def main() -> int:
     print("self-tests: each check fails on a broken copy")
     if all(k in renders for k in ("dev", "staging", "prod")) and "prod" in release:
         for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known, renders["staging"]):
+            report.record(name, thunk, expect_fail=True)
+        for name, thunk in deploy_self_tests(deployed, secret_names):
             report.record(name, thunk, expect_fail=True)
     else:
         report.record("self-tests need the dev, staging and prod renders", lambda: ["a render failed above"])
