@@ -9,6 +9,7 @@ use axum::routing::get;
 const CSS: &str = include_str!("../../assets/app.css");
 const ORDER_JS: &str = include_str!("../../assets/order.js");
 const STRIPE_JS: &str = include_str!("../../assets/stripe-pay.js");
+const TICKET_LIVE_JS: &str = include_str!("../../assets/ticket-live.js");
 const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -24,6 +25,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/assets/stripe-pay.js",
             get(|| asset("text/javascript; charset=utf-8", STRIPE_JS)),
+        )
+        .route(
+            "/assets/ticket-live.js",
+            get(|| asset("text/javascript; charset=utf-8", TICKET_LIVE_JS)),
         )
         .route(
             "/assets/favicon.svg",

@@ -125,6 +125,9 @@ pub struct TicketPage {
     reserved: bool,
     own: bool,
     signed_in: bool,
+    /// Signed in and not the seller: the live script enables the Purchase button when the
+    /// ticket is free again.
+    can_buy: bool,
     signin_href: String,
     purchase_block: Option<&'static str>,
     purchase_error: Option<String>,
@@ -147,10 +150,14 @@ impl TicketPage {
             ),
             reserved: ticket.is_reserved(),
             signed_in: user.is_some(),
+            can_buy: user.is_some() && !own,
             own,
             id: ticket.id,
             price: money(ticket.price),
-            layout: Layout::new(ticket.title.clone(), user),
+            layout: Layout {
+                live_ticket: true,
+                ..Layout::new(ticket.title.clone(), user)
+            },
             title: ticket.title,
             purchase_error: None,
             edit,

@@ -15,6 +15,8 @@ pub struct Layout {
     pub refresh_seconds: Option<u32>,
     /// Loads the order page's countdown script.
     pub countdown: bool,
+    /// Loads the ticket page's live availability script.
+    pub live_ticket: bool,
 }
 
 impl Layout {
@@ -26,6 +28,7 @@ impl Layout {
             stripe_key: None,
             refresh_seconds: None,
             countdown: false,
+            live_ticket: false,
         }
     }
 

@@ -50,6 +50,7 @@ async fn assets_are_served_by_the_client_itself() {
         ("/assets/app.css", "text/css"),
         ("/assets/order.js", "text/javascript"),
         ("/assets/stripe-pay.js", "text/javascript"),
+        ("/assets/ticket-live.js", "text/javascript"),
         ("/assets/favicon.svg", "image/svg+xml"),
     ] {
         let page = browser.get(path).await;

@@ -136,3 +136,50 @@ async fn the_owner_edits_the_ticket_and_sees_errors_next_to_the_fields() {
         .await
         .assert_has(&["Choir, front row"]);
 }
+
+#[tokio::test]
+async fn the_ticket_page_follows_its_availability_live_with_a_same_origin_script() {
+    let stack = spawn().await;
+    let (seller, _) = stack.signed_in_browser().await;
+    let id = seller.sell("Live show", "12").await;
+    let (buyer, _) = stack.signed_in_browser().await;
+    let page = buyer.get(&format!("/tickets/{id}")).await;
+    assert_eq!(page.status, 200);
+    page.assert_has(&[
+        r#"<script src="/assets/ticket-live.js" defer></script>"#,
+        // What the script reads: the ticket, its state as rendered, whether this visitor
+        // may buy it.
+        &format!(r#"data-live-ticket="{id}""#),
+        r#"data-status="available""#,
+        r#"data-can-buy="true""#,
+        // What it updates: the badge, the Purchase button and its hint, the news.
+        r#"id="ticket-status">Available</span>"#,
+        r#"<form method="post" action="/tickets/"#,
+        r#"class="purchase">"#,
+        r#"<button type="submit" class="button button-wide">Purchase</button>"#,
+        r#"<p class="hint">"#,
+        r#"data-live-message role="status" aria-live="polite" hidden></p>"#,
+    ]);
+    // The stream is same-origin (the ingress routes /api/tickets to the tickets service).
+    let policy = page.header("content-security-policy");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+
+    // The seller's own page: nothing to enable.
+    let own = seller.get(&format!("/tickets/{id}")).await;
+    own.assert_has(&[r#"data-can-buy="false""#, "/assets/ticket-live.js"]);
+
+    let script = stack.browser().get("/assets/ticket-live.js").await;
+    assert_eq!(script.status, 200);
+    script.assert_has(&[
+        "new EventSource(\"/api/tickets/\"",
+        "/events\"",
+        "Someone just reserved this ticket",
+        "This ticket is available again",
+    ]);
+    // Pages without a live ticket do not load it.
+    stack
+        .browser()
+        .get("/")
+        .await
+        .assert_lacks(&["ticket-live.js"]);
+}
