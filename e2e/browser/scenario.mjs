@@ -224,6 +224,9 @@ const lateShow = `Late show ${RUN}`;
 let concertId = "";
 let lateShowId = "";
 let orderId = "";
+// A second buyer with the concert's page open while the first one buys it.
+let rivalContext = null;
+let rival = null;
 
 try {
   await step("home page, signed out", { services: ["client", "tickets"] }, async () => {
@@ -294,6 +297,24 @@ try {
     await shot(buyer, "ticket-buyer");
   });
 
+  await step("a second buyer has the ticket page open, live", {
+    services: ["client", "auth", "tickets"],
+    after: ["buyer signs up and opens the ticket"],
+  }, async () => {
+    rivalContext = await browser.newContext(desktop);
+    rival = await rivalContext.newPage();
+    rival.setDefaultTimeout(15_000);
+    watch(rival, "rival", problems);
+    await signUp(rival, `rival-${RUN}@example.com`);
+    await rival.goto(`${BASE_URL}/tickets/${concertId}`);
+    // The page's event stream is open (the script marks it), and the ticket is for sale.
+    await rival.locator('[data-live-ticket][data-live="open"]').waitFor({ timeout: 10_000 });
+    check((await rival.locator("#ticket-status").textContent()).trim() === "Available", "not available");
+    check(await rival.getByRole("button", { name: "Purchase" }).isEnabled(), "Purchase is disabled for the second buyer");
+    // Gone if the page reloads: what follows must happen on this very page.
+    await rival.evaluate(() => { window.gittixSamePage = true; });
+  });
+
   await step("buyer purchases and sees the countdown", {
     services: ["orders"],
     after: ["buyer signs up and opens the ticket"],
@@ -307,6 +328,18 @@ try {
     await buyer.getByRole("button", { name: "Pay (test mode)" }).waitFor();
     await shot(buyer, "order-countdown");
   });
+
+  await step("the open ticket page shows the reservation without a reload", {
+    after: ["a second buyer has the ticket page open, live", "buyer purchases and sees the countdown"],
+  }, async () => {
+    // No goto, no reload: the news comes through the page's event stream.
+    await rival.getByText("Someone just reserved this ticket").waitFor({ timeout: 10_000 });
+    check((await rival.locator("#ticket-status").textContent()).trim() === "Reserved", "the badge does not say Reserved");
+    check(await rival.getByRole("button", { name: "Purchase" }).isDisabled(), "Purchase is still enabled");
+    check(await rival.evaluate(() => window.gittixSamePage === true), "the page was reloaded");
+    await shot(rival, "ticket-reserved-live");
+  });
+  if (rivalContext) await rivalContext.close();
 
   await step("buyer pays and the order is complete", {
     services: ["payments"],
