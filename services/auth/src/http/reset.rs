@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
+use common::auth::SUSPENDED;
 use common::change::{ChangeError, Decision, change};
 use common::error::{ApiError, ApiResult, ErrorItem};
 use common::http::ApiJson;
@@ -147,12 +148,14 @@ pub struct ResetConfirmBody {
     tag = "users",
     summary = "Set a new password with the token of a reset link",
     description = "Spends the token (once: of two uses, even at the same moment, one \
-        succeeds), sets the password, ends every session of the user and lifts a sign-in \
-        lock. Signs nobody in.",
+        succeeds), sets the password, ends every session of the user (refresh refuses them \
+        from the same write on; access tokens already issued last until they expire) and \
+        lifts a sign-in lock. Signs nobody in. Refused for a suspended account.",
     request_body = ResetConfirmBody,
     responses(
         (status = 204, description = "The password is set; every session of the user ended"),
         (status = 400, description = "A token that is unknown, expired or already used (field `token`), an invalid password (field `password`), or a malformed body", body = common::error::ErrorBody),
+        (status = 403, description = "Account suspended: the password is not set", body = common::error::ErrorBody),
         common::openapi::JsonBodyErrors, common::openapi::Unavailable,
     ),
 )]
@@ -187,27 +190,46 @@ pub async fn confirm_reset(
     if !unexpired {
         return Err(invalid());
     }
+    // A token issued before a ban sets nothing: refused as a sign-in is.
+    if user.banned {
+        return Err(ApiError::Forbidden(SUSPENDED.into()));
+    }
     let hash = state.passwords.hash(password).await.map_err(hash_error)?;
-    // Conditioned on the token still being there and unexpired: a second use, even at
-    // the same moment, matches nothing.
+    // Conditioned on the token still being there and unexpired (a second use, even at the
+    // same moment, matches nothing) and on the user not being banned (a ban meanwhile).
+    // The same write moves the credentials version: from then on, refresh refuses every
+    // session started before.
     if !state
         .users
         .reset_password(user.id, &token_hash, hash, bson::DateTime::now())
         .await
         .map_err(ApiError::internal)?
     {
-        return Err(invalid());
+        let banned = state
+            .users
+            .find(user.id)
+            .await
+            .map_err(ApiError::internal)?
+            .is_some_and(|now| now.banned);
+        return Err(if banned {
+            ApiError::Forbidden(SUSPENDED.into())
+        } else {
+            invalid()
+        });
     }
-    state
-        .session_store
-        .revoke_all(user.id)
-        .await
-        .map_err(ApiError::internal)?;
-    state
-        .failures
-        .unlock(&user.email)
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(user.id = %user.id, "password reset; every session ended");
+    // The password is set and the token spent: what follows is eager, and failing at it
+    // must not answer an error that a retry (with the spent token) cannot mend. Sessions
+    // from before are refused at refresh anyway; a lock ends on its own.
+    match state.session_store.revoke_all(user.id).await {
+        Ok(()) => tracing::info!(user.id = %user.id, "password reset; every session ended"),
+        Err(err) => tracing::error!(
+            user.id = %user.id,
+            error = %err,
+            "password reset; ending the sessions failed (refresh refuses them)"
+        ),
+    }
+    if let Err(err) = state.failures.unlock(&user.email).await {
+        tracing::error!(user.id = %user.id, error = %err, "password reset; lifting a sign-in lock failed");
+    }
     Ok(StatusCode::NO_CONTENT)
 }

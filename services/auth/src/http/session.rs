@@ -4,20 +4,51 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use bson::oid::ObjectId;
+use common::auth::SUSPENDED;
 use common::error::{ApiError, ApiResult};
 use tower_cookies::Cookies;
 
 use crate::app::AppState;
 use crate::domain::password::HashError;
+use crate::http::users::INVALID_CREDENTIALS;
 use crate::store::{Issued, UserDoc};
 
 /// Signs the user in: a new session (refresh token) and an access token in it.
+///
+/// `user` is the user as the caller checked the password against: the session records
+/// that credentials version. A new password written since (a reset, a change elsewhere)
+/// would otherwise let a sign-in with the old one that was checked just before it start
+/// a session just after the sessions were ended. So the user is read again once the
+/// session is stored: a credentials version changed by then (or a ban) ends the session
+/// and refuses the sign-in; one changed later finds the session already stored, with the
+/// old version, which refresh refuses.
 pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiResult<()> {
     let issued = state
         .session_store
-        .start(user.id, state.refresh_ttl)
+        .start(user.id, user.credentials_version, state.refresh_ttl)
         .await
         .map_err(ApiError::internal)?;
+    let now = state
+        .users
+        .find(user.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let refusal = match &now {
+        None => Some(ApiError::NotAuthenticated),
+        Some(now) if now.banned => Some(ApiError::Forbidden(SUSPENDED.into())),
+        Some(now) if now.credentials_version != user.credentials_version => {
+            Some(ApiError::Unauthorized(INVALID_CREDENTIALS.into()))
+        }
+        Some(_) => None,
+    };
+    if let Some(refusal) = refusal {
+        tracing::info!(user.id = %user.id, "the account changed while a session started: refused");
+        // Eager: its credentials version is refused at refresh anyway.
+        if let Err(err) = state.session_store.revoke(&issued.session_id).await {
+            tracing::warn!(error = %err, "ending a refused session failed");
+        }
+        return Err(refusal);
+    }
     set_cookies(state, cookies, user, &issued)
 }
 

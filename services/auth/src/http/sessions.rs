@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::http::session::{self, clear_cookies, hash_error};
 use crate::http::users::{INVALID_CREDENTIALS, UserResponse};
-use crate::store::{RefreshError, SessionStore};
+use crate::store::{RefreshError, SessionStore, UserDoc};
 
 /// `POST /api/users/refresh`: a new access token, and the refresh token rotated.
 #[utoipa::path(
@@ -28,7 +28,7 @@ use crate::store::{RefreshError, SessionStore};
     responses(
         (status = 200, description = "Both cookies renewed", body = UserResponse,
             headers(("Set-Cookie" = String, description = "`session` and the rotated `refresh`"))),
-        (status = 401, description = "No refresh token, or a revoked, expired or reused one (a reuse ends the session); the cookies are cleared", body = common::error::ErrorBody),
+        (status = 401, description = "No refresh token, or a revoked, expired or reused one (a reuse ends the session), or one of a session started before the password last changed (it ends); the cookies are cleared", body = common::error::ErrorBody),
         (status = 403, description = "Account suspended; the cookies are cleared", body = common::error::ErrorBody),
         common::openapi::Unavailable,
     ),
@@ -125,6 +125,20 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
             .map_err(ApiError::internal)?;
         return Err(ApiError::Forbidden(SUSPENDED.into()));
     }
+    // A session started under an earlier password (a change or a reset since): refused
+    // and ended, even if ending every session with the new password did not happen.
+    if issued.credentials_version != user.credentials_version {
+        tracing::info!(
+            user.id = %user.id,
+            "a session from before the password changed tried to refresh; ended"
+        );
+        state
+            .session_store
+            .revoke(&issued.session_id)
+            .await
+            .map_err(ApiError::internal)?;
+        return Err(ApiError::NotAuthenticated);
+    }
     session::set_cookies(state, cookies, &user, &issued)?;
     Ok(UserResponse::from(&user))
 }
@@ -206,7 +220,7 @@ pub struct PasswordBody {
 }
 
 /// `POST /api/users/password`: with the current password, sets a new one and ends every
-/// session; the caller gets a new one.
+/// session (refresh refuses them from the same write on); the caller gets a new one.
 #[utoipa::path(
     post,
     path = "/api/users/password",
@@ -276,12 +290,18 @@ pub async fn change_password(
             "The account changed meanwhile; please try again".into(),
         ));
     }
-    state
-        .session_store
-        .revoke_all(user.id)
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(user.id = %user.id, "password changed; every session ended");
-    session::start(&state, &cookies, &user).await?;
+    // Every earlier session is refused at refresh from now on (the credentials version
+    // moved with the password); ending them here as well is eager, not what makes it so.
+    if let Err(err) = state.session_store.revoke_all(user.id).await {
+        tracing::error!(user.id = %user.id, error = %err, "password changed; ending the earlier sessions failed (refresh refuses them)");
+    } else {
+        tracing::info!(user.id = %user.id, "password changed; every session ended");
+    }
+    // This session starts under the new password's credentials version.
+    let changed = UserDoc {
+        credentials_version: user.credentials_version + 1,
+        ..user
+    };
+    session::start(&state, &cookies, &changed).await?;
     Ok(StatusCode::NO_CONTENT)
 }

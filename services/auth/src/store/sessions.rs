@@ -28,6 +28,10 @@ struct SessionDoc {
     revoked: bool,
     #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
     created_at: DateTime<Utc>,
+    /// The user's credentials version the sign-in checked the password against
+    /// (`UserDoc::credentials_version`; 0 in sessions started before it was recorded).
+    #[serde(default)]
+    credentials_version: i64,
 }
 
 /// A refresh token as handed to the browser; never logged.
@@ -43,6 +47,8 @@ impl RefreshToken {
 pub struct Issued {
     pub session_id: String,
     pub user_id: ObjectId,
+    /// The user's credentials version the session was started under.
+    pub credentials_version: i64,
     pub token: RefreshToken,
 }
 
@@ -74,10 +80,12 @@ impl SessionStore {
         ensure_indexes(&self.sessions, &[index("by_user", doc! {"userId": 1})]).await
     }
 
-    /// Starts a session for the user, lasting `ttl` unless used.
+    /// Starts a session for the user under the credentials version its password was
+    /// checked against, lasting `ttl` unless used.
     pub async fn start(
         &self,
         user_id: ObjectId,
+        credentials_version: i64,
         ttl: std::time::Duration,
     ) -> mongodb::error::Result<Issued> {
         let now = Utc::now();
@@ -91,12 +99,14 @@ impl SessionStore {
                 expires_at: now + lifetime(ttl),
                 revoked: false,
                 created_at: now,
+                credentials_version,
             })
             .await?;
         Ok(Issued {
             token: RefreshToken(format!("{session_id}.{secret}")),
             session_id,
             user_id,
+            credentials_version,
         })
     }
 
@@ -141,6 +151,7 @@ impl SessionStore {
             token: RefreshToken(format!("{session_id}.{new_secret}")),
             session_id: session_id.to_owned(),
             user_id: session.user_id,
+            credentials_version: session.credentials_version,
         })
     }
 

@@ -30,6 +30,12 @@ pub struct UserDoc {
     /// The pending password reset, if one was asked for and not used since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_reset: Option<PasswordReset>,
+    /// Incremented by every new password (a change or a reset), in the same write. Each
+    /// session records the value its sign-in checked the password against; a session
+    /// under another value is refused at refresh, whether or not ending the sessions
+    /// eagerly after the new password worked. Absent (0) in users created before it.
+    #[serde(default)]
+    pub credentials_version: i64,
 }
 
 /// A password reset asked for: the hash of its single-use token and when it expires.
@@ -45,6 +51,7 @@ pub struct PasswordReset {
 const RESET: &str = "passwordReset";
 const RESET_TOKEN_HASH: &str = "passwordReset.tokenHash";
 const RESET_EXPIRES_AT: &str = "passwordReset.expiresAt";
+const CREDENTIALS_VERSION: &str = "credentialsVersion";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,6 +114,7 @@ impl UserStore {
             banned: false,
             pending_events: vec![created.to_bson()],
             password_reset: None,
+            credentials_version: 0,
         };
         match self.users.insert_one(&user).await {
             Ok(_) => {
@@ -154,8 +162,10 @@ impl UserStore {
         Ok(changed)
     }
 
-    /// Replaces the password hash of the user as read, if it is still at that version.
-    /// A pending password reset is dropped with it: its link was for the old password.
+    /// Replaces the password hash of the user as read, if it is still at that version, and
+    /// increments the credentials version with it (every earlier session is refused from
+    /// then on). A pending password reset is dropped with it: its link was for the old
+    /// password.
     pub async fn set_password(
         &self,
         read: &UserDoc,
@@ -167,6 +177,7 @@ impl UserStore {
                 doc! {"_id": read.id, "version": read.version},
                 doc! {
                     "$set": {"passwordHash": password_hash, "version": read.version + 1},
+                    "$inc": {CREDENTIALS_VERSION: 1},
                     "$unset": {RESET: ""},
                 },
             )
@@ -222,9 +233,11 @@ impl UserStore {
     }
 
     /// Sets the password of the user whose pending reset has this token hash and has not
-    /// expired at `now`, and removes the reset: the write is conditioned on the token
-    /// still being there, so of two uses of one token exactly one succeeds. False when the
-    /// token is gone (used, replaced) or expired.
+    /// expired at `now`, increments the credentials version (every earlier session is
+    /// refused from then on) and removes the reset: one write, conditioned on the token
+    /// still being there, so of two uses of one token exactly one succeeds, and on the user
+    /// not being banned. False when the token is gone (used, replaced) or expired, or the
+    /// user is banned.
     pub async fn reset_password(
         &self,
         id: ObjectId,
@@ -235,10 +248,15 @@ impl UserStore {
         Ok(self
             .users
             .update_one(
-                doc! {"_id": id, RESET_TOKEN_HASH: token_hash, RESET_EXPIRES_AT: {"$gt": now}},
+                doc! {
+                    "_id": id,
+                    RESET_TOKEN_HASH: token_hash,
+                    RESET_EXPIRES_AT: {"$gt": now},
+                    "banned": {"$ne": true},
+                },
                 doc! {
                     "$set": {"passwordHash": password_hash},
-                    "$inc": {"version": 1},
+                    "$inc": {"version": 1, CREDENTIALS_VERSION: 1},
                     "$unset": {RESET: ""},
                 },
             )

@@ -416,7 +416,7 @@ async fn the_document_describes_both_routes_and_every_answer_they_give() {
     );
     assert_eq!(
         statuses("/api/users/password-reset/confirm"),
-        ["204", "400", "413", "415", "503"]
+        ["204", "400", "403", "413", "415", "503"]
     );
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
@@ -430,4 +430,229 @@ async fn the_document_describes_both_routes_and_every_answer_they_give() {
         json!(["token", "password"])
     );
     assert_eq!(schemas["ResetRequested"]["required"], json!(["message"]));
+}
+
+impl ResetApp {
+    async fn sessions(&self) -> mongodb::Collection<Document> {
+        mongodb::Client::with_uri_str(&self.mongo.url)
+            .await
+            .unwrap()
+            .database(&self.mongo.database)
+            .collection("sessions")
+    }
+
+    /// Undoes the eager ending of every session, as if it had failed after the new
+    /// password was written.
+    async fn unrevoke_sessions(&self) {
+        let undone = self
+            .sessions()
+            .await
+            .update_many(doc! {}, doc! {"$set": {"revoked": false}})
+            .await
+            .unwrap();
+        assert!(undone.modified_count >= 1, "a session had been ended");
+    }
+
+    async fn refresh(&self, browser: &reqwest::Client) -> u16 {
+        self.app
+            .send(browser, Method::POST, "/api/users/refresh", None)
+            .await
+            .status
+    }
+}
+
+#[tokio::test]
+async fn a_session_from_before_a_reset_cannot_refresh_even_if_it_was_not_ended() {
+    let reset = spawn_reset(generous_limits()).await;
+    let laptop = browser();
+    reset.app.signup_in(&laptop, "ann@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+    assert_eq!(reset.confirm(&token, "battery staple").await.status, 204);
+    reset.unrevoke_sessions().await;
+
+    assert_eq!(
+        reset.refresh(&laptop).await,
+        401,
+        "refused: an old password"
+    );
+    let session = reset
+        .sessions()
+        .await
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        session.get_bool("revoked"),
+        Ok(true),
+        "and ended: {session}"
+    );
+
+    // A session started after the reset refreshes.
+    let phone = browser();
+    let signin = reset
+        .app
+        .send(
+            &phone,
+            Method::POST,
+            "/api/users/signin",
+            Some(json!({"email": "ann@example.com", "password": "battery staple"})),
+        )
+        .await;
+    assert_eq!(signin.status, 200);
+    assert_eq!(reset.refresh(&phone).await, 200);
+    assert_eq!(reset.refresh(&phone).await, 200);
+}
+
+#[tokio::test]
+async fn after_a_change_of_password_only_the_new_session_refreshes_even_if_the_others_were_not_ended()
+ {
+    let reset = spawn_reset(generous_limits()).await;
+    let (laptop, phone) = (browser(), browser());
+    reset.app.signup_in(&laptop, "ann@example.com").await;
+    let signin = reset
+        .app
+        .send(
+            &phone,
+            Method::POST,
+            "/api/users/signin",
+            Some(json!({"email": "ann@example.com", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(signin.status, 200);
+    let changed = reset
+        .app
+        .send(
+            &phone,
+            Method::POST,
+            "/api/users/password",
+            Some(json!({"currentPassword": "correct horse", "newPassword": "battery staple"})),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{:?}", changed.body);
+    reset.unrevoke_sessions().await;
+
+    assert_eq!(reset.refresh(&laptop).await, 401, "the laptop's is refused");
+    assert_eq!(
+        reset.refresh(&phone).await,
+        200,
+        "the one it started is not"
+    );
+    assert_eq!(reset.refresh(&phone).await, 200);
+}
+
+#[tokio::test]
+async fn a_token_issued_before_a_ban_sets_no_password() {
+    let reset = spawn_reset(generous_limits()).await;
+    let admin = browser();
+    reset
+        .app
+        .signup_in(&admin, crate::helpers::ADMIN_EMAIL)
+        .await;
+    let ann_id = reset
+        .app
+        .signup_in(&browser(), "ann@example.com")
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = reset.token_for("ann@example.com", 1).await;
+    let ban_path = format!("/api/users/{ann_id}/ban");
+    let banned = reset.app.send(&admin, Method::POST, &ban_path, None).await;
+    assert_eq!(banned.status, 204);
+
+    let refused = reset.confirm(&token, "battery staple").await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(refused.body["errors"][0]["message"], "Account suspended");
+    let ann = reset
+        .users()
+        .await
+        .find_one(doc! {"email": "ann@example.com"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ann.get_i64("credentialsVersion"), Ok(0), "unchanged: {ann}");
+
+    // Once unbanned, the password is still the old one.
+    let unbanned = reset
+        .app
+        .send(&admin, Method::DELETE, &ban_path, None)
+        .await;
+    assert_eq!(unbanned.status, 204);
+    assert_eq!(reset.signin("ann@example.com", "battery staple").await, 401);
+    assert_eq!(reset.signin("ann@example.com", "correct horse").await, 200);
+}
+
+/// A sign-in whose password check ends after a reset: it read the user, and checked the
+/// password against the hash, from before. The old hash is made slow (many argon2 passes)
+/// so that the reset happens entirely during that check.
+#[tokio::test]
+async fn a_sign_in_checked_against_the_password_a_reset_replaced_starts_no_session() {
+    use argon2::password_hash::PasswordHasher;
+    let reset = spawn_reset(LimitsConfig {
+        hash_concurrency: 2,
+        ..generous_limits()
+    })
+    .await;
+    reset.app.signup_in(&browser(), "ann@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+    let slow = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19_456, 150, 1, None).unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let slow_hash = slow.hash_password(b"correct horse").unwrap().to_string();
+    let check_takes = started.elapsed();
+    reset
+        .users()
+        .await
+        .update_one(
+            doc! {"email": "ann@example.com"},
+            doc! {"$set": {"passwordHash": slow_hash}},
+        )
+        .await
+        .unwrap();
+
+    let late = browser();
+    let signin = {
+        let (app, late) = (&reset.app, late.clone());
+        let address = app.address.clone();
+        tokio::spawn(async move {
+            let response = late
+                .post(format!("{address}/api/users/signin"))
+                .json(&json!({"email": "ann@example.com", "password": "correct horse"}))
+                .send()
+                .await
+                .unwrap();
+            JsonResponse::from(response).await
+        })
+    };
+    // The sign-in reads the user at once, then checks the password for `check_takes`.
+    tokio::time::sleep(check_takes / 4).await;
+    assert!(!signin.is_finished(), "still checking the password");
+    assert_eq!(reset.confirm(&token, "battery staple").await.status, 204);
+    assert!(
+        !signin.is_finished(),
+        "the reset was done while the sign-in still checked the password (it took {check_takes:?})"
+    );
+
+    let signin = signin.await.unwrap();
+    assert_eq!(signin.status, 401, "{:?}", signin.body);
+    assert!(
+        signin
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("refresh=") || c.starts_with("refresh=;")),
+        "{:?}",
+        signin.set_cookies()
+    );
+    assert_eq!(reset.refresh(&late).await, 401);
+    reset.unrevoke_sessions().await;
+    assert_eq!(
+        reset.refresh(&late).await,
+        401,
+        "its session is refused anyway"
+    );
 }
