@@ -76,6 +76,7 @@ events! {
     UserPasswordResetRequested = "user.password_reset_requested";
     TicketCreated = "ticket.created";
     TicketUpdated = "ticket.updated";
+    TicketRemoved = "ticket.removed";
     OrderCreated = "order.created";
     OrderCancelled = "order.cancelled";
     OrderCompleted = "order.completed";
@@ -192,6 +193,19 @@ pub struct TicketUpdated {
     pub version: i64,
     #[serde(flatten)]
     pub details: TicketDetails,
+}
+
+/// Its seller took a ticket off sale: it leaves the listing and can no longer be ordered.
+/// Comes in the ticket's version order like `ticket.updated`. An order placed before the
+/// removal was known wins: the ticket is then reserved by it (a `ticket.updated` at the next
+/// version), so a removed ticket never has an active order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketRemoved {
+    pub id: String,
+    /// The seller.
+    pub user_id: String,
+    pub version: i64,
 }
 
 /// The ticket an order is for, as the order saw it.
@@ -334,6 +348,9 @@ pub struct TicketSnapshot {
     pub version: i64,
     #[serde(flatten)]
     pub details: TicketDetails,
+    /// Taken off sale by its seller (`ticket.removed`); absent in older snapshots.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A service that follows orders (tickets, payments) lost track of one: orders answers

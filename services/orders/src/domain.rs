@@ -288,6 +288,9 @@ pub struct TicketReplica {
     /// Venue, date and seat, as the latest event said.
     #[serde(default)]
     pub details: TicketDetails,
+    /// Taken off sale by its seller (`ticket.removed`): it cannot be ordered.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 impl TicketReplica {
@@ -306,6 +309,7 @@ impl TicketReplica {
             user_id,
             version,
             details,
+            removed: false,
         }
     }
 
@@ -317,8 +321,12 @@ impl TicketReplica {
         Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
 
+    /// A snapshot, which says whether the ticket is off sale.
     pub fn from_snapshot(id: ObjectId, e: common::events::TicketSnapshot) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
+        Self {
+            removed: e.removed,
+            ..Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use common::auth::bans::BanStore;
 use common::bus::Bus;
 use common::events::{
     CancelReason, Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated,
-    PaymentRefunded, TicketCreated, TicketSnapshot, TicketUpdated, UserBanned,
+    PaymentRefunded, TicketCreated, TicketRemoved, TicketSnapshot, TicketUpdated, UserBanned,
 };
 use common::listener::{Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
@@ -30,6 +30,8 @@ pub async fn spawn_all(
         .on(on_ticket_updated)
         .await?
         .on(on_ticket_snapshot)
+        .await?
+        .on(on_ticket_removed)
         .await?
         .on(on_expiration_complete)
         .await?
@@ -95,6 +97,15 @@ async fn on_ticket_updated(orders: Transitions, event: Envelope<TicketUpdated>) 
         Err(outcome) => return outcome,
     };
     replica::updated(&orders.store, TicketReplica::from_updated(id, data)).await
+}
+
+async fn on_ticket_removed(orders: Transitions, event: Envelope<TicketRemoved>) -> Outcome {
+    let data = event.data;
+    let id = match event_id(&data.id, "ticket") {
+        Ok(id) => id,
+        Err(outcome) => return outcome,
+    };
+    replica::removed(&orders.store, id, data.version).await
 }
 
 async fn on_ticket_snapshot(orders: Transitions, event: Envelope<TicketSnapshot>) -> Outcome {

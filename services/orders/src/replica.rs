@@ -3,6 +3,7 @@
 //! Updates apply in version order; a gap that does not close asks tickets for the ticket's
 //! whole state (`ticket.resync_requested`, answered by `ticket.snapshot`).
 
+use bson::oid::ObjectId;
 use common::events::TicketResyncRequested;
 use common::listener::{Outcome, VersionCheck};
 use common::outbox::PendingEvent;
@@ -27,7 +28,23 @@ pub async fn updated(store: &OrderStore, ticket: TicketReplica) -> Outcome {
             Ok(local) => {
                 let known_version = local.map(|t| t.version);
                 VersionCheck::of(known_version, ticket.version)
-                    .outcome_when_behind(|| resync_request(&ticket, known_version))
+                    .outcome_when_behind(|| resync_request(ticket.id, known_version))
+            }
+            Err(err) => Outcome::retry_after_error(&err.into()),
+        },
+        Err(err) => Outcome::retry_after_error(&err.into()),
+    }
+}
+
+/// The ticket was taken off sale, at `version`: applied only on top of the version before.
+pub async fn removed(store: &OrderStore, id: ObjectId, version: i64) -> Outcome {
+    match store.remove_ticket(id, version).await {
+        Ok(true) => Outcome::Ack,
+        Ok(false) => match store.find_ticket(id).await {
+            Ok(local) => {
+                let known_version = local.map(|t| t.version);
+                VersionCheck::of(known_version, version)
+                    .outcome_when_behind(|| resync_request(id, known_version))
             }
             Err(err) => Outcome::retry_after_error(&err.into()),
         },
@@ -43,11 +60,11 @@ pub async fn snapshot(store: &OrderStore, ticket: TicketReplica) -> Outcome {
     }
 }
 
-fn resync_request(ticket: &TicketReplica, known_version: Option<i64>) -> PendingEvent {
+fn resync_request(id: ObjectId, known_version: Option<i64>) -> PendingEvent {
     PendingEvent::keyed(
-        &format!("{SERVICE}:{}:{known_version:?}", ticket.id),
+        &format!("{SERVICE}:{id}:{known_version:?}"),
         TicketResyncRequested {
-            id: ticket.id.to_hex(),
+            id: id.to_hex(),
             known_version,
             requested_by: SERVICE.to_owned(),
         },

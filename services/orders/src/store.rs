@@ -20,6 +20,9 @@ fn replica_set(ticket: &TicketReplica) -> mongodb::error::Result<Document> {
         "userId": &ticket.user_id,
         "version": ticket.version,
         "details": bson::to_bson(&ticket.details)?,
+        // Only a snapshot says removed: a `ticket.updated` after a `ticket.removed` is an
+        // order that won over the removal (docs/ARCHITECTURE.md).
+        "removed": ticket.removed,
     }})
 }
 
@@ -237,6 +240,19 @@ impl OrderStore {
             self.insert_ticket(ticket).await?;
         }
         Ok(())
+    }
+
+    /// Marks a ticket off sale at `version`; false when the replica is not at the version
+    /// just before it.
+    pub async fn remove_ticket(&self, id: ObjectId, version: i64) -> mongodb::error::Result<bool> {
+        let result = self
+            .tickets
+            .update_one(
+                doc! {"_id": id, "version": version - 1},
+                doc! {"$set": {"removed": true, "version": version}},
+            )
+            .await?;
+        Ok(result.matched_count == 1)
     }
 
     /// Applies the next version of a ticket; false when the replica is not at the version

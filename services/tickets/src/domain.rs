@@ -2,7 +2,7 @@
 
 use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
-use common::events::{TicketCreated, TicketDetails, TicketSnapshot, TicketUpdated};
+use common::events::{TicketCreated, TicketDetails, TicketRemoved, TicketSnapshot, TicketUpdated};
 use common::money::Cents;
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,9 @@ pub struct Ticket {
     pub seat: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// When its seller took it off sale; null (or absent) while listed.
+    #[serde(default)]
+    pub removed_at: Option<bson::DateTime>,
 }
 
 /// Changes to a ticket's details: `None` keeps a field, `Some(None)` clears it.
@@ -151,6 +154,35 @@ impl DetailsEdit {
 pub enum EditError {
     NotOwner,
     Reserved,
+    Removed,
+}
+
+/// Why a ticket cannot be taken off sale.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RemoveError {
+    NotOwner,
+    Reserved,
+    Sold,
+}
+
+/// The state a seller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Available,
+    Reserved,
+    Sold,
+    Removed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Reserved => "reserved",
+            Self::Sold => "sold",
+            Self::Removed => "removed",
+        }
+    }
 }
 
 /// What an `order.created` does to the ticket.
@@ -189,6 +221,7 @@ impl Ticket {
             row: None,
             seat: None,
             description: None,
+            removed_at: None,
             id: ObjectId::new(),
             title: title.0,
             price_cents: price.get(),
@@ -240,6 +273,9 @@ impl Ticket {
         if self.user_id != user_id {
             return Err(EditError::NotOwner);
         }
+        if self.removed_at.is_some() {
+            return Err(EditError::Removed);
+        }
         if self.order_id.is_some() {
             return Err(EditError::Reserved);
         }
@@ -252,6 +288,45 @@ impl Ticket {
         .with_details(details.apply(self.details())))
     }
 
+    pub fn state(&self) -> State {
+        if self.removed_at.is_some() {
+            State::Removed
+        } else if self.order_id.is_some() {
+            State::Reserved
+        } else {
+            State::Available
+        }
+    }
+
+    /// The seller takes it off sale: only while nobody holds it. `None` when it is off
+    /// sale already.
+    pub fn remove(&self, user_id: &str) -> Result<Option<Self>, RemoveError> {
+        if self.user_id != user_id {
+            return Err(RemoveError::NotOwner);
+        }
+        match self.state() {
+            State::Removed => Ok(None),
+            State::Sold => Err(RemoveError::Sold),
+            State::Reserved => Err(RemoveError::Reserved),
+            State::Available => Ok(Some(Self {
+                removed_at: Some(bson::DateTime::now()),
+                version: self.version + 1,
+                ..self.clone()
+            })),
+        }
+    }
+
+    pub fn removed_event(&self) -> TicketRemoved {
+        TicketRemoved {
+            id: self.id.to_hex(),
+            user_id: self.user_id.clone(),
+            version: self.version,
+        }
+    }
+
+    /// An order reserves the ticket. An order placed before orders knew of a removal wins
+    /// over it: the ticket is reserved (and listed again), so that a removed ticket never
+    /// has an active order.
     pub fn reserve(&self, order_id: &str) -> Reserve {
         // A cancelled order never holds the ticket, whoever holds it now (a holder is never
         // among the released: releasing frees the ticket in the same write).
@@ -264,6 +339,7 @@ impl Ticket {
             None => Reserve::Apply(Self {
                 order_id: Some(order_id.to_owned()),
                 version: self.version + 1,
+                removed_at: None,
                 ..self.clone()
             }),
         }
@@ -316,6 +392,7 @@ impl Ticket {
             order_id: self.order_id.clone(),
             version: self.version,
             details: self.details(),
+            removed: self.removed_at.is_some(),
         })
     }
 
@@ -376,6 +453,33 @@ mod tests {
             reserved.edit("seller", title(), price, &keep),
             Err(EditError::Reserved)
         );
+    }
+
+    #[test]
+    fn only_the_owner_removes_and_only_a_free_ticket() {
+        let t = ticket();
+        assert_eq!(t.remove("buyer"), Err(RemoveError::NotOwner));
+        let removed = t.remove("seller").unwrap().unwrap();
+        assert_eq!((removed.state(), removed.version), (State::Removed, 1));
+        assert_eq!(removed.remove("seller"), Ok(None), "twice is a no-op");
+        assert_eq!(
+            removed.edit(
+                "seller",
+                Title::parse("X").unwrap(),
+                Cents::new(100).unwrap(),
+                &DetailsEdit::default()
+            ),
+            Err(EditError::Removed)
+        );
+        let Reserve::Apply(reserved) = t.reserve("o1") else {
+            panic!()
+        };
+        assert_eq!(reserved.remove("seller"), Err(RemoveError::Reserved));
+        // An order placed before the removal was known wins over it.
+        let Reserve::Apply(back) = removed.reserve("o1") else {
+            panic!()
+        };
+        assert_eq!((back.state(), back.version), (State::Reserved, 2));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub async fn spawn_all(
 }
 
 /// What to write to a ticket, as decided from the ticket read.
+#[allow(clippy::large_enum_variant)] // one short-lived value per decision
 enum Write {
     /// This ticket version with its event; `released` names the order it frees the ticket
     /// from.

@@ -69,7 +69,7 @@ impl TicketStore {
         page: &Page,
         hidden_sellers: &HashSet<String>,
     ) -> mongodb::error::Result<Vec<Ticket>> {
-        let mut filter = doc! {"orderId": null};
+        let mut filter = doc! {"orderId": null, "removedAt": null};
         if !hidden_sellers.is_empty() {
             let hidden: Vec<&String> = hidden_sellers.iter().collect();
             filter.insert("userId", doc! {"$nin": hidden});
@@ -120,6 +120,7 @@ impl TicketStore {
                 "row": &changed.row,
                 "seat": &changed.seat,
                 "description": &changed.description,
+                "removedAt": changed.removed_at,
             },
             "$push": push,
         };

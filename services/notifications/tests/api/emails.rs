@@ -376,6 +376,7 @@ async fn records_missed_as_events_arrive_as_snapshots() {
             order_id: None,
             version: 3,
             details: Default::default(),
+            removed: false,
         })
         .await;
     let order = buyer.order_created();

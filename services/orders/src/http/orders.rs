@@ -130,7 +130,7 @@ impl From<&Order> for OrderView {
     responses(
         (status = 201, description = "Reserved", body = OrderView),
         (status = 400, description = "Not a valid ticket id, one's own ticket, or a malformed body", body = ErrorBody),
-        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 404, description = "No such ticket, or its seller took it off sale", body = ErrorBody),
         (status = 409, description = "The ticket is already reserved", body = ErrorBody),
         (status = 429, description = "`MAX_ACTIVE_ORDERS_PER_USER` unpaid orders already (with `Retry-After`)", body = ErrorBody),
         SessionErrors, JsonBodyErrors, Unavailable,
@@ -152,6 +152,8 @@ pub async fn create_order(
         .find_ticket(ticket_id)
         .await
         .map_err(ApiError::internal)?
+        // A ticket taken off sale by its seller is gone for buyers.
+        .filter(|ticket| !ticket.removed)
         .ok_or_else(|| not_found("Ticket"))?;
     if ticket.user_id == user.id {
         return Err(ApiError::BadRequest(

@@ -2,7 +2,7 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::new_user_id;
 
-use crate::helpers::spawn_apps;
+use crate::helpers::{TestApps, spawn_apps};
 
 #[tokio::test]
 async fn an_order_shows_its_tickets_venue_date_and_seat() {
@@ -53,4 +53,66 @@ async fn an_order_shows_its_tickets_venue_date_and_seat() {
             placed.body
         );
     }
+}
+
+#[tokio::test]
+async fn a_ticket_taken_off_sale_cannot_be_ordered() {
+    let apps = spawn_apps().await;
+    let (seller, ticket) = apps.listed_ticket(20.0).await;
+    let removed = apps
+        .call(
+            Method::DELETE,
+            format!("{}/api/tickets/{ticket}", apps.tickets),
+            Some(&seller),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    wait_for_removed(&apps, &ticket).await;
+    let buyer = new_user_id();
+    let refused = apps.order(&buyer, &ticket).await;
+    assert_eq!(
+        (refused.status, refused.error_message()),
+        (404, "Ticket not found")
+    );
+    assert!(apps.events("order.created").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_snapshot_says_whether_the_ticket_is_off_sale() {
+    let apps = spawn_apps().await;
+    let (seller, ticket) = apps.listed_ticket(20.0).await;
+    // A replica that missed ticket.removed learns it from the ticket's whole state.
+    apps.publish(common::events::TicketSnapshot {
+        id: ticket.clone(),
+        title: "Concert".into(),
+        price_cents: 2000,
+        user_id: seller,
+        order_id: None,
+        version: 5,
+        details: Default::default(),
+        removed: true,
+    })
+    .await;
+    wait_for_removed(&apps, &ticket).await;
+    assert_eq!(apps.order(&new_user_id(), &ticket).await.status, 404);
+}
+
+async fn wait_for_removed(apps: &TestApps, ticket: &str) {
+    let tickets = apps
+        .orders_collection()
+        .await
+        .client()
+        .database(&apps.orders_db.name)
+        .collection::<bson::Document>("tickets");
+    let id: bson::oid::ObjectId = ticket.parse().unwrap();
+    testkit::eventually(
+        "the replica to know the ticket is off sale",
+        std::time::Duration::from_secs(10),
+        || async {
+            let t = tickets.find_one(bson::doc! {"_id": id}).await.unwrap()?;
+            t.get_bool("removed").unwrap_or(false).then_some(())
+        },
+    )
+    .await;
 }

@@ -57,6 +57,7 @@ async fn a_ticket_snapshot_applies_only_when_newer() {
         order_id: None,
         version,
         details: Default::default(),
+        removed: false,
     };
     // Unknown to the replica: taken as it is.
     apps.publish(snapshot(3, "third")).await;

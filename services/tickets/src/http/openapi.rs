@@ -21,7 +21,11 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     );
     let routes = OpenApiRouter::with_openapi(frame)
         .routes(routes!(tickets::list_tickets, tickets::create_ticket))
-        .routes(routes!(tickets::show_ticket, tickets::update_ticket))
+        .routes(routes!(
+            tickets::show_ticket,
+            tickets::update_ticket,
+            tickets::remove_ticket
+        ))
         .routes(routes!(live::ticket_events));
     common::openapi::split_and_serve(routes, DOCUMENT_PATH)
 }

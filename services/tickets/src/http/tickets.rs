@@ -18,7 +18,8 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::{
-    DETAIL_LIMITS, DetailsEdit, EditError, Ticket, Title, capitalized, parse_starts_at, parse_text,
+    DETAIL_LIMITS, DetailsEdit, EditError, RemoveError, Ticket, Title, capitalized,
+    parse_starts_at, parse_text,
 };
 
 /// `{title, price}` and optional details; loose values so every bad field is reported at
@@ -172,6 +173,9 @@ pub struct TicketView {
     user_id: String,
     /// The order holding the ticket; null when it is free.
     order_id: Option<String>,
+    /// `available`, `reserved`, `sold` or `removed` (taken off sale by its seller).
+    #[schema(value_type = String, example = "available")]
+    status: &'static str,
     version: i64,
     /// Where the event takes place.
     venue: Option<String>,
@@ -193,6 +197,7 @@ impl From<&Ticket> for TicketView {
             price: ticket.price().map(Cents::units),
             user_id: ticket.user_id.clone(),
             order_id: ticket.order_id.clone(),
+            status: ticket.state().as_str(),
             version: ticket.version,
             venue: ticket.venue.clone(),
             city: ticket.city.clone(),
@@ -344,6 +349,58 @@ pub async fn update_ticket(
     .map_err(|err| match err {
         EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
         EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
+        EditError::Removed => ApiError::Conflict("Cannot edit a removed ticket".into()),
     })?;
     Ok(Json(TicketView::from(&edited)))
+}
+
+/// `DELETE /api/tickets/{id}`: take a ticket of one's own off sale.
+#[utoipa::path(
+    delete,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    summary = "Take a ticket of one's own off sale",
+    description = "The ticket leaves the listing and can no longer be ordered \
+        (`ticket.removed`). Removing it twice is a no-op.",
+    params(("id" = String, Path, description = "The ticket's id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Off sale (or it already was)"),
+        (status = 400, description = "The id cannot be read (not UTF-8)", body = ErrorBody),
+        (status = 403, description = "Not the seller", body = ErrorBody),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 409, description = "The ticket is reserved or sold, or changed meanwhile", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
+pub async fn remove_ticket(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id, "Ticket")?;
+    let tickets = &state.tickets;
+    change(
+        || tickets.find(id),
+        |ticket| match ticket.remove(&user.id) {
+            Ok(Some(removed)) => Decision::Write(removed, Ok(())),
+            Ok(None) => Decision::Keep(Ok(())),
+            Err(err) => Decision::Keep(Err(err)),
+        },
+        |read, removed| async move {
+            let event = PendingEvent::new(removed.removed_event());
+            tickets
+                .save_if_version(read.version, &removed, event, None)
+                .await
+        },
+    )
+    .await
+    .map_err(|err| err.into_api_error("Ticket"))?
+    .map_err(|err| match err {
+        RemoveError::NotOwner => ApiError::Forbidden("Not the owner".into()),
+        RemoveError::Reserved => ApiError::Conflict("Cannot remove a reserved ticket".into()),
+        RemoveError::Sold => ApiError::Conflict("Cannot remove a sold ticket".into()),
+    })?;
+    tracing::info!(ticket.id = %id, user.id = user.id, "ticket taken off sale");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -117,7 +117,7 @@ async fn a_created_ticket_is_returned_and_announced_in_cents() {
     let response = app.create(&seller, "  Opera night ", 19.99).await;
     assert_eq!(response.status, 201);
     let id = response.body["id"].as_str().unwrap().to_owned();
-    let mut expected = json!({"id": id, "title": "Opera night", "price": 19.99, "userId": seller, "orderId": null, "version": 0});
+    let mut expected = json!({"id": id, "title": "Opera night", "price": 19.99, "userId": seller, "orderId": null, "status": "available", "version": 0});
     for field in DETAILS {
         expected[field] = json!(null);
     }

@@ -11,4 +11,5 @@ mod live;
 mod metrics;
 mod openapi;
 mod read;
+mod remove;
 mod update;

@@ -17,6 +17,7 @@ async fn the_document_and_the_router_describe_the_same_routes() {
     assert_eq!(
         listed,
         [
+            "DELETE /api/tickets/{id}",
             "GET /api/tickets",
             "GET /api/tickets/openapi.json",
             "GET /api/tickets/{id}",
