@@ -100,7 +100,12 @@ pid $state/nginx/nginx.pid;
 error_log $state/logs/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log $state/logs/nginx-access.log;
+  # The path without its query string, and no Referer: a password reset link carries its
+  # token in the query (/reset-password?token=…) and the reset form's page in the Referer.
+  log_format gittix '\$remote_addr - \$remote_user [\$time_local] '
+                    '"\$request_method \$uri \$server_protocol" \$status \$body_bytes_sent '
+                    '"\$http_user_agent" \$request_time';
+  access_log $state/logs/nginx-access.log gittix;
   client_body_temp_path $state/nginx/tmp/body;
   proxy_temp_path $state/nginx/tmp/proxy;
   fastcgi_temp_path $state/nginx/tmp/fastcgi;

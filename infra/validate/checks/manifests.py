@@ -283,6 +283,34 @@ def check_hosts_and_tls(docs: list[dict], overlay: str) -> Problems:
             lb_host = ann.get("service.beta.kubernetes.io/do-loadbalancer-hostname")
             if {lb_host} != hosts:
                 problems.append(f"prod: the load balancer hostname is {lb_host!r}, the Ingress serves {sorted(map(str, hosts))}")
+        problems += check_controller_config(docs)
+    return problems
+
+
+# What an access log line must not have: the query string (a password reset link's token is
+# in it: /reset-password?token=…) and the Referer (a page's address, query and all).
+LEAKY_LOG_VARIABLES = re.compile(r"\$(request(?![_a-z])|request_uri|args|query_string|arg_\w+|http_referer)\b")
+
+
+def check_controller_config(docs: list[dict]) -> Problems:
+    """prod's ingress-nginx controller ConfigMap: the provider's keys kept, and an access log
+    format without query strings or Referer (ingress-nginx's default has both)."""
+    configs = [d for d in find(docs, "ConfigMap", "ingress-nginx-controller") if ns_of(d) == "ingress-nginx"]
+    if len(configs) != 1:
+        return ["prod: no ConfigMap ingress-nginx/ingress-nginx-controller (the controller's access log format)"]
+    data = configs[0].get("data") or {}
+    problems = []
+    if data.get("use-proxy-protocol") != "true":
+        problems.append("prod: the controller's ConfigMap drops use-proxy-protocol (the load balancer speaks it)")
+    log_format = data.get("log-format-upstream")
+    if not log_format:
+        problems.append("prod: the controller's ConfigMap sets no log-format-upstream (the default logs query strings and the Referer)")
+    else:
+        leaks = sorted({m.group(0) for m in LEAKY_LOG_VARIABLES.finditer(log_format)})
+        if leaks:
+            problems.append(f"prod: the controller's access log format has {', '.join(leaks)} (query strings or the Referer: a reset link's token)")
+        if "$uri" not in log_format:
+            problems.append("prod: the controller's access log format has no $uri (the path)")
     return problems
 
 
