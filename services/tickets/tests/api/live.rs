@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use common::bus::BusConfig;
 use common::config::HttpConfig;
 use common::events::{OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
 use serde_json::Value;
@@ -200,11 +201,21 @@ async fn spawn_with_max(
     TestDatabase,
 ) {
     let db = TestDatabase::new("tickets");
+    let (address, stop, running) = spawn_replica(max, &db, &testkit::bus_config("tickets")).await;
+    (address, stop, running, db)
+}
+
+/// One tickets process on `db` and `bus`: several of them are replicas of one service.
+async fn spawn_replica(
+    max: usize,
+    db: &TestDatabase,
+    bus: &BusConfig,
+) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
     let config = Config {
         http: HttpConfig::ephemeral(),
         jwt: testkit::jwt_config(),
         mongo: db.config(),
-        bus: testkit::bus_config("tickets"),
+        bus: bus.clone(),
         listings_per_minute: 1_000_000,
         live_streams_max: max,
     };
@@ -212,7 +223,7 @@ async fn spawn_with_max(
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(stop.clone()));
-    (address, stop, running, db)
+    (address, stop, running)
 }
 
 async fn list(address: &str) -> String {
@@ -278,4 +289,45 @@ async fn open_streams_end_when_the_service_stops_and_do_not_hold_up_its_shutdown
         .expect("shutdown does not wait on live streams")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_shows_changes_made_by_another_replica() {
+    let db = TestDatabase::new("tickets");
+    let bus = testkit::bus_config("tickets");
+    let (one, _stop_one, _running_one) = spawn_replica(10, &db, &bus).await;
+    let (two, _stop_two, _running_two) = spawn_replica(10, &db, &bus).await;
+    let seller = new_user_id();
+    let client = reqwest::Client::new();
+    let listed: Value = client
+        .post(format!("{one}/api/tickets"))
+        .header("cookie", testkit::session_cookie(&seller))
+        .json(&serde_json::json!({"title": "Concert", "price": 20.0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = listed["id"].as_str().unwrap();
+
+    // Open on the second replica; the seller edits through the first.
+    let mut stream = EventStream::open(&two, id, None).await;
+    stream.expect("the state", Duration::from_secs(5)).await;
+    let edited = client
+        .put(format!("{one}/api/tickets/{id}"))
+        .header("cookie", testkit::session_cookie(&seller))
+        .json(&serde_json::json!({"title": "Concert (late)", "price": 25.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let update = stream
+        .expect("the first replica's change", Duration::from_secs(5))
+        .await;
+    assert_eq!(update.event, "update");
+    assert_eq!(
+        update.data,
+        serde_json::json!({"id": id, "status": "available", "version": 1})
+    );
 }
