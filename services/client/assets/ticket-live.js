@@ -17,21 +17,28 @@
   var LOOK = {
     available: { text: "Available", badge: "badge badge-complete" },
     reserved: { text: "Reserved", badge: "badge badge-cancelled" },
+    sold: { text: "Sold", badge: "badge badge-cancelled" },
     removed: { text: "No longer for sale", badge: "badge badge-neutral" }
-  };
-  var NEWS = {
-    available: "This ticket is available again",
-    reserved: "Someone just reserved this ticket",
-    removed: "The seller took this ticket off sale"
   };
   var HINT = {
     available: "You'll have a few minutes to pay once it is reserved for you.",
     reserved: "This ticket is reserved by another buyer, or already sold.",
+    sold: "This ticket is sold.",
     removed: "This ticket is no longer for sale."
   };
 
+  // What to say when the ticket goes from `was` to `next`: reserved and sold are both
+  // "taken" (the page renders either as Reserved), so one to the other is no news.
+  function news(was, next) {
+    if (next === "available") return "This ticket is available again";
+    if (next === "removed") return "The seller took this ticket off sale";
+    if (was !== "available") return "";
+    return next === "sold" ? "Someone just bought this ticket" : "Someone just reserved this ticket";
+  }
+
   function show(next) {
     if (!LOOK[next] || next === status) return;
+    var was = status;
     status = next;
     if (badge) {
       badge.textContent = LOOK[next].text;
@@ -42,8 +49,9 @@
       button.disabled = next !== "available";
       if (hint) hint.textContent = HINT[next];
     }
-    if (note) {
-      note.textContent = NEWS[next];
+    var said = news(was, next);
+    if (note && said) {
+      note.textContent = said;
       note.hidden = false;
     }
   }
@@ -57,7 +65,6 @@
       return;
     }
     show(data.status);
-    if (data.status === "removed") source.close();
   }
   source.addEventListener("state", onMessage);
   source.addEventListener("update", onMessage);

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Ticket;
+use crate::domain::{State, Ticket};
 
 /// Changes kept for streams that have not read them yet; a stream further behind is closed.
 pub const CHANNEL_CAPACITY: usize = 1024;
@@ -41,13 +41,27 @@ const FEED_RETRY_DELAY: Duration = Duration::from_secs(1);
 pub enum Status {
     /// Free to buy.
     Available,
-    /// Held by an order (awaiting payment, or paid: sold).
+    /// Held by an order awaiting payment.
     Reserved,
+    /// Paid for.
+    Sold,
     /// Taken off sale by its seller.
     Removed,
 }
 
-/// The data of every message of a ticket's stream: `{"id", "status", "version"}`.
+impl From<State> for Status {
+    fn from(state: State) -> Self {
+        match state {
+            State::Available => Self::Available,
+            State::Reserved => Self::Reserved,
+            State::Sold => Self::Sold,
+            State::Removed => Self::Removed,
+        }
+    }
+}
+
+/// The data of every message of a ticket's stream: `{"id", "status", "version"}`, the
+/// status as `GET /api/tickets/{id}` says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub id: String,
@@ -59,11 +73,7 @@ impl Change {
     pub fn of(ticket: &Ticket) -> Self {
         Self {
             id: ticket.id.to_hex(),
-            status: if ticket.order_id.is_some() {
-                Status::Reserved
-            } else {
-                Status::Available
-            },
+            status: ticket.state().into(),
             version: ticket.version,
         }
     }
@@ -210,13 +220,13 @@ impl Feed {
 }
 
 /// The fields of the ticket events the feed reads: `ticket.updated` and `ticket.snapshot`
-/// carry the whole state, `ticket.removed` the end of it.
+/// carry the whole state, `ticket.removed` says it went off sale (not necessarily for good:
+/// an order placed before the removal was known reserves it again, at a later version).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Data {
     id: String,
-    #[serde(default)]
-    version: Option<i64>,
+    version: i64,
     #[serde(default)]
     order_id: Option<String>,
     /// A snapshot of a ticket taken off sale.
@@ -252,16 +262,10 @@ fn decode(subject: &str, payload: &[u8]) -> Option<Change> {
     } else {
         Status::Available
     });
-    let version = match (data.version, status) {
-        (Some(version), _) => version,
-        // A removal is the last word, whatever came before.
-        (None, Status::Removed) => i64::MAX,
-        (None, _) => return None,
-    };
     Some(Change {
         id: data.id,
         status,
-        version,
+        version: data.version,
     })
 }
 

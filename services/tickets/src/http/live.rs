@@ -19,7 +19,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::live::{Change, Status};
+use crate::live::Change;
 
 /// A comment line this often keeps proxies and browsers from timing the stream out.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -33,11 +33,11 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
     summary = "A ticket's availability, live (Server-Sent Events)",
     description = "A `text/event-stream` that stays open: first `event: state` with the \
         ticket's current `{\"id\", \"status\", \"version\"}` (`status` is `available`, \
-        `reserved` or `removed`), then `event: update` with the same data at each change, \
+        `reserved`, `sold` or `removed`, as `GET /api/tickets/{id}` says it), then `event: update` with the same data at each change, \
         whichever replica made it. Each message's `id` is the ticket's version: a browser \
         reconnecting with `Last-Event-ID` gets only what is newer. A comment every 15 s keeps \
         it open; a client too slow to read is disconnected (reconnect); the stream ends when \
-        the ticket is removed or the service stops. 503 also when this process already serves \
+        the service stops. 503 also when this process already serves \
         `LIVE_STREAMS_MAX` streams.",
     params(
         ("id" = String, Path, description = "The ticket's id"),
@@ -80,7 +80,6 @@ pub async fn ticket_events(
         id: current.id,
         changes,
         stop: state.live.stopped(),
-        ended: false,
         _slot: slot,
     };
     let sse = Sse::new(live.into_stream()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
@@ -103,8 +102,6 @@ struct Live {
     id: String,
     changes: broadcast::Receiver<Arc<Change>>,
     stop: CancellationToken,
-    /// After a removal: nothing more will come.
-    ended: bool,
     /// The stream's place under `LIVE_STREAMS_MAX`, freed when it ends.
     _slot: OwnedSemaphorePermit,
 }
@@ -117,16 +114,12 @@ impl Live {
                 return Some((Ok(event), live));
             }
             let change = live.next_change().await?;
-            live.ended = change.status == Status::Removed;
             Some((Ok(message("update", &change)), live))
         })
     }
 
     /// The next change of this ticket newer than what was sent; `None` ends the stream.
     async fn next_change(&mut self) -> Option<Arc<Change>> {
-        if self.ended {
-            return None;
-        }
         loop {
             let received = tokio::select! {
                 () = self.stop.cancelled() => return None,

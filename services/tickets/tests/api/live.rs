@@ -331,3 +331,34 @@ async fn a_stream_shows_changes_made_by_another_replica() {
         serde_json::json!({"id": id, "status": "available", "version": 1})
     );
 }
+
+#[tokio::test]
+async fn a_ticket_taken_off_sale_says_so_and_the_stream_stays_open() {
+    let app = spawn_app().await;
+    let (seller, id) = app.listed_ticket().await;
+    let mut stream = EventStream::open(&app.address, &id, None).await;
+    stream.expect("the state", Duration::from_secs(5)).await;
+    let removed = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/tickets/{id}"),
+            Some(&seller),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    let update = stream.expect("the removal", Duration::from_secs(5)).await;
+    assert_eq!(
+        update.data,
+        serde_json::json!({"id": id, "status": "removed", "version": 1})
+    );
+    // Not necessarily for good (an order placed before the removal was known wins), so
+    // the stream stays open; a new one starts from the state GET shows.
+    let mut again = EventStream::open(&app.address, &id, None).await;
+    let state = again.expect("the state", Duration::from_secs(5)).await;
+    assert_eq!(state.data["status"], "removed");
+    assert_eq!(
+        app.get(&format!("/api/tickets/{id}")).await.body["status"],
+        "removed"
+    );
+}
