@@ -116,6 +116,12 @@ pub struct Ticket {
     /// When its seller took it off sale; null (or absent) while listed.
     #[serde(default)]
     pub removed_at: Option<bson::DateTime>,
+    /// The price of the order holding it (`order.created`'s `ticket.priceCents`), while held.
+    #[serde(default)]
+    pub reserved_price_cents: Option<i64>,
+    /// Sold (`order.completed` of the holding order) for this much; null until then.
+    #[serde(default)]
+    pub sold_for_cents: Option<i64>,
 }
 
 /// Changes to a ticket's details: `None` keeps a field, `Some(None)` clears it.
@@ -199,6 +205,20 @@ pub enum Reserve {
     OrderReleased,
 }
 
+/// What an `order.completed` does to the ticket.
+#[derive(Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per decision
+pub enum Sell {
+    /// Sold: the changed ticket.
+    Apply(Ticket),
+    /// Sold to this order already (a redelivery).
+    AlreadySold,
+    /// The order does not hold the ticket (yet): its creation has not arrived.
+    NotHeld,
+    /// The order was cancelled here: it cannot have been paid (never happens).
+    OrderReleased,
+}
+
 /// What an `order.cancelled` does to the ticket.
 #[derive(Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // one short-lived value per decision
@@ -222,6 +242,8 @@ impl Ticket {
             seat: None,
             description: None,
             removed_at: None,
+            reserved_price_cents: None,
+            sold_for_cents: None,
             id: ObjectId::new(),
             title: title.0,
             price_cents: price.get(),
@@ -291,6 +313,8 @@ impl Ticket {
     pub fn state(&self) -> State {
         if self.removed_at.is_some() {
             State::Removed
+        } else if self.sold_for_cents.is_some() {
+            State::Sold
         } else if self.order_id.is_some() {
             State::Reserved
         } else {
@@ -327,7 +351,7 @@ impl Ticket {
     /// An order reserves the ticket. An order placed before orders knew of a removal wins
     /// over it: the ticket is reserved (and listed again), so that a removed ticket never
     /// has an active order.
-    pub fn reserve(&self, order_id: &str) -> Reserve {
+    pub fn reserve(&self, order_id: &str, price_cents: i64) -> Reserve {
         // A cancelled order never holds the ticket, whoever holds it now (a holder is never
         // among the released: releasing frees the ticket in the same write).
         if self.released_order_ids.iter().any(|id| id == order_id) {
@@ -338,6 +362,7 @@ impl Ticket {
             Some(_) => Reserve::HeldByOther,
             None => Reserve::Apply(Self {
                 order_id: Some(order_id.to_owned()),
+                reserved_price_cents: Some(price_cents),
                 version: self.version + 1,
                 removed_at: None,
                 ..self.clone()
@@ -345,14 +370,38 @@ impl Ticket {
         }
     }
 
+    /// The holding order was paid: the ticket is sold, for the price that order reserved it
+    /// at.
+    pub fn sell(&self, order_id: &str) -> Sell {
+        if self.released_order_ids.iter().any(|id| id == order_id) {
+            return Sell::OrderReleased;
+        }
+        if self.order_id.as_deref() != Some(order_id) {
+            return Sell::NotHeld;
+        }
+        if self.sold_for_cents.is_some() {
+            return Sell::AlreadySold;
+        }
+        Sell::Apply(Self {
+            sold_for_cents: Some(self.reserved_price_cents.unwrap_or(self.price_cents)),
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+
     pub fn release(&self, order_id: &str) -> Release {
         let mut released = self.released_order_ids.clone();
         if !released.iter().any(|id| id == order_id) {
             released.push(order_id.to_owned());
         }
+        if self.order_id.as_deref() == Some(order_id) && self.sold_for_cents.is_some() {
+            // orders never cancels a paid order: nothing to undo.
+            return Release::AlreadyReleased;
+        }
         if self.order_id.as_deref() == Some(order_id) {
             return Release::Apply(Self {
                 order_id: None,
+                reserved_price_cents: None,
                 version: self.version + 1,
                 released_order_ids: released,
                 ..self.clone()
@@ -446,7 +495,7 @@ mod tests {
             (edited.version, edited.title.as_str(), edited.price_cents),
             (1, "New", 500)
         );
-        let Reserve::Apply(reserved) = t.reserve("o1") else {
+        let Reserve::Apply(reserved) = t.reserve("o1", 900) else {
             panic!()
         };
         assert_eq!(
@@ -471,25 +520,49 @@ mod tests {
             ),
             Err(EditError::Removed)
         );
-        let Reserve::Apply(reserved) = t.reserve("o1") else {
+        let Reserve::Apply(reserved) = t.reserve("o1", 900) else {
             panic!()
         };
         assert_eq!(reserved.remove("seller"), Err(RemoveError::Reserved));
         // An order placed before the removal was known wins over it.
-        let Reserve::Apply(back) = removed.reserve("o1") else {
+        let Reserve::Apply(back) = removed.reserve("o1", 900) else {
             panic!()
         };
         assert_eq!((back.state(), back.version), (State::Reserved, 2));
     }
 
     #[test]
+    fn the_holding_orders_payment_sells_it_for_the_reserved_price() {
+        let t = ticket();
+        assert_eq!(t.sell("o1"), Sell::NotHeld);
+        let Reserve::Apply(held) = t.reserve("o1", 900) else {
+            panic!()
+        };
+        assert_eq!(held.sell("o2"), Sell::NotHeld);
+        let Sell::Apply(sold) = held.sell("o1") else {
+            panic!()
+        };
+        assert_eq!(
+            (sold.state(), sold.sold_for_cents, sold.version),
+            (State::Sold, Some(900), 2)
+        );
+        assert_eq!(sold.sell("o1"), Sell::AlreadySold);
+        assert_eq!(sold.release("o1"), Release::AlreadyReleased);
+        assert_eq!(sold.remove("seller"), Err(RemoveError::Sold));
+        let Release::Remember(remembered) = t.release("o3") else {
+            panic!()
+        };
+        assert_eq!(remembered.sell("o3"), Sell::OrderReleased);
+    }
+
+    #[test]
     fn reservations_follow_the_holding_order() {
-        let Reserve::Apply(held) = ticket().reserve("o1") else {
+        let Reserve::Apply(held) = ticket().reserve("o1", 900) else {
             panic!()
         };
         assert_eq!(held.version, 1);
-        assert_eq!(held.reserve("o1"), Reserve::AlreadyHeld);
-        assert_eq!(held.reserve("o2"), Reserve::HeldByOther);
+        assert_eq!(held.reserve("o1", 900), Reserve::AlreadyHeld);
+        assert_eq!(held.reserve("o2", 900), Reserve::HeldByOther);
         // A cancellation of another order must not free it.
         let Release::Remember(still_held) = held.release("o2") else {
             panic!()
@@ -500,21 +573,21 @@ mod tests {
             panic!()
         };
         assert_eq!((free.order_id.clone(), free.version), (None, 2));
-        assert_eq!(free.reserve("o1"), Reserve::OrderReleased);
+        assert_eq!(free.reserve("o1", 900), Reserve::OrderReleased);
     }
 
     /// Found by a 10-minute fault run: `o2`'s cancellation was recorded while `o1` held
     /// the ticket; `o2`'s late creation then waited for good for `o1` to let go.
     #[test]
     fn a_late_creation_of_a_cancelled_order_is_done_whoever_holds_the_ticket() {
-        let Reserve::Apply(held) = ticket().reserve("o1") else {
+        let Reserve::Apply(held) = ticket().reserve("o1", 900) else {
             panic!()
         };
         let Release::Remember(remembered) = held.release("o2") else {
             panic!()
         };
-        assert_eq!(remembered.reserve("o2"), Reserve::OrderReleased);
-        assert_eq!(remembered.reserve("o3"), Reserve::HeldByOther);
+        assert_eq!(remembered.reserve("o2", 900), Reserve::OrderReleased);
+        assert_eq!(remembered.reserve("o3", 900), Reserve::HeldByOther);
     }
 
     #[test]
@@ -523,7 +596,7 @@ mod tests {
             panic!()
         };
         assert_eq!(t.release("o1"), Release::AlreadyReleased);
-        assert_eq!(t.reserve("o1"), Reserve::OrderReleased);
-        assert!(matches!(t.reserve("o2"), Reserve::Apply(_)));
+        assert_eq!(t.reserve("o1", 900), Reserve::OrderReleased);
+        assert!(matches!(t.reserve("o2", 900), Reserve::Apply(_)));
     }
 }

@@ -5,14 +5,14 @@
 use common::bus::Bus;
 use common::change::{Decision, change};
 use common::events::{
-    Envelope, OrderCancelled, OrderCreated, OrderResyncRequested, OrderSnapshot,
+    Envelope, OrderCancelled, OrderCompleted, OrderCreated, OrderResyncRequested, OrderSnapshot,
     TicketResyncRequested,
 };
 use common::listener::{Outcome, Subscriptions, event_id};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
-use crate::domain::{Release, Reserve, Ticket};
+use crate::domain::{Release, Reserve, Sell, Ticket};
 use crate::store::TicketStore;
 
 pub const SERVICE: &str = "tickets";
@@ -26,6 +26,8 @@ pub async fn spawn_all(
         .on(on_order_created)
         .await?
         .on(on_order_cancelled)
+        .await?
+        .on(on_order_completed)
         .await?
         .on(on_order_snapshot)
         .await?
@@ -50,7 +52,13 @@ enum Write {
 }
 
 async fn on_order_created(store: TicketStore, event: Envelope<OrderCreated>) -> Outcome {
-    reserve(&store, event.data.id, &event.data.ticket.id).await
+    let order = event.data;
+    reserve(&store, order.id, &order.ticket.id, order.ticket.price_cents).await
+}
+
+/// The holding order was paid: the ticket is sold, for the price it was reserved at.
+async fn on_order_completed(store: TicketStore, event: Envelope<OrderCompleted>) -> Outcome {
+    sell(&store, event.data.id, &event.data.ticket.id).await
 }
 
 async fn on_order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>) -> Outcome {
@@ -61,9 +69,14 @@ async fn on_order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>)
 /// holds its ticket, a cancelled one releases it, as their events would have.
 async fn on_order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> Outcome {
     let order = event.data;
+    let (ticket_id, price_cents) = (&order.ticket.id, order.ticket.price_cents);
     match order.status.as_str() {
-        "cancelled" => release(&store, order.id, &order.ticket.id).await,
-        _ => reserve(&store, order.id, &order.ticket.id).await,
+        "cancelled" => release(&store, order.id, ticket_id).await,
+        "complete" => match reserve(&store, order.id.clone(), ticket_id, price_cents).await {
+            Outcome::Ack => sell(&store, order.id, ticket_id).await,
+            outcome => outcome,
+        },
+        _ => reserve(&store, order.id, ticket_id, price_cents).await,
     }
 }
 
@@ -80,9 +93,14 @@ async fn on_ticket_resync_requested(
     .await
 }
 
-async fn reserve(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+async fn reserve(
+    store: &TicketStore,
+    order_id: String,
+    ticket_id: &str,
+    price_cents: i64,
+) -> Outcome {
     apply(store, ticket_id, |ticket| {
-        match ticket.reserve(&order_id) {
+        match ticket.reserve(&order_id, price_cents) {
             Reserve::Apply(reserved) => Decision::Write(
                 Write::Save {
                     ticket: reserved,
@@ -118,6 +136,29 @@ fn order_state_request(order_id: &str, ticket: &Ticket) -> PendingEvent {
             requested_by: SERVICE.to_owned(),
         },
     )
+}
+
+async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+    apply(store, ticket_id, |ticket| match ticket.sell(&order_id) {
+        Sell::Apply(sold) => Decision::Write(
+            Write::Save {
+                ticket: sold,
+                released: None,
+            },
+            Outcome::Ack,
+        ),
+        Sell::AlreadySold => Decision::Keep(Outcome::Ack),
+        Sell::OrderReleased => {
+            tracing::warn!(order.id = order_id, ticket.id = %ticket.id, "completion of an order cancelled here; ignored");
+            Decision::Keep(Outcome::Ack)
+        }
+        // Its creation has not arrived (or was lost): wait, then ask for the order's state,
+        // whose snapshot reserves and sells at once.
+        Sell::NotHeld => Decision::Keep(Outcome::Behind {
+            resync: vec![order_state_request(&order_id, ticket)],
+        }),
+    })
+    .await
 }
 
 async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {

@@ -11,7 +11,7 @@ use common::paging::Page;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 
-use crate::domain::Ticket;
+use crate::domain::{State, Ticket};
 
 const RELEASED_ORDER_IDS: &str = "releasedOrderIds";
 
@@ -37,10 +37,10 @@ impl TicketStore {
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         ensure_indexes(
             &self.tickets,
-            &[index(
-                "available_newest_first",
-                doc! {"orderId": 1, "_id": -1},
-            )],
+            &[
+                index("available_newest_first", doc! {"orderId": 1, "_id": -1}),
+                index("by_seller_newest_first", doc! {"userId": 1, "_id": -1}),
+            ],
         )
         .await
     }
@@ -73,6 +73,40 @@ impl TicketStore {
         if !hidden_sellers.is_empty() {
             let hidden: Vec<&String> = hidden_sellers.iter().collect();
             filter.insert("userId", doc! {"$nin": hidden});
+        }
+        if let Some(cursor) = page.cursor {
+            filter.insert("_id", doc! {"$lt": cursor});
+        }
+        self.tickets
+            .find(filter)
+            .sort(doc! {"_id": -1})
+            .limit(page.fetch_limit())
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// A seller's tickets, newest first, one page (plus one), in `state` if given (removed
+    /// ones never).
+    pub async fn list_of_seller(
+        &self,
+        user_id: &str,
+        state: Option<State>,
+        page: &Page,
+    ) -> mongodb::error::Result<Vec<Ticket>> {
+        let mut filter = doc! {"userId": user_id, "removedAt": null};
+        match state {
+            None | Some(State::Removed) => {}
+            Some(State::Available) => {
+                filter.insert("orderId", bson::Bson::Null);
+            }
+            Some(State::Reserved) => {
+                filter.insert("orderId", doc! {"$ne": null});
+                filter.insert("soldForCents", bson::Bson::Null);
+            }
+            Some(State::Sold) => {
+                filter.insert("soldForCents", doc! {"$ne": null});
+            }
         }
         if let Some(cursor) = page.cursor {
             filter.insert("_id", doc! {"$lt": cursor});
@@ -121,6 +155,8 @@ impl TicketStore {
                 "seat": &changed.seat,
                 "description": &changed.description,
                 "removedAt": changed.removed_at,
+                "reservedPriceCents": changed.reserved_price_cents,
+                "soldForCents": changed.sold_for_cents,
             },
             "$push": push,
         };
@@ -190,7 +226,7 @@ mod tests {
         store.insert(&ticket).await.unwrap();
         let read_by_release = store.find(ticket.id).await.unwrap().unwrap();
 
-        let Reserve::Apply(reserved) = read_by_release.reserve("o1") else {
+        let Reserve::Apply(reserved) = read_by_release.reserve("o1", 1000) else {
             panic!("a free ticket is reservable")
         };
         let event = PendingEvent::new(reserved.updated_event());

@@ -21,6 +21,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     );
     let routes = OpenApiRouter::with_openapi(frame)
         .routes(routes!(tickets::list_tickets, tickets::create_ticket))
+        .routes(routes!(tickets::my_tickets))
         .routes(routes!(
             tickets::show_ticket,
             tickets::update_ticket,

@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::domain::{
-    DETAIL_LIMITS, DetailsEdit, EditError, RemoveError, Ticket, Title, capitalized,
-    parse_starts_at, parse_text,
+    DETAIL_LIMITS, DetailsEdit, EditError, RemoveError, State as TicketState, Ticket, Title,
+    capitalized, parse_starts_at, parse_text,
 };
 
 /// `{title, price}` and optional details; loose values so every bad field is reported at
@@ -352,6 +352,108 @@ pub async fn update_ticket(
         EditError::Removed => ApiError::Conflict("Cannot edit a removed ticket".into()),
     })?;
     Ok(Json(TicketView::from(&edited)))
+}
+
+/// `GET /api/tickets/mine`: `status` and paging.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MineQuery {
+    /// Only tickets in this state: `available`, `reserved` or `sold` (default: all but
+    /// removed ones).
+    #[param(value_type = Option<String>, example = "sold")]
+    status: Option<String>,
+    /// How many per page, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Where the page starts: the `cursor` of the previous page's `Link: <…>; rel="next"`.
+    cursor: Option<String>,
+}
+
+/// A seller's ticket: with what it earned once sold.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = MyTicket)]
+pub struct MyTicketView {
+    #[serde(flatten)]
+    ticket: TicketView,
+    /// What the sale earned, in currency units (the price the buyer's order reserved it
+    /// at); null until sold.
+    earned: Option<f64>,
+}
+
+/// `GET /api/tickets/mine`: the caller's tickets with their state, newest first, paged.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/mine",
+    tag = "tickets",
+    summary = "My tickets with their state, newest first",
+    params(MineQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "A page of tickets; `Link: <…>; rel=\"next\"` when there are more", body = Vec<MyTicketView>,
+            headers(("Link" = String, description = "The next page, when there is one"))),
+        (status = 400, description = "Invalid `status`, `limit` or `cursor`", body = ErrorBody),
+        SessionErrors, Unavailable,
+    ),
+)]
+pub async fn my_tickets(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(query): ApiQuery<MineQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let status = match query.status.as_deref() {
+        None | Some("") => Ok(None),
+        Some("available") => Ok(Some(TicketState::Available)),
+        Some("reserved") => Ok(Some(TicketState::Reserved)),
+        Some("sold") => Ok(Some(TicketState::Sold)),
+        Some(_) => Err(ErrorItem::field(
+            "status",
+            "Status must be available, reserved or sold",
+        )),
+    };
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .parse();
+    let (status, page) = match (status, page) {
+        (Ok(status), Ok(page)) => (status, page),
+        (status, page) => {
+            let mut errors: Vec<ErrorItem> = status.err().into_iter().collect();
+            if let Err(ApiError::Validation(items)) = page {
+                errors.extend(items);
+            }
+            return Err(ApiError::Validation(errors));
+        }
+    };
+    let batch = state
+        .tickets
+        .list_of_seller(&user.id, status, &page)
+        .await
+        .map_err(ApiError::internal)?;
+    let (tickets, next) = page.finish(batch, "/api/tickets/mine", |t| t.id);
+    let mut headers = HeaderMap::new();
+    if let Some(link) = next {
+        let with_status = match status {
+            Some(status) => link
+                .to_str()
+                .ok()
+                .map(|l| l.replacen("?", &format!("?status={}&", status.as_str()), 1))
+                .and_then(|l| l.parse().ok()),
+            None => Some(link),
+        };
+        if let Some(link) = with_status {
+            headers.insert(header::LINK, link);
+        }
+    }
+    let body: Vec<MyTicketView> = tickets
+        .iter()
+        .map(|t| MyTicketView {
+            ticket: TicketView::from(t),
+            earned: t.sold_for_cents.and_then(Cents::new).map(Cents::units),
+        })
+        .collect();
+    Ok((headers, Json(body)))
 }
 
 /// `DELETE /api/tickets/{id}`: take a ticket of one's own off sale.

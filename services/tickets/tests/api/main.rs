@@ -9,6 +9,7 @@ mod helpers;
 mod listeners;
 mod live;
 mod metrics;
+mod mine;
 mod openapi;
 mod read;
 mod remove;

@@ -19,6 +19,7 @@ async fn the_document_and_the_router_describe_the_same_routes() {
         [
             "DELETE /api/tickets/{id}",
             "GET /api/tickets",
+            "GET /api/tickets/mine",
             "GET /api/tickets/openapi.json",
             "GET /api/tickets/{id}",
             "GET /api/tickets/{id}/events",
