@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use testkit::{eventually, stored_events};
 
-use crate::helpers::{Stack, spawn};
+use crate::helpers::{Page, Stack, spawn};
 
 const NEW_PASSWORD: &str = "battery staple horse";
 
@@ -70,21 +70,80 @@ async fn the_sign_in_page_links_to_a_form_that_answers_alike_for_any_email() {
     ]);
 }
 
+/// A browser that keeps every cookie (the reset link's among them) by path, as browsers do.
+struct CookieBrowser {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl CookieBrowser {
+    fn new(stack: &Stack) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: stack.address.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(self.http.post(format!("{}{path}", self.base)).form(form))
+            .await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let response = request
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_emailed_link_sets_a_new_password_once() {
     let stack = spawn().await;
     let (_, email) = stack.signed_in_browser().await;
-    let browser = stack.browser();
+    let browser = CookieBrowser::new(&stack);
     let page = browser.post("/forgot-password", &[("email", &email)]).await;
     assert_eq!(page.status, 303);
     let token = reset_token(&stack, 1).await;
     let link = format!("/reset-password?token={token}");
 
-    let form = browser.get(&link).await;
+    // The link's token goes into a cookie for the form, and out of the address.
+    let opened = browser.get(&link).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    assert_eq!(opened.location(), "/reset-password");
+    assert_eq!(opened.header("referrer-policy"), "no-referrer");
+    let cookie = opened.set_cookies().join("\n");
+    for part in [
+        format!("reset_token={token}"),
+        "HttpOnly".into(),
+        "SameSite=Lax".into(),
+        "Path=/reset-password".into(),
+        "Max-Age=3600".into(),
+    ] {
+        assert!(cookie.contains(&part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let form = browser.get("/reset-password").await;
     assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(form.header("referrer-policy"), "no-referrer");
+    assert!(!form.body.contains(&token), "the token is not in the page");
     form.assert_has(&[
         r#"<form method="post" action="/reset-password" id="reset-password-form""#,
-        &format!(r#"<input type="hidden" name="token" value="{token}">"#),
         r#"<label for="password">New password</label>"#,
         r#"<input id="password" name="password" type="password" autocomplete="new-password""#,
         r#"<label for="password-confirm">Confirm new password</label>"#,
@@ -93,16 +152,12 @@ async fn the_emailed_link_sets_a_new_password_once() {
     ]);
 
     let submit = |password: &'static str, confirm: &'static str| {
-        let (browser, token) = (&browser, token.clone());
+        let browser = &browser;
         async move {
             browser
                 .post(
                     "/reset-password",
-                    &[
-                        ("token", token.as_str()),
-                        ("password", password),
-                        ("password_confirm", confirm),
-                    ],
+                    &[("password", password), ("password_confirm", confirm)],
                 )
                 .await
         }
@@ -116,13 +171,20 @@ async fn the_emailed_link_sets_a_new_password_once() {
     assert_eq!(weak.status, 400);
     weak.assert_has(&[
         r#"<p class="field-error" id="password-error">Password must be between 8 and 128 characters</p>"#,
-        &format!(r#"name="token" value="{token}""#),
+        r#"id="reset-password-form""#,
     ]);
 
     let done = submit(NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location(), "/reset-password/done");
-    let notice = browser.follow(&done).await;
+    assert!(
+        done.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("reset_token=;") && c.contains("Max-Age=0")),
+        "the cookie is removed: {:?}",
+        done.set_cookies()
+    );
+    let notice = browser.get(done.location()).await;
     assert_eq!(notice.status, 200);
     notice.assert_has(&[
         "Your password has been changed",
@@ -146,6 +208,8 @@ async fn the_emailed_link_sets_a_new_password_once() {
         .await;
     assert_eq!(new.status, 303, "{}", new.body);
 
+    // The link again: the spent token is refused on submit.
+    assert_eq!(browser.get(&link).await.status, 303);
     let again = submit(NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(again.status, 400);
     again.assert_has(&[
@@ -153,6 +217,32 @@ async fn the_emailed_link_sets_a_new_password_once() {
         r#"href="/forgot-password" id="request-new-link""#,
     ]);
     again.assert_lacks(&["id=\"reset-password-form\""]);
+    assert_eq!(
+        browser.get("/reset-password").await.status,
+        400,
+        "and its cookie removed"
+    );
+}
+
+#[tokio::test]
+async fn a_form_from_before_the_cookie_still_sends_its_hidden_token() {
+    let stack = spawn().await;
+    let (_, email) = stack.signed_in_browser().await;
+    let browser = stack.browser();
+    browser.post("/forgot-password", &[("email", &email)]).await;
+    let token = reset_token(&stack, 1).await;
+    let done = browser
+        .post(
+            "/reset-password",
+            &[
+                ("token", token.as_str()),
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/reset-password/done");
 }
 
 #[tokio::test]
@@ -166,6 +256,7 @@ async fn a_link_without_a_usable_token_offers_a_new_one() {
     ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, 400, "{path}");
+        assert_eq!(page.header("referrer-policy"), "no-referrer");
         page.assert_has(&[
             "This password reset link is incomplete",
             r#"id="request-new-link""#,
