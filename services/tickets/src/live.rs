@@ -35,6 +35,9 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 /// How long the feed waits before starting again after its consumer failed for good.
 const FEED_RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// The pause after an error the consumer reported.
+const ERROR_PAUSE: Duration = Duration::from_millis(250);
+
 /// Where a ticket stands, as a page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -189,7 +192,13 @@ impl Feed {
                     }
                 }
                 Some(Err(err)) => {
+                    // The consumer recovers by itself (recreated from the last message);
+                    // a pause keeps a persistent error from spinning.
                     tracing::warn!(error = %err, "live ticket feed: consumer error");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(ERROR_PAUSE) => {}
+                    }
                 }
                 None => {
                     // Ended for good: start a new consumer from the stream's end (changes in
