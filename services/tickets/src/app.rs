@@ -69,6 +69,16 @@ impl App {
         let outbox = OutboxSignal::default();
         let tickets = TicketStore::new(db, outbox.clone());
         tickets.ensure_indexes().await.context("creating indexes")?;
+        let backfilled = tickets
+            .backfill_search_fields()
+            .await
+            .context("writing the search fields of older tickets")?;
+        if backfilled > 0 {
+            tracing::info!(
+                tickets = backfilled,
+                "search fields written for older tickets"
+            );
+        }
 
         let mut tasks = BackgroundTasks::new();
         let relay = Relay::new(bus.clone(), outbox).watch(tickets.collection());

@@ -68,6 +68,48 @@ pub fn parse_starts_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
     Ok(at)
 }
 
+/// The longest word prefix searched: longer words match on their first 20 characters.
+pub const MAX_WORD_CHARS: usize = 20;
+
+/// The words of `text` for search: lower-case runs of letters and digits, each cut to
+/// [`MAX_WORD_CHARS`].
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| word.to_lowercase().chars().take(MAX_WORD_CHARS).collect())
+        .collect()
+}
+
+/// What a search matches a ticket on: every prefix of every word of its title, venue and
+/// city, so that `$all` of the query's words (exact elements, served by a multikey index on
+/// MongoDB and FerretDB alike) finds "Concert" by "conc".
+pub fn search_words(ticket: &Ticket) -> Vec<String> {
+    let texts = [
+        Some(ticket.title.as_str()),
+        ticket.venue.as_deref(),
+        ticket.city.as_deref(),
+    ];
+    let mut prefixes: Vec<String> = texts
+        .into_iter()
+        .flatten()
+        .flat_map(words)
+        .flat_map(|word| {
+            let chars: Vec<char> = word.chars().collect();
+            (1..=chars.len())
+                .map(|n| chars[..n].iter().collect::<String>())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    prefixes
+}
+
+/// The city as searched: trimmed and lower-cased.
+pub fn city_key(city: &str) -> String {
+    city.trim().to_lowercase()
+}
+
 /// Later than any event: the sort key of a ticket without a date (they sort last).
 pub fn far_future() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(253_402_300_799_999).unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -470,6 +512,24 @@ mod tests {
             "seller",
             TicketDetails::default(),
         )
+    }
+
+    #[test]
+    fn a_ticket_is_found_by_every_prefix_of_its_words() {
+        let t = ticket().with_details(TicketDetails {
+            venue: Some("Olympia-Hall".into()),
+            city: Some("Saint-Étienne".into()),
+            ..TicketDetails::default()
+        });
+        let found = search_words(&t);
+        for word in [
+            "c", "conc", "concert", "olympia", "hall", "saint", "étienne", "éti",
+        ] {
+            assert!(found.contains(&word.to_owned()), "{word}: {found:?}");
+        }
+        assert!(!found.contains(&"oncert".to_owned()));
+        assert_eq!(words("  Rock & ROLL!! 2030 "), ["rock", "roll", "2030"]);
+        assert_eq!(words(&"x".repeat(30)), ["x".repeat(20)]);
     }
 
     #[test]

@@ -11,9 +11,103 @@ use common::paging::Page;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 
-use crate::domain::{State, Ticket};
+use crate::domain::{State, Ticket, city_key, far_future, search_words};
 
 const RELEASED_ORDER_IDS: &str = "releasedOrderIds";
+/// Derived from the ticket on every write, for the listing's search and sorts.
+const SEARCH_WORDS: &str = "searchWords";
+const CITY_KEY: &str = "cityKey";
+const SORT_STARTS_AT: &str = "sortStartsAt";
+
+/// The listing's orders; each is served by an index per filter shape (see `ensure_indexes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first (by `_id`).
+    Newest,
+    /// Soonest event first; tickets without a date last.
+    StartsAt,
+    /// Cheapest first.
+    Price,
+    /// Dearest first.
+    PriceDescending,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::StartsAt => "startsAt",
+            Self::Price => "price",
+            Self::PriceDescending => "-price",
+        }
+    }
+
+    fn order(self) -> Document {
+        match self {
+            Self::Newest => doc! {"_id": -1},
+            Self::StartsAt => doc! {SORT_STARTS_AT: 1, "_id": 1},
+            Self::Price => doc! {"priceCents": 1, "_id": 1},
+            Self::PriceDescending => doc! {"priceCents": -1, "_id": -1},
+        }
+    }
+
+    /// The sort key of a ticket, as its cursor carries it (with its `_id`).
+    pub fn key(self, ticket: &Ticket) -> Option<i64> {
+        match self {
+            Self::Newest => None,
+            Self::StartsAt => Some(sort_starts_at(ticket).timestamp_millis()),
+            Self::Price | Self::PriceDescending => Some(ticket.price_cents),
+        }
+    }
+
+    /// What comes after (`key`, `id`) in this order.
+    fn after(self, key: Option<i64>, id: ObjectId) -> Document {
+        match (self, key) {
+            (Self::StartsAt, Some(key)) => {
+                let at = bson::DateTime::from_millis(key);
+                doc! {"$or": [{SORT_STARTS_AT: {"$gt": at}}, {SORT_STARTS_AT: at, "_id": {"$gt": id}}]}
+            }
+            (Self::Price, Some(key)) => {
+                doc! {"$or": [{"priceCents": {"$gt": key}}, {"priceCents": key, "_id": {"$gt": id}}]}
+            }
+            (Self::PriceDescending, Some(key)) => {
+                doc! {"$or": [{"priceCents": {"$lt": key}}, {"priceCents": key, "_id": {"$lt": id}}]}
+            }
+            _ => doc! {"_id": {"$lt": id}},
+        }
+    }
+}
+
+/// A search of the listing: every filter is optional; the page starts after `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// Words (or beginnings of words) that the title, venue or city must all contain.
+    pub words: Vec<String>,
+    pub city: Option<String>,
+    pub from: Option<bson::DateTime>,
+    pub to: Option<bson::DateTime>,
+    pub min_cents: Option<i64>,
+    pub max_cents: Option<i64>,
+    pub sort: Sort,
+    pub limit: i64,
+    /// The previous page's last sort key and id.
+    pub after: Option<(Option<i64>, ObjectId)>,
+}
+
+fn sort_starts_at(ticket: &Ticket) -> bson::DateTime {
+    ticket
+        .starts_at
+        .unwrap_or_else(|| bson::DateTime::from_chrono(far_future()))
+}
+
+/// The fields derived from a ticket for search and sorts, written with it every time.
+fn derived(ticket: &Ticket) -> Document {
+    doc! {
+        SEARCH_WORDS: search_words(ticket),
+        CITY_KEY: ticket.city.as_deref().map(city_key),
+        SORT_STARTS_AT: sort_starts_at(ticket),
+    }
+}
 
 #[derive(Clone)]
 pub struct TicketStore {
@@ -33,12 +127,47 @@ impl TicketStore {
         &self.tickets
     }
 
-    /// The listing reads available tickets newest first: `{orderId: null}` sorted by `_id`.
+    /// The listing reads available tickets (`{orderId: null}`), in one of its sorts, maybe in
+    /// a city or matching words: one index per sort and shape, equality fields first. The
+    /// remaining filters (price or date range, removed, hidden sellers) are checked on the
+    /// index's documents. Sellers read theirs by `userId`.
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         ensure_indexes(
             &self.tickets,
             &[
                 index("available_newest_first", doc! {"orderId": 1, "_id": -1}),
+                index(
+                    "available_by_start",
+                    doc! {"orderId": 1, SORT_STARTS_AT: 1, "_id": 1},
+                ),
+                index(
+                    "available_by_price",
+                    doc! {"orderId": 1, "priceCents": 1, "_id": 1},
+                ),
+                index(
+                    "in_city_newest_first",
+                    doc! {CITY_KEY: 1, "orderId": 1, "_id": -1},
+                ),
+                index(
+                    "in_city_by_start",
+                    doc! {CITY_KEY: 1, "orderId": 1, SORT_STARTS_AT: 1, "_id": 1},
+                ),
+                index(
+                    "in_city_by_price",
+                    doc! {CITY_KEY: 1, "orderId": 1, "priceCents": 1, "_id": 1},
+                ),
+                index(
+                    "matching_newest_first",
+                    doc! {SEARCH_WORDS: 1, "orderId": 1, "_id": -1},
+                ),
+                index(
+                    "matching_by_start",
+                    doc! {SEARCH_WORDS: 1, "orderId": 1, SORT_STARTS_AT: 1, "_id": 1},
+                ),
+                index(
+                    "matching_by_price",
+                    doc! {SEARCH_WORDS: 1, "orderId": 1, "priceCents": 1, "_id": 1},
+                ),
                 index("by_seller_newest_first", doc! {"userId": 1, "_id": -1}),
             ],
         )
@@ -48,6 +177,7 @@ impl TicketStore {
     /// Inserts a new ticket with its `ticket.created` event.
     pub async fn insert(&self, ticket: &Ticket) -> anyhow::Result<()> {
         let mut document = bson::to_document(ticket)?;
+        document.extend(derived(ticket));
         let event = PendingEvent::new(ticket.created_event());
         document.insert(PENDING_EVENTS, vec![event.to_bson()]);
         self.tickets
@@ -62,28 +192,96 @@ impl TicketStore {
         self.tickets.find_one(doc! {"_id": id}).await
     }
 
-    /// Unreserved tickets, newest first, one page (plus one to detect the next page).
-    /// Free tickets, newest first, except those of `hidden_sellers`.
+    /// Free tickets matching `search`, in its order, one page plus one (to detect the next
+    /// page), except those of `hidden_sellers`.
     pub async fn list_available(
         &self,
-        page: &Page,
+        search: &Search,
         hidden_sellers: &HashSet<String>,
     ) -> mongodb::error::Result<Vec<Ticket>> {
         let mut filter = doc! {"orderId": null, "removedAt": null};
+        match search.words.as_slice() {
+            [] => {}
+            [word] => {
+                filter.insert(SEARCH_WORDS, word);
+            }
+            words => {
+                filter.insert(SEARCH_WORDS, doc! {"$all": words});
+            }
+        }
+        if let Some(city) = &search.city {
+            filter.insert(CITY_KEY, city);
+        }
+        if search.from.is_some() || search.to.is_some() {
+            let mut range = doc! {"$lt": bson::DateTime::from_chrono(far_future())};
+            if let Some(from) = search.from {
+                range.insert("$gte", from);
+            }
+            if let Some(to) = search.to {
+                range.insert("$lte", to);
+            }
+            filter.insert(SORT_STARTS_AT, range);
+        }
+        if search.min_cents.is_some() || search.max_cents.is_some() {
+            let mut range = doc! {};
+            if let Some(min) = search.min_cents {
+                range.insert("$gte", min);
+            }
+            if let Some(max) = search.max_cents {
+                range.insert("$lte", max);
+            }
+            filter.insert("priceCents", range);
+        }
         if !hidden_sellers.is_empty() {
             let hidden: Vec<&String> = hidden_sellers.iter().collect();
             filter.insert("userId", doc! {"$nin": hidden});
         }
-        if let Some(cursor) = page.cursor {
-            filter.insert("_id", doc! {"$lt": cursor});
+        if let Some((key, id)) = search.after {
+            let after = search.sort.after(key, id);
+            filter = doc! {"$and": [filter, after]};
         }
         self.tickets
             .find(filter)
-            .sort(doc! {"_id": -1})
-            .limit(page.fetch_limit())
+            .sort(search.sort.order())
+            .limit(search.limit + 1)
             .await?
             .try_collect()
             .await
+    }
+
+    /// Writes the search fields of tickets stored before they existed, each conditioned on
+    /// the version read (a ticket changed meanwhile got them from that change). Run at
+    /// start-up; idempotent.
+    pub async fn backfill_search_fields(&self) -> mongodb::error::Result<u64> {
+        let mut written = 0;
+        let mut stalled = 0;
+        while stalled < 3 {
+            let batch: Vec<Ticket> = self
+                .tickets
+                .find(doc! {SEARCH_WORDS: {"$exists": false}})
+                .limit(200)
+                .await?
+                .try_collect()
+                .await?;
+            if batch.is_empty() {
+                return Ok(written);
+            }
+            let mut progress = 0;
+            for ticket in &batch {
+                let result = self
+                    .tickets
+                    .update_one(
+                        doc! {"_id": ticket.id, "version": ticket.version, SEARCH_WORDS: {"$exists": false}},
+                        doc! {"$set": derived(ticket)},
+                    )
+                    .await?;
+                progress += result.modified_count;
+            }
+            written += progress;
+            // Every one changed meanwhile (and so got them): look again, a few times.
+            stalled = if progress == 0 { stalled + 1 } else { 0 };
+        }
+        Ok(written)
     }
 
     /// A seller's tickets, newest first, one page (plus one), in `state` if given (removed
@@ -141,8 +339,7 @@ impl TicketStore {
         if let Some(order_id) = released {
             push.insert(RELEASED_ORDER_IDS, order_id);
         }
-        let update = doc! {
-            "$set": {
+        let mut set = doc! {
                 "title": &changed.title,
                 "priceCents": changed.price_cents,
                 "orderId": &changed.order_id,
@@ -157,9 +354,9 @@ impl TicketStore {
                 "removedAt": changed.removed_at,
                 "reservedPriceCents": changed.reserved_price_cents,
                 "soldForCents": changed.sold_for_cents,
-            },
-            "$push": push,
         };
+        set.extend(derived(changed));
+        let update = doc! {"$set": set, "$push": push};
         let saved = self.tickets.update_one(filter, update).await?.matched_count == 1;
         if saved {
             self.outbox.notify();

@@ -353,3 +353,90 @@ async fn update_many_delete_many_and_count_documents_report_what_they_did() {
     assert_eq!(r.deleted_count, 5);
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 0);
 }
+
+/// The tickets listing's search (item 7): a word array with a multikey index in a compound
+/// key, matched by one element or by `$all` of several (exact elements), combined with
+/// `null` equality, a numeric range and a keyset `$or` under `$and`, sorted by (price, `_id`)
+/// both ways, with ties on the price.
+#[tokio::test]
+async fn word_arrays_match_by_element_and_all_and_page_by_price_and_id() {
+    let store = Store::new().await;
+    let coll = store.docs("tickets");
+    coll.create_index(
+        IndexModel::builder()
+            .keys(doc! {"searchWords": 1, "orderId": 1, "priceCents": 1, "_id": 1})
+            .build(),
+    )
+    .await
+    .unwrap();
+    let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    coll.insert_many([
+        doc! {"_id": "rock", "searchWords": words(&["r", "ro", "rock", "p", "paris"]), "orderId": null, "priceCents": 2000_i64},
+        doc! {"_id": "rock2", "searchWords": words(&["r", "ro", "rock", "l", "lyon"]), "orderId": null, "priceCents": 2000_i64},
+        doc! {"_id": "roll", "searchWords": words(&["r", "ro", "roll", "p", "paris"]), "orderId": null, "priceCents": 1000_i64},
+        doc! {"_id": "held", "searchWords": words(&["r", "ro", "rock", "p", "paris"]), "orderId": "o1", "priceCents": 500_i64},
+        doc! {"_id": "none", "searchWords": Vec::<String>::new(), "orderId": null, "priceCents": 700_i64},
+        doc! {"_id": "old", "orderId": null, "priceCents": 800_i64},
+    ])
+    .await
+    .unwrap();
+    let cases: [(Document, &[&str]); 6] = [
+        (doc! {"searchWords": "rock"}, &["rock", "rock2", "held"]),
+        (
+            doc! {"searchWords": "ro", "orderId": null},
+            &["rock", "rock2", "roll"],
+        ),
+        (
+            doc! {"searchWords": {"$all": ["ro", "paris"]}},
+            &["rock", "roll", "held"],
+        ),
+        (
+            doc! {"searchWords": {"$all": ["rock", "paris"]}, "orderId": null},
+            &["rock"],
+        ),
+        (doc! {"searchWords": {"$all": ["rock", "oslo"]}}, &[]),
+        (
+            doc! {"orderId": null, "priceCents": {"$gte": 700_i64, "$lte": 1000_i64}},
+            &["roll", "none", "old"],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            ids_matching(&coll, filter.clone()).await,
+            set(expected),
+            "{filter}"
+        );
+    }
+    // Keyset pages of one, ascending then descending, ties on the price broken by `_id`.
+    for (ascending, expected) in [
+        (true, ["roll", "rock", "rock2"]),
+        (false, ["rock2", "rock", "roll"]),
+    ] {
+        let (cmp, dir) = if ascending { ("$gt", 1) } else { ("$lt", -1) };
+        let base = doc! {"searchWords": "ro", "orderId": null, "priceCents": {"$gte": 1000_i64}};
+        let mut filter = base.clone();
+        let mut seen = Vec::new();
+        loop {
+            let docs: Vec<Document> = coll
+                .find(filter.clone())
+                .sort(doc! {"priceCents": dir, "_id": dir})
+                .limit(1)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            let Some(last) = docs.last() else { break };
+            let (price, id) = (
+                last.get_i64("priceCents").unwrap(),
+                last.get_str("_id").unwrap().to_owned(),
+            );
+            seen.push(id.clone());
+            filter = doc! {"$and": [base.clone(), {"$or": [
+                {"priceCents": {cmp: price}},
+                {"priceCents": price, "_id": {cmp: &id}},
+            ]}]};
+        }
+        assert_eq!(seen, expected, "ascending: {ascending}");
+    }
+}

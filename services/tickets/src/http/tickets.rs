@@ -1,7 +1,8 @@
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
 use common::change::{Decision, change};
@@ -19,8 +20,9 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::domain::{
     DETAIL_LIMITS, DetailsEdit, EditError, RemoveError, State as TicketState, Ticket, Title,
-    capitalized, parse_starts_at, parse_text,
+    capitalized, city_key, parse_starts_at, parse_text,
 };
+use crate::store::{Search, Sort};
 
 /// `{title, price}` and optional details; loose values so every bad field is reported at
 /// once. On an edit, a detail left out keeps its value and `null` (or `""`) clears it.
@@ -244,37 +246,269 @@ pub async fn create_ticket(
     Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
 
-/// `GET /api/tickets`: available tickets, newest first, paged.
+/// `GET /api/tickets`: search, sort and paging; strings, so that bad values get our error
+/// shape (documented as what they must be).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Words matched, case-insensitively, against the title, venue and city: a ticket
+    /// matches when each word begins a word of them (at most 200 characters, 10 words).
+    q: Option<String>,
+    /// Only tickets in this city (case-insensitive, at most 80 characters).
+    city: Option<String>,
+    /// Only events starting at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Only events starting at or before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+    /// The lowest price, in currency units (like `price`; 0 to 1000000).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 1000000)]
+    min_price: Option<String>,
+    /// The highest price, in currency units (like `price`; 0 to 1000000).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 1000000)]
+    max_price: Option<String>,
+    /// `newest` (default), `startsAt` (soonest first, undated last), `price` (cheapest
+    /// first) or `-price` (dearest first).
+    #[param(value_type = Option<String>, example = "price")]
+    sort: Option<String>,
+    /// How many per page, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// Where the page starts: the `cursor` of the previous page's `Link: <…>; rel="next"`
+    /// (opaque; valid with the same `sort`).
+    cursor: Option<String>,
+}
+
+pub const MAX_QUERY_CHARS: usize = 200;
+pub const MAX_QUERY_WORDS: usize = 10;
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn price_param(field: &str, raw: &str) -> Result<i64, ErrorItem> {
+    let invalid = || {
+        ErrorItem::field(
+            field,
+            format!(
+                "{} must be a number from 0 to 1000000 with at most 2 decimals",
+                capitalized(field)
+            ),
+        )
+    };
+    let units: f64 = raw.parse().map_err(|_| invalid())?;
+    if units == 0.0 {
+        return Ok(0);
+    }
+    let number = serde_json::Number::from_f64(units).ok_or_else(invalid)?;
+    Cents::from_json(&Value::Number(number))
+        .map(Cents::get)
+        .map_err(|_| invalid())
+}
+
+fn time_param(field: &str, raw: &str) -> Result<bson::DateTime, ErrorItem> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|at| bson::DateTime::from_millis(at.timestamp_millis()))
+        .map_err(|_| {
+            ErrorItem::field(
+                field,
+                format!(
+                    "{} must be a date and time (RFC 3339, e.g. 2030-05-01T20:00:00Z)",
+                    capitalized(field)
+                ),
+            )
+        })
+}
+
+/// A cursor: the last sort key and id of the previous page (`<key>_<id>`), or the id alone
+/// for `newest`.
+fn cursor_param(raw: &str, sort: Sort) -> Option<(Option<i64>, ObjectId)> {
+    match sort {
+        Sort::Newest => raw.parse().ok().map(|id| (None, id)),
+        _ => {
+            let (key, id) = raw.split_once('_')?;
+            Some((Some(key.parse().ok()?), id.parse().ok()?))
+        }
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl ListQuery {
+    fn parse(&self) -> ApiResult<Search> {
+        let mut errors = Vec::new();
+        let page = PageQuery {
+            limit: self.limit.clone(),
+            cursor: None,
+        }
+        .parse();
+        let limit = match page {
+            Ok(page) => page.limit,
+            Err(ApiError::Validation(items)) => {
+                errors.extend(items);
+                0
+            }
+            Err(_) => 0,
+        };
+        let mut words = Vec::new();
+        if let Some(q) = given(&self.q) {
+            words = crate::domain::words(q);
+            words.sort_unstable();
+            words.dedup();
+            if q.chars().count() > MAX_QUERY_CHARS || words.len() > MAX_QUERY_WORDS {
+                errors.push(ErrorItem::field(
+                    "q",
+                    format!(
+                        "Q must be at most {MAX_QUERY_CHARS} characters and {MAX_QUERY_WORDS} words"
+                    ),
+                ));
+            }
+        }
+        let city = given(&self.city).map(city_key);
+        if city.as_ref().is_some_and(|c| c.chars().count() > 80) {
+            errors.push(ErrorItem::field(
+                "city",
+                "City must be at most 80 characters",
+            ));
+        }
+        let mut time = |field: &str, raw: &Option<String>| {
+            given(raw).and_then(|raw| time_param(field, raw).map_err(|e| errors.push(e)).ok())
+        };
+        let (from, to) = (time("from", &self.from), time("to", &self.to));
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            errors.push(ErrorItem::field("to", "To must not be before from"));
+        }
+        let mut price = |field: &str, raw: &Option<String>| {
+            given(raw).and_then(|raw| price_param(field, raw).map_err(|e| errors.push(e)).ok())
+        };
+        let (min_cents, max_cents) = (
+            price("minPrice", &self.min_price),
+            price("maxPrice", &self.max_price),
+        );
+        if let (Some(min), Some(max)) = (min_cents, max_cents)
+            && min > max
+        {
+            errors.push(ErrorItem::field(
+                "maxPrice",
+                "MaxPrice must not be below minPrice",
+            ));
+        }
+        let sort = match given(&self.sort) {
+            None | Some("newest") => Some(Sort::Newest),
+            Some("startsAt") => Some(Sort::StartsAt),
+            Some("price") => Some(Sort::Price),
+            Some("-price") => Some(Sort::PriceDescending),
+            Some(_) => {
+                errors.push(ErrorItem::field(
+                    "sort",
+                    "Sort must be newest, startsAt, price or -price",
+                ));
+                None
+            }
+        };
+        let after = match (given(&self.cursor), sort) {
+            (Some(raw), Some(sort)) => match cursor_param(raw, sort) {
+                Some(after) => Some(after),
+                None => {
+                    errors.push(ErrorItem::field("cursor", "Cursor is not valid"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        match sort {
+            Some(sort) if errors.is_empty() => Ok(Search {
+                words,
+                city,
+                from,
+                to,
+                min_cents,
+                max_cents,
+                sort,
+                limit,
+                after,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+
+    /// The next page's link: these filters, the page's last key and id as the cursor.
+    fn next_link(&self, limit: i64, sort: Sort, last: &Ticket) -> Option<HeaderValue> {
+        let mut pairs: Vec<(&str, String)> = [
+            ("q", &self.q),
+            ("city", &self.city),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("minPrice", &self.min_price),
+            ("maxPrice", &self.max_price),
+            ("sort", &self.sort),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| given(value).map(|v| (name, v.to_owned())))
+        .collect();
+        pairs.push(("limit", limit.to_string()));
+        let cursor = match sort.key(last) {
+            Some(key) => format!("{key}_{}", last.id.to_hex()),
+            None => last.id.to_hex(),
+        };
+        pairs.push(("cursor", cursor));
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={}", encode(value)))
+            .collect();
+        HeaderValue::from_str(&format!("</api/tickets?{}>; rel=\"next\"", query.join("&"))).ok()
+    }
+}
+
+/// `GET /api/tickets`: available tickets, searched and sorted, paged.
 #[utoipa::path(
     get,
     path = "/api/tickets",
     tag = "tickets",
-    summary = "Available tickets, newest first",
-    params(PageQuery),
+    summary = "Available tickets: search, filters and sorts (newest first by default)",
+    params(ListQuery),
     responses(
-        (status = 200, description = "A page of tickets; `Link: <…>; rel=\"next\"` when there are more", body = Vec<TicketView>,
+        (status = 200, description = "A page of tickets; `Link: <…>; rel=\"next\"` (with the same filters) when there are more", body = Vec<TicketView>,
             headers(("Link" = String, description = "The next page, when there is one"))),
-        (status = 400, description = "Invalid `limit` or `cursor`", body = ErrorBody),
+        (status = 400, description = "An invalid parameter (each one named)", body = ErrorBody),
         Unavailable,
     ),
 )]
 pub async fn list_tickets(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let page = query.parse()?;
-    let batch = state
+    let search = query.parse()?;
+    let mut batch = state
         .tickets
         // A banned seller's tickets leave the listing at once, and come back on unban.
-        .list_available(&page, &state.sessions.bans.snapshot())
+        .list_available(&search, &state.sessions.bans.snapshot())
         .await
         .map_err(ApiError::internal)?;
-    let (tickets, next) = page.finish(batch, "/api/tickets", |t| t.id);
+    let more = batch.len() as i64 > search.limit;
+    batch.truncate(search.limit as usize);
     let mut headers = HeaderMap::new();
-    if let Some(link) = next {
+    if let Some(last) = batch.last().filter(|_| more)
+        && let Some(link) = query.next_link(search.limit, search.sort, last)
+    {
         headers.insert(header::LINK, link);
     }
-    let body: Vec<TicketView> = tickets.iter().map(TicketView::from).collect();
+    let body: Vec<TicketView> = batch.iter().map(TicketView::from).collect();
     Ok((headers, Json(body)))
 }
 

@@ -13,4 +13,5 @@ mod mine;
 mod openapi;
 mod read;
 mod remove;
+mod search;
 mod update;
