@@ -656,3 +656,92 @@ async fn a_sign_in_checked_against_the_password_a_reset_replaced_starts_no_sessi
         "its session is refused anyway"
     );
 }
+
+/// A ban that lands while a confirm hashes the new password, after the confirm read the
+/// user: the write itself is conditioned on no ban. One hashing thread, kept busy by a
+/// slow sign-in of another user, holds the confirm between its read and its write.
+#[tokio::test]
+async fn a_ban_while_the_new_password_is_hashed_sets_no_password() {
+    use argon2::password_hash::PasswordHasher;
+    let reset = spawn_reset(LimitsConfig {
+        hash_concurrency: 1,
+        ..generous_limits()
+    })
+    .await;
+    let admin = browser();
+    reset
+        .app
+        .signup_in(&admin, crate::helpers::ADMIN_EMAIL)
+        .await;
+    let ann_id = reset
+        .app
+        .signup_in(&browser(), "ann@example.com")
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reset.app.signup_in(&browser(), "bob@example.com").await;
+    let token = reset.token_for("ann@example.com", 1).await;
+    let slow = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19_456, 150, 1, None).unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let slow_hash = slow.hash_password(b"correct horse").unwrap().to_string();
+    let busy_for = started.elapsed();
+    reset
+        .users()
+        .await
+        .update_one(
+            doc! {"email": "bob@example.com"},
+            doc! {"$set": {"passwordHash": slow_hash}},
+        )
+        .await
+        .unwrap();
+
+    let address = reset.app.address.clone();
+    let post = |path: &'static str, body: Value| {
+        let address = address.clone();
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{address}{path}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            JsonResponse::from(response).await
+        })
+    };
+    let signin = post(
+        "/api/users/signin",
+        json!({"email": "bob@example.com", "password": "correct horse"}),
+    );
+    tokio::time::sleep(busy_for / 8).await;
+    let confirm = post(
+        "/api/users/password-reset/confirm",
+        json!({"token": token, "password": "battery staple"}),
+    );
+    tokio::time::sleep(busy_for / 8).await;
+    let ban_path = format!("/api/users/{ann_id}/ban");
+    let banned = reset.app.send(&admin, Method::POST, &ban_path, None).await;
+    assert_eq!(banned.status, 204);
+    assert!(
+        !confirm.is_finished() && !signin.is_finished(),
+        "the ban came while the confirm waited for its hash (the slow one took {busy_for:?})"
+    );
+
+    let confirm = confirm.await.unwrap();
+    assert_eq!(confirm.status, 403, "{:?}", confirm.body);
+    assert_eq!(signin.await.unwrap().status, 200);
+    let ann = reset
+        .users()
+        .await
+        .find_one(doc! {"email": "ann@example.com"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ann.get_i64("credentialsVersion"), Ok(0), "unchanged: {ann}");
+    assert!(ann.contains_key("passwordReset"), "the token is not spent");
+}
