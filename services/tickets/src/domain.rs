@@ -202,6 +202,7 @@ impl DetailsEdit {
 pub enum EditError {
     NotOwner,
     Reserved,
+    Sold,
     Removed,
 }
 
@@ -337,11 +338,11 @@ impl Ticket {
         if self.user_id != user_id {
             return Err(EditError::NotOwner);
         }
-        if self.removed_at.is_some() {
-            return Err(EditError::Removed);
-        }
-        if self.order_id.is_some() {
-            return Err(EditError::Reserved);
+        match self.state() {
+            State::Available => {}
+            State::Reserved => return Err(EditError::Reserved),
+            State::Sold => return Err(EditError::Sold),
+            State::Removed => return Err(EditError::Removed),
         }
         Ok(Self {
             title: title.0,
@@ -609,6 +610,16 @@ mod tests {
         assert_eq!(sold.sell("o1"), Sell::AlreadySold);
         assert_eq!(sold.release("o1"), Release::AlreadyReleased);
         assert_eq!(sold.remove("seller"), Err(RemoveError::Sold));
+        let price = Cents::new(100).unwrap();
+        assert_eq!(
+            sold.edit(
+                "seller",
+                Title::parse("X").unwrap(),
+                price,
+                &DetailsEdit::default()
+            ),
+            Err(EditError::Sold)
+        );
         let Release::Remember(remembered) = t.release("o3") else {
             panic!()
         };

@@ -116,3 +116,50 @@ async fn wait_for_removed(apps: &TestApps, ticket: &str) {
     )
     .await;
 }
+
+/// orders placed an order from a replica that did not know of the removal yet: tickets
+/// lets the order win and announces the ticket reserved at the next version, which lists
+/// it again in the replica.
+#[tokio::test]
+async fn a_ticket_update_after_its_removal_lists_it_again_in_the_replica() {
+    let apps = spawn_apps().await;
+    let (seller, ticket) = apps.listed_ticket(20.0).await;
+    let removed = apps
+        .call(
+            Method::DELETE,
+            format!("{}/api/tickets/{ticket}", apps.tickets),
+            Some(&seller),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    wait_for_removed(&apps, &ticket).await;
+    apps.publish(common::events::OrderCreated {
+        id: "507f1f77bcf86cd799439011".into(),
+        user_id: new_user_id(),
+        expires_at: chrono::Utc::now(),
+        ticket: common::events::OrderTicket {
+            id: ticket.clone(),
+            price_cents: 2000,
+        },
+        version: 0,
+    })
+    .await;
+    let tickets = apps
+        .orders_collection()
+        .await
+        .client()
+        .database(&apps.orders_db.name)
+        .collection::<bson::Document>("tickets");
+    let id: bson::oid::ObjectId = ticket.parse().unwrap();
+    let replica = testkit::eventually(
+        "the replica at version 2",
+        std::time::Duration::from_secs(10),
+        || async {
+            let t = tickets.find_one(bson::doc! {"_id": id}).await.unwrap()?;
+            (t.get_i64("version").ok()? == 2).then_some(t)
+        },
+    )
+    .await;
+    assert!(!replica.get_bool("removed").unwrap(), "{replica}");
+}

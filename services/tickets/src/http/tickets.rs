@@ -583,6 +583,7 @@ pub async fn update_ticket(
     .map_err(|err| match err {
         EditError::NotOwner => ApiError::Forbidden("Not the owner".into()),
         EditError::Reserved => ApiError::Conflict("Cannot edit a reserved ticket".into()),
+        EditError::Sold => ApiError::Conflict("Cannot edit a sold ticket".into()),
         EditError::Removed => ApiError::Conflict("Cannot edit a removed ticket".into()),
     })?;
     Ok(Json(TicketView::from(&edited)))

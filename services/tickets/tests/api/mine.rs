@@ -128,6 +128,17 @@ async fn a_seller_sees_each_ticket_available_reserved_or_sold_with_what_it_earne
         (delete.status, delete.error_message()),
         (409, "Cannot remove a sold ticket")
     );
+    let edit = app
+        .update(
+            Some(&seller),
+            sold,
+            serde_json::json!({"title": "C", "price": 1}),
+        )
+        .await;
+    assert_eq!(
+        (edit.status, edit.error_message()),
+        (409, "Cannot edit a sold ticket")
+    );
     app.publish(completed("o-sold", sold)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
