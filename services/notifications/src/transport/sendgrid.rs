@@ -3,14 +3,22 @@
 //!
 //! HTTPS through hyper with rustls on ring and the Mozilla roots (webpki-roots): the image
 //! has no CA bundle to trust, and no second crypto library is built.
+//!
+//! Connecting (DNS, TCP and TLS) has a limit of its own, below the send's: a connection
+//! that is slow to come up fails as a connect error, which proves nothing was sent (the
+//! email is retried), instead of running into the send's limit, whose expiry may come after
+//! the request was handed over (outcome unknown, never retried).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use bytes::Bytes;
 use common::config::Secret;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -19,11 +27,52 @@ use serde_json::json;
 
 use super::{Email, Mailer, SendError, excerpt};
 
-/// The longest `Retry-After` honoured; beyond it the listener's own back-off applies.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The longest wait a 429 (`Retry-After`, `X-RateLimit-Reset`) is honoured for. Not
+/// tunable: the listener never waits longer between two deliveries anyway.
+const MAX_RETRY_AFTER: Duration = common::listener::MAX_RETRY_DELAY;
+
+/// The most of an answer's body that is read (it only explains a refusal).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The limit on connecting: half the send's, and at most 5 s, leaving the request the
+/// rest.
+pub fn connect_timeout(send_timeout: Duration) -> Duration {
+    (send_timeout / 2).min(Duration::from_secs(5))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The HTTPS connector, bounded as a whole (name resolution, TCP and the TLS handshake):
+/// its failure is a connect error to the client, so the request never left.
+#[derive(Clone)]
+struct TimedConnector {
+    inner: HttpsConnector<HttpConnector>,
+    timeout: Duration,
+}
+
+impl tower::Service<Uri> for TimedConnector {
+    type Response = <HttpsConnector<HttpConnector> as tower::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(format!("not connected within {timeout:?}").into()),
+            }
+        })
+    }
+}
 
 pub struct SendGrid {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<TimedConnector, Full<Bytes>>,
     endpoint: String,
     api_key: Secret,
     timeout: Duration,
@@ -32,11 +81,19 @@ pub struct SendGrid {
 impl SendGrid {
     /// `api_url` is the API's origin (`https://api.sendgrid.com`, or a stand-in's).
     pub fn new(api_url: &str, api_key: Secret, timeout: Duration) -> anyhow::Result<Self> {
+        let connect_timeout = connect_timeout(timeout);
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
+        let connector = TimedConnector {
+            inner: connector,
+            timeout: connect_timeout,
+        };
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             endpoint: format!("{}/v3/mail/send", api_url.trim_end_matches('/')),
@@ -97,16 +154,15 @@ impl Mailer for SendGrid {
                 Err(err) => return Err(SendError::Unknown(format!("SendGrid request: {err}"))),
             };
             let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-            // The answer decides; its body only explains a refusal.
-            let text = match response.into_body().collect().await {
+            let retry_after = retry_after(response.headers(), SystemTime::now());
+            // The answer decides; its body only explains a refusal (and is read up to a
+            // limit: a huge or endless one must not hold the send until its timeout).
+            let text = match Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+            {
                 Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-                Err(_) => String::new(),
+                Err(err) => format!("(answer not read: {err})"),
             };
             Ok(answer(status, retry_after, &text))
         };
@@ -121,8 +177,31 @@ impl Mailer for SendGrid {
     }
 }
 
-/// What SendGrid's answer means: 2xx accepted; 429 and 5xx not accepted, retried; any
-/// other 4xx a request it will never accept (dead-lettered with its reason).
+/// How long SendGrid asked to wait: `Retry-After` (seconds) or `X-RateLimit-Reset` (the
+/// epoch second the rate limit resets), the later of the two, at most [`MAX_RETRY_AFTER`].
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let seconds = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+    };
+    let after = seconds(header::RETRY_AFTER.as_str()).map(Duration::from_secs);
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let until_reset =
+        seconds("x-ratelimit-reset").map(|reset| Duration::from_secs(reset).saturating_sub(now));
+    after
+        .into_iter()
+        .chain(until_reset)
+        .max()
+        .map(|wait| wait.min(MAX_RETRY_AFTER))
+}
+
+/// What SendGrid's answer means: 2xx accepted; 429 and 5xx not accepted, retried; 401 and
+/// 403 (the API key is wrong, revoked or lacks the Mail Send permission) a configuration
+/// error, logged as such and retried, so that every email does not go to the dead letters
+/// until the key is fixed; any other 4xx a request it will never accept (dead-lettered with
+/// its reason).
 fn answer(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Result<(), SendError> {
     let reason = format!("SendGrid answered {status}: {}", excerpt(body, 300));
     if status.is_success() {
@@ -131,6 +210,16 @@ fn answer(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Resu
         Err(SendError::Transient {
             reason,
             after: retry_after,
+        })
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::error!(
+            %status,
+            reason,
+            "SendGrid refused the API key (SENDGRID_API_KEY): emails wait until it is fixed"
+        );
+        Err(SendError::Transient {
+            reason,
+            after: None,
         })
     } else {
         Err(SendError::Refused(reason))
@@ -153,6 +242,12 @@ mod tests {
             answer(StatusCode::BAD_GATEWAY, None, ""),
             Err(SendError::Transient { .. })
         ));
+        for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+            assert!(
+                matches!(answer(status, None, ""), Err(SendError::Transient { .. })),
+                "{status}: a configuration error, retried"
+            );
+        }
         let Err(SendError::Refused(reason)) = answer(
             StatusCode::BAD_REQUEST,
             None,
@@ -161,6 +256,49 @@ mod tests {
             panic!()
         };
         assert!(reason.contains("bad from"), "{reason}");
+    }
+
+    #[test]
+    fn a_rate_limit_reset_is_honoured_besides_retry_after() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().unwrap());
+            }
+            map
+        };
+        assert_eq!(retry_after(&headers(&[]), now), None);
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "3")]), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("x-ratelimit-reset", "1000007")]), now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after(
+                &headers(&[("retry-after", "2"), ("x-ratelimit-reset", "1000005")]),
+                now
+            ),
+            Some(Duration::from_secs(5)),
+            "the later of the two"
+        );
+        assert_eq!(
+            retry_after(&headers(&[("x-ratelimit-reset", "999990")]), now),
+            Some(Duration::ZERO),
+            "a reset in the past"
+        );
+        assert_eq!(
+            retry_after(&headers(&[("x-ratelimit-reset", "2000000")]), now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert!(connect_timeout(Duration::from_secs(10)) < Duration::from_secs(10));
+        assert_eq!(
+            connect_timeout(Duration::from_secs(4)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

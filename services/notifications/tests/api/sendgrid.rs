@@ -3,16 +3,20 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use bytes::Bytes;
 use common::config::Secret;
 use notifications::TransportConfig;
 use notifications::store::Delivery;
 use notifications::templates::Template;
+use notifications::transport::{Email, Mailer, SendError, SendGrid};
 use serde_json::Value;
 use testkit::{TestDatabase, eventually, new_user_id};
 
@@ -217,4 +221,153 @@ async fn a_request_sendgrid_refuses_is_dead_lettered_with_the_reason() {
 
 fn notifications_service() -> &'static str {
     "notifications"
+}
+
+/// A SendGrid whose connection never comes up: TCP is accepted, the TLS handshake never
+/// answered. Nothing was sent, so the email is not accepted (retried), not "unknown".
+#[tokio::test]
+async fn a_connection_that_does_not_come_up_proves_nothing_was_sent() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let send_timeout = Duration::from_secs(4);
+    let sendgrid = SendGrid::new(&url, Secret::new("SG.test-key"), send_timeout).unwrap();
+    let email = Email {
+        from: "GitTix <no-reply@gittix.dev>".parse().unwrap(),
+        to: recipient(),
+        subject: "x".into(),
+        html: "<p>x</p>".into(),
+        text: "x".into(),
+        id: "e.welcome".into(),
+    };
+    let started = Instant::now();
+    let err = sendgrid.send(&email).await.unwrap_err();
+    assert!(matches!(err, SendError::Transient { .. }), "{err:?}");
+    assert!(started.elapsed() < send_timeout, "{:?}", started.elapsed());
+}
+
+/// A stand-in answering with what `answer(n)` builds for its `n`th request (from 0), and
+/// recording when each came.
+async fn serve_with(
+    answer: impl Fn(usize) -> Response + Clone + Send + Sync + 'static,
+) -> (Arc<Mutex<Vec<Instant>>>, String) {
+    let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let recorded = times.clone();
+    let app = Router::new().route(
+        "/v3/mail/send",
+        post(move || {
+            let recorded = recorded.clone();
+            let answer = answer.clone();
+            async move {
+                let n = {
+                    let mut times = recorded.lock().unwrap();
+                    times.push(Instant::now());
+                    times.len() - 1
+                };
+                answer(n)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (times, url)
+}
+
+async fn sent(service: &crate::helpers::TestService, key: &str) {
+    eventually("the send recorded", Duration::from_secs(20), || async {
+        (service.delivery(key).await?.get_str("state").ok()? == "sent").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_until_its_reset() {
+    let db = TestDatabase::new("notifications");
+    let (times, url) = serve_with(|n| {
+        if n > 0 {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("x-ratelimit-reset", (now + 4).to_string())],
+            "",
+        )
+            .into_response()
+    })
+    .await;
+    let service = start(sendgrid_config(&db, &url)).await;
+    let event = service.user(&new_user_id(), &recipient()).await;
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    sent(&service, &key).await;
+    let times = times.lock().unwrap().clone();
+    assert_eq!(times.len(), 2);
+    let waited = times[1] - times[0];
+    assert!(waited >= Duration::from_millis(2500), "{waited:?}");
+}
+
+/// An answer whose body never ends: read up to a limit, so the answer (503, retry) still
+/// counts, instead of the send running into its timeout (outcome unknown, never retried).
+#[tokio::test]
+async fn an_endless_answer_is_read_up_to_a_limit() {
+    let db = TestDatabase::new("notifications");
+    let (times, url) = serve_with(|n| {
+        if n > 0 {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        let endless = futures::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; 8192])),
+                (),
+            ))
+        });
+        (StatusCode::SERVICE_UNAVAILABLE, Body::from_stream(endless)).into_response()
+    })
+    .await;
+    let service = start(sendgrid_config(&db, &url)).await;
+    let event = service.user(&new_user_id(), &recipient()).await;
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    sent(&service, &key).await;
+    assert_eq!(times.lock().unwrap().len(), 2);
+}
+
+/// 401/403: the API key is wrong or lacks permission. A configuration error: retried until
+/// fixed, not every email dead-lettered.
+#[tokio::test]
+async fn a_refused_api_key_is_retried_not_dead_lettered() {
+    let db = TestDatabase::new("notifications");
+    let (stand_in, url) = StandIn::serve(&[
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"message":"The provided authorization grant is invalid"}]}"#,
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            r#"{"errors":[{"message":"access forbidden"}]}"#,
+        ),
+    ])
+    .await;
+    let service = start(sendgrid_config(&db, &url)).await;
+    let event = service.user(&new_user_id(), &recipient()).await;
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    sent(&service, &key).await;
+    assert_eq!(stand_in.received().len(), 3);
+    let dead = service
+        .bus
+        .dead_letter_subject(notifications_service(), "user.created");
+    assert!(
+        testkit::stored_messages(&service.bus, &dead)
+            .await
+            .is_empty()
+    );
 }
