@@ -73,6 +73,19 @@ impl Default for ListenerOptions {
     }
 }
 
+impl ListenerOptions {
+    /// The longest a handler may run before it is aborted (and its message retried): the
+    /// ack wait less a second, so a handler never overlaps its own redelivery by this
+    /// process. A redelivery to another replica may still overlap it (the ack wait starts
+    /// when the message is pulled, not when its handler starts): a handler that finds work
+    /// claimed less than this long ago may be looking at a claimer that is still running.
+    pub fn handler_limit(&self) -> Duration {
+        self.ack_wait
+            .saturating_sub(Duration::from_secs(1))
+            .max(Duration::from_millis(100))
+    }
+}
+
 /// The longest pause between two deliveries of a retried message.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -376,11 +389,7 @@ where
         crate::trace_context::continue_from(&span, cause.traceparent.as_deref());
         let work = crate::request_id::scope(cause.request_id, (self.handler)(envelope));
         let mut task = tokio::spawn(tracing::Instrument::instrument(work, span));
-        let limit = self
-            .options
-            .ack_wait
-            .saturating_sub(Duration::from_secs(1))
-            .max(Duration::from_millis(100));
+        let limit = self.options.handler_limit();
         match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(join_error)) => {

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::delivery::Postman;
 use crate::emails::Links;
 use crate::listeners::{self, Notifier};
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::templates::{self, Sources, Templates};
 use crate::transport::{self, Mailer};
 
@@ -45,7 +45,9 @@ impl App {
         Ok(Self(service))
     }
 
-    /// Everything that needs Mongo, Redis and NATS to answer; retried until they do.
+    /// Everything that needs Mongo and NATS to answer; retried until they do. Redis (the
+    /// compiled-template cache) is not waited for: templates compile in the process while
+    /// it is away, so neither start-up nor readiness depends on it.
     async fn start(
         config: &Config,
         mongo: &ClientOptions,
@@ -56,15 +58,30 @@ impl App {
             .await
             .context("connecting to MongoDB")?;
         let store = Store::new(db);
-        store.ensure_indexes().await.context("creating indexes")?;
+        store
+            .ensure_indexes(store::deliveries_ttl(config.max_event_age))
+            .await
+            .context("creating indexes")?;
         let templates = Templates::connect(&config.redis_url, &config.key_prefix, sources)
             .await
-            .context("connecting to Redis")?;
+            .context("setting up the template cache (REDIS_URL)")?;
+        // Told once at start-up, never waited for.
+        tokio::spawn({
+            let templates = templates.clone();
+            async move {
+                if let Err(reason) = templates.ping().await {
+                    tracing::warn!(
+                        reason,
+                        "template cache (Redis) unavailable; templates are compiled in the process until it answers"
+                    );
+                }
+            }
+        });
         let bus = Bus::connect(&config.bus, listeners::SERVICE).await?;
         let notifier = Notifier {
             postman: Postman {
                 store,
-                templates: templates.clone(),
+                templates,
                 mailer,
                 from: config.from.clone(),
                 max_event_age: config.max_event_age,
@@ -75,13 +92,7 @@ impl App {
         };
         let mut tasks = BackgroundTasks::new();
         listeners::spawn_all(&bus, &notifier, &mut tasks).await?;
-        let readiness = Readiness::default()
-            .mongo(db)
-            .nats(&bus)
-            .check("redis", move || {
-                let templates = templates.clone();
-                async move { templates.ping().await }
-            });
+        let readiness = Readiness::default().mongo(db).nats(&bus);
         Ok(Ready {
             routes: Router::new(),
             readiness,

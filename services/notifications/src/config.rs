@@ -69,11 +69,34 @@ impl Config {
             from,
             public_url: public_url(env)?,
             send_timeout: send_timeout(env)?,
-            max_event_age: Duration::from_secs(
-                env.seconds("MAIL_MAX_EVENT_AGE_HOURS", 72)?.as_secs() * 3600,
-            ),
+            max_event_age: max_event_age(env)?,
         })
     }
+}
+
+/// The most `MAIL_MAX_EVENT_AGE_HOURS` may be: a year. Delivery records are kept a day
+/// longer than this (a TTL index, whose expiry MongoDB bounds to a 32-bit count of seconds).
+const MAX_EVENT_AGE_HOURS: u64 = 365 * 24;
+
+fn max_event_age(env: &Env) -> Result<Duration, ConfigError> {
+    let hours: u64 = env.or("MAIL_MAX_EVENT_AGE_HOURS", 72)?;
+    if hours == 0 {
+        return Err(ConfigError::new(
+            "MAIL_MAX_EVENT_AGE_HOURS",
+            "must be a positive number of hours",
+        ));
+    }
+    if hours > MAX_EVENT_AGE_HOURS {
+        return Err(ConfigError::new(
+            "MAIL_MAX_EVENT_AGE_HOURS",
+            format!("must be at most {MAX_EVENT_AGE_HOURS} hours (a year), got {hours}"),
+        ));
+    }
+    // Cannot overflow below the bound; checked all the same.
+    hours
+        .checked_mul(3600)
+        .map(Duration::from_secs)
+        .ok_or_else(|| ConfigError::new("MAIL_MAX_EVENT_AGE_HOURS", "too large"))
 }
 
 fn transport(env: &Env) -> Result<TransportConfig, ConfigError> {
@@ -184,6 +207,20 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.name, "MAIL_SEND_TIMEOUT_SECONDS");
+        for huge in ["8761", "5124095576030431"] {
+            let err = Config::from_env(&env(&[
+                ("MAIL_TRANSPORT", "smtp://mailpit:1025"),
+                ("MAIL_MAX_EVENT_AGE_HOURS", huge),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.name, "MAIL_MAX_EVENT_AGE_HOURS", "{huge}");
+        }
+        let config = Config::from_env(&env(&[
+            ("MAIL_TRANSPORT", "smtp://mailpit:1025"),
+            ("MAIL_MAX_EVENT_AGE_HOURS", "8760"),
+        ]))
+        .unwrap();
+        assert_eq!(config.max_event_age, Duration::from_secs(8760 * 3600));
         for bad in [
             "smtp://mailpit",
             "smtp://u:p@mailpit:25",

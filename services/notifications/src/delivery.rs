@@ -7,8 +7,13 @@
 //! crash there), and a lost email is better than a duplicate one (a second receipt, a
 //! second password-reset link). The cost:
 //!
-//! - a process that dies between claim and send loses that email: the next delivery finds
-//!   the claim still `claimed`, logs it and counts it in `emails_possibly_lost_total`;
+//! - a process that dies between claim and send loses that email: a later delivery finds
+//!   the claim still `claimed`, logs it and counts it in `emails_possibly_lost_total`. Only
+//!   once the claim is older than a handler may run ([`claim_in_flight`], 44 s): before that its
+//!   holder may still be sending (the listener pulls in batches and the ack wait starts at
+//!   the pull, so a redelivery to another replica can overlap the first delivery's
+//!   handling), and may yet release it after a refusal, so the later delivery retries
+//!   shortly instead of acking — acking then would lose an email the holder gives back;
 //! - a send whose outcome is unknown (a timeout or a dropped connection after the message
 //!   was handed over) is recorded `unknown`, logged and counted the same way, never
 //!   retried.
@@ -16,11 +21,15 @@
 //! A failure that *proves* the provider did not accept the message (connection refused
 //! before the message was sent, SMTP 4xx/5xx answers, SendGrid 429/5xx/4xx) releases the
 //! claim: a 4xx-class refusal is dead-lettered with its reason (a redrive may send it once
-//! fixed), anything else is retried with back-off.
+//! fixed), anything else is retried with back-off. Every claim has an id of its own, and
+//! only its holder marks it sent or releases it: a stale holder never touches a newer
+//! claim.
 //!
 //! An email of no use any more is not sent (nor claimed): its event is older than
 //! `MAIL_MAX_EVENT_AGE_HOURS` (a first deployment reads the stream's history), or what it
-//! offers has expired (a reservation's pay-by time, a reset link's validity).
+//! offers has expired (a reservation's pay-by time, a reset link's validity). Handlers
+//! check that ([`Postman::useless`]) before looking up the records the email needs, so an
+//! expired event whose records never arrive is acked, not retried until dead-lettered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,13 +37,54 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use common::events::Envelope;
-use common::listener::Outcome;
+use common::listener::{ListenerOptions, Outcome};
 use lettre::message::Mailbox;
 use minijinja::Value;
 
-use crate::store::{Claim, Delivery, DeliveryState, Store};
+use crate::store::{Claim, ClaimId, Delivery, DeliveryState, Store};
 use crate::templates::{RenderError, Template, Templates};
 use crate::transport::{Email, Mailer, SendError};
+
+/// How long after its claim a `claimed` record may still have a live holder: the longest a
+/// handler runs (the listener's limit) plus a margin for clock differences between
+/// replicas (`claimedAt` is the claimer's clock) and for the claimer's last writes.
+pub fn claim_in_flight() -> Duration {
+    ListenerOptions::default().handler_limit() + CLAIM_MARGIN
+}
+
+/// See [`claim_in_flight`].
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(15);
+
+/// How soon a delivery that found the email claimed by a holder that may still be running
+/// (or the record gone in between) tries again (the listener backs off from there).
+const RETRY_CLAIMED: Duration = Duration::from_secs(1);
+
+/// What a delivery does with an email another delivery claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Its holder may still be sending, and may give it back: retry shortly.
+    Wait,
+    /// Sent, outcome unknown, or claimed by a holder that died (possibly lost): ack.
+    Suppress,
+}
+
+/// What to do with `found`, another delivery's record of the email, at `now`.
+pub fn taken(found: &Delivery, now: bson::DateTime) -> Taken {
+    match found.state {
+        DeliveryState::Claimed => {
+            let age = now
+                .timestamp_millis()
+                .saturating_sub(found.claimed_at.timestamp_millis());
+            let in_flight = i64::try_from(claim_in_flight().as_millis()).unwrap_or(i64::MAX);
+            if age < in_flight {
+                Taken::Wait
+            } else {
+                Taken::Suppress
+            }
+        }
+        DeliveryState::Sent | DeliveryState::Unknown => Taken::Suppress,
+    }
+}
 
 /// What an email needs besides its content.
 #[derive(Clone)]
@@ -87,6 +137,23 @@ impl<'a> Occasion<'a> {
 }
 
 impl Postman {
+    /// True (logged and counted) when the email would be of no use any more: its handler
+    /// acks without looking anything up.
+    pub fn useless(&self, occasion: &Occasion<'_>, template: Template) -> bool {
+        let Some(why) = occasion.pointless(Utc::now(), self.max_event_age) else {
+            return false;
+        };
+        let name = template.name();
+        metrics::counter!("emails_skipped_total", "template" => name, "why" => why).increment(1);
+        tracing::info!(
+            template = name,
+            event_id = occasion.event_id,
+            why,
+            "email of no use any more; not sent"
+        );
+        true
+    }
+
     /// Sends `template` with `vars` to `to` for the event, unless a delivery of that event
     /// claimed it before, or it is of no use any more. The answer is the listener's outcome.
     pub async fn deliver(
@@ -98,31 +165,41 @@ impl Postman {
     ) -> Outcome {
         let name = template.name();
         let event_id = occasion.event_id;
-        if let Some(why) = occasion.pointless(Utc::now(), self.max_event_age) {
-            metrics::counter!("emails_skipped_total", "template" => name, "why" => why)
-                .increment(1);
-            tracing::info!(
-                template = name,
-                event_id,
-                why,
-                "email of no use any more; not sent"
-            );
+        if self.useless(&occasion, template) {
             return Outcome::Ack;
         }
-        // Rendered before claiming: a template or cache failure leaves nothing claimed.
+        // Rendered before claiming: a broken template leaves nothing claimed. (Redis, the
+        // compiled-template cache, cannot fail a render: it is compiled here instead.)
         let rendered = match self.templates.render(template, vars).await {
             Ok(rendered) => rendered,
             Err(err @ RenderError::Template { .. }) => {
                 return Outcome::Reject(err.to_string());
             }
-            Err(err) => return Outcome::retry_after_error(&err.into()),
         };
         let key = Delivery::key(event_id, template);
-        match self.store.claim(&key, event_id, template).await {
-            Ok(Claim::Won) => {}
-            Ok(Claim::Taken(state)) => return suppressed(template, &key, state),
+        let claim = match self.store.claim(&key, event_id, template).await {
+            Ok(Claim::Won(claim)) => claim,
+            Ok(Claim::Taken(found)) => match taken(&found, bson::DateTime::now()) {
+                Taken::Wait => {
+                    tracing::info!(
+                        template = name,
+                        delivery = key,
+                        "email claimed by a delivery that may still be sending; will look again"
+                    );
+                    return Outcome::Retry(RETRY_CLAIMED);
+                }
+                Taken::Suppress => return suppressed(template, &key, found.state),
+            },
+            Ok(Claim::Vanished) => {
+                tracing::info!(
+                    template = name,
+                    delivery = key,
+                    "email's claim released as it was read; will claim it again"
+                );
+                return Outcome::Retry(RETRY_CLAIMED);
+            }
             Err(err) => return Outcome::retry_after_error(&err.into()),
-        }
+        };
         let email = Email {
             from: self.from.clone(),
             to: to.to_owned(),
@@ -139,9 +216,18 @@ impl Postman {
             Ok(()) => {
                 metrics::counter!("emails_sent_total", "template" => name).increment(1);
                 tracing::info!(template = name, delivery = key, "email sent");
-                if let Err(err) = self.store.mark_sent(&key).await {
+                match self.store.mark_sent(&key, &claim).await {
+                    Ok(true) => {}
                     // Sent all the same; the claim alone keeps it from being sent again.
-                    tracing::warn!(delivery = key, error = %err, "email sent but not recorded as sent");
+                    Ok(false) => {
+                        tracing::warn!(
+                            delivery = key,
+                            "email sent, but its claim is no longer this delivery's; not recorded as sent"
+                        );
+                    }
+                    Err(err) => {
+                        tracing::warn!(delivery = key, error = %err, "email sent but not recorded as sent");
+                    }
                 }
                 Outcome::Ack
             }
@@ -154,8 +240,17 @@ impl Postman {
                     reason,
                     "email may or may not have been delivered; not sent again (at most once)"
                 );
-                if let Err(err) = self.store.mark_unknown(&key, &reason).await {
-                    tracing::warn!(delivery = key, error = %err, "cannot record the unknown outcome; the claim stays");
+                match self.store.mark_unknown(&key, &claim, &reason).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(
+                            delivery = key,
+                            "the claim is no longer this delivery's; unknown outcome not recorded"
+                        );
+                    }
+                    Err(err) => {
+                        tracing::warn!(delivery = key, error = %err, "cannot record the unknown outcome; the claim stays");
+                    }
                 }
                 Outcome::Ack
             }
@@ -167,21 +262,31 @@ impl Postman {
                     reason,
                     "email not accepted; will retry"
                 );
-                self.release(&key).await;
+                self.release(&key, &claim).await;
                 Outcome::Retry(after.unwrap_or(Duration::from_secs(1)))
             }
             Err(SendError::Refused(reason)) => {
                 failed(template, "refused");
-                self.release(&key).await;
+                self.release(&key, &claim).await;
                 Outcome::Reject(format!("{name} email refused: {reason}"))
             }
         }
     }
 
-    async fn release(&self, key: &str) {
-        if let Err(err) = self.store.release(key).await {
+    async fn release(&self, key: &str, claim: &ClaimId) {
+        match self.store.release(key, claim).await {
+            Ok(true) => {}
+            // Not ours any more: whoever holds it now decides.
+            Ok(false) => {
+                tracing::warn!(
+                    delivery = key,
+                    "the claim to release is no longer this delivery's; left as it is"
+                );
+            }
             // The claim stays: the next delivery will not send (at most once).
-            tracing::error!(delivery = key, error = %err, "cannot release the claim of an email that was not accepted; it will not be sent");
+            Err(err) => {
+                tracing::error!(delivery = key, error = %err, "cannot release the claim of an email that was not accepted; it will not be sent");
+            }
         }
     }
 }
@@ -211,8 +316,8 @@ fn suppressed(template: Template, key: &str, state: DeliveryState) -> Outcome {
             );
         }
         DeliveryState::Claimed => {
-            // The claimer died between claim and record (or is still sending): the one
-            // window at-most-once gives up.
+            // The claimer died between claim and record (its claim is older than any
+            // handler runs): the one window at-most-once gives up.
             metrics::counter!("emails_possibly_lost_total", "template" => name).increment(1);
             tracing::warn!(
                 template = name,
@@ -222,4 +327,49 @@ fn suppressed(template: Template, key: &str, state: DeliveryState) -> Outcome {
         }
     }
     Outcome::Ack
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn found(state: DeliveryState, age: Duration) -> Delivery {
+        let now = bson::DateTime::now().timestamp_millis();
+        Delivery {
+            id: "e:welcome".into(),
+            event_id: "e".into(),
+            template: "welcome".into(),
+            state,
+            claimed_at: bson::DateTime::from_millis(now - i64::try_from(age.as_millis()).unwrap()),
+            claim_id: Some(ClaimId::new().0),
+            sent_at: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_claim_whose_holder_may_still_run_is_waited_for_and_an_older_one_given_up() {
+        let now = bson::DateTime::now();
+        assert!(claim_in_flight() > ListenerOptions::default().handler_limit());
+        let young = found(DeliveryState::Claimed, Duration::from_secs(5));
+        assert_eq!(taken(&young, now), Taken::Wait);
+        let at_the_limit = found(
+            DeliveryState::Claimed,
+            ListenerOptions::default().handler_limit(),
+        );
+        assert_eq!(taken(&at_the_limit, now), Taken::Wait);
+        let old = found(
+            DeliveryState::Claimed,
+            claim_in_flight() + Duration::from_secs(1),
+        );
+        assert_eq!(taken(&old, now), Taken::Suppress);
+        for state in [DeliveryState::Sent, DeliveryState::Unknown] {
+            assert_eq!(
+                taken(&found(state, Duration::ZERO), now),
+                Taken::Suppress,
+                "{state:?}"
+            );
+        }
+    }
 }

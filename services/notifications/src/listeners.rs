@@ -1,6 +1,9 @@
 //! The events notifications follows: replicas of what emails show, and the events that
 //! send them. Events of different subjects are not ordered: an email whose records have
-//! not arrived yet is retried until they have.
+//! not arrived yet is retried until they have. Whether the email is of any use still (the
+//! event's age, a link's or a reservation's expiry) is decided first, before any record is
+//! looked up: an expired event whose records never arrive is acked, not retried until it
+//! is dead-lettered.
 
 use std::time::Duration;
 
@@ -21,7 +24,8 @@ use crate::templates::Template;
 pub const SERVICE: &str = "notifications";
 
 /// How soon an email whose records are missing looks again (the listener backs off from
-/// there).
+/// there). Not tunable: it only sets the first retry; the listener's exponential back-off
+/// and `max_deliver` decide how long an email waits for its records.
 const WAIT_FOR_RECORDS: Duration = Duration::from_millis(500);
 
 /// What every handler shares.
@@ -109,16 +113,20 @@ async fn password_reset_requested(
 ) -> Outcome {
     let event_id = event.id.to_string();
     let data = &event.data;
-    let user = need!(n.postman.store.user(&data.user_id), "user", data.user_id);
+    // A link past its expiry is of no use.
+    let occasion = Occasion::of(&event, &event_id).useful_until(data.expires_at);
+    if n.postman.useless(&occasion, Template::PasswordReset) {
+        return Outcome::Ack;
+    }
+    // The address the event carries (auth fills it in), else the replica's (older events):
+    // the link reaches a user this service has no record of.
+    let to = match data.email.as_deref().map(str::trim) {
+        Some(email) if !email.is_empty() => email.to_owned(),
+        _ => need!(n.postman.store.user(&data.user_id), "user", data.user_id).email,
+    };
     let vars = emails::password_reset(&data.token, data.expires_at, &n.links);
     n.postman
-        .deliver(
-            // A link past its expiry is of no use.
-            Occasion::of(&event, &event_id).useful_until(data.expires_at),
-            Template::PasswordReset,
-            &user.email,
-            vars,
-        )
+        .deliver(occasion, Template::PasswordReset, &to, vars)
         .await
 }
 
@@ -220,17 +228,16 @@ async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
     if let Err(err) = store.put_order(&order).await {
         return retry(err);
     }
+    // Past its pay-by time the reservation has lapsed.
+    let occasion = Occasion::of(&event, &event_id).useful_until(order.expires_at);
+    if n.postman.useless(&occasion, Template::Reservation) {
+        return Outcome::Ack;
+    }
     let user = need!(store.user(&order.user_id), "user", order.user_id);
     let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
     let vars = emails::reservation(&order, &ticket, &n.links);
     n.postman
-        .deliver(
-            // Past its pay-by time the reservation has lapsed.
-            Occasion::of(&event, &event_id).useful_until(order.expires_at),
-            Template::Reservation,
-            &user.email,
-            vars,
-        )
+        .deliver(occasion, Template::Reservation, &user.email, vars)
         .await
 }
 
@@ -238,6 +245,10 @@ async fn order_completed(n: Notifier, event: Envelope<OrderCompleted>) -> Outcom
     let event_id = event.id.to_string();
     let data = &event.data;
     let store = &n.postman.store;
+    let occasion = Occasion::of(&event, &event_id);
+    if n.postman.useless(&occasion, Template::Receipt) {
+        return Outcome::Ack;
+    }
     let order = need!(store.order(&data.id), "order", data.id);
     let payment = match &data.payment_id {
         Some(payment_id) => need!(store.payment(payment_id), "payment", payment_id),
@@ -248,12 +259,7 @@ async fn order_completed(n: Notifier, event: Envelope<OrderCompleted>) -> Outcom
     let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
     let vars = emails::receipt(&order, &ticket, &payment, event.occurred_at, &n.links);
     n.postman
-        .deliver(
-            Occasion::of(&event, &event_id),
-            Template::Receipt,
-            &user.email,
-            vars,
-        )
+        .deliver(occasion, Template::Receipt, &user.email, vars)
         .await
 }
 
@@ -261,17 +267,16 @@ async fn order_cancelled(n: Notifier, event: Envelope<OrderCancelled>) -> Outcom
     let event_id = event.id.to_string();
     let data = &event.data;
     let store = &n.postman.store;
+    let occasion = Occasion::of(&event, &event_id);
+    if n.postman.useless(&occasion, Template::OrderCancelled) {
+        return Outcome::Ack;
+    }
     let order = need!(store.order(&data.id), "order", data.id);
     let user = need!(store.user(&order.user_id), "user", order.user_id);
     let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
     let vars = emails::order_cancelled(&order, &ticket, data.reason, &n.links);
     n.postman
-        .deliver(
-            Occasion::of(&event, &event_id),
-            Template::OrderCancelled,
-            &user.email,
-            vars,
-        )
+        .deliver(occasion, Template::OrderCancelled, &user.email, vars)
         .await
 }
 
@@ -279,6 +284,10 @@ async fn payment_refunded(n: Notifier, event: Envelope<PaymentRefunded>) -> Outc
     let event_id = event.id.to_string();
     let data = &event.data;
     let store = &n.postman.store;
+    let occasion = Occasion::of(&event, &event_id);
+    if n.postman.useless(&occasion, Template::Refund) {
+        return Outcome::Ack;
+    }
     let order = need!(store.order(&data.order_id), "order", data.order_id);
     let user = need!(store.user(&order.user_id), "user", order.user_id);
     let ticket = need!(store.ticket(&order.ticket_id), "ticket", order.ticket_id);
@@ -291,11 +300,6 @@ async fn payment_refunded(n: Notifier, event: Envelope<PaymentRefunded>) -> Outc
         &n.links,
     );
     n.postman
-        .deliver(
-            Occasion::of(&event, &event_id),
-            Template::Refund,
-            &user.email,
-            vars,
-        )
+        .deliver(occasion, Template::Refund, &user.email, vars)
         .await
 }

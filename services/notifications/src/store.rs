@@ -5,10 +5,13 @@
 //! Replicas hold what the emails show, never more; the record of a user is the address
 //! `user.created` carried, so the service never asks auth.
 
+use std::time::Duration;
+
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
 use common::mongo::{ensure_indexes, index, insert_once};
-use mongodb::{Collection, Database};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use crate::templates::Template;
@@ -81,6 +84,11 @@ pub struct Delivery {
     pub template: String,
     pub state: DeliveryState,
     pub claimed_at: bson::DateTime,
+    /// Who holds the claim: a fresh id per claim, so that only its holder records the send
+    /// or gives the claim back (a stale holder cannot release a newer claim). Absent from
+    /// records claimed before claims had ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<bson::DateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,13 +102,43 @@ impl Delivery {
     }
 }
 
+/// A claim's holder: only it may mark the email sent or give the claim back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimId(pub String);
+
+impl ClaimId {
+    pub fn new() -> Self {
+        Self(bson::oid::ObjectId::new().to_hex())
+    }
+}
+
+impl Default for ClaimId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This delivery holds the claim: it sends.
-    Won,
-    /// Another delivery claimed it before, and left it in this state.
-    Taken(DeliveryState),
+    /// This delivery holds the claim (under this id): it sends.
+    Won(ClaimId),
+    /// Another delivery claimed it before; this is its record as read.
+    Taken(Delivery),
+    /// The insert found a record, and the read after it none: the holder released it in
+    /// between (the provider refused it). The next delivery can claim it.
+    Vanished,
+}
+
+/// The name of the TTL index on `deliveries.claimedAt`.
+pub const DELIVERIES_TTL_INDEX: &str = "deliveries_expire";
+
+/// How long a delivery record is kept: longer than an event may be old and still send
+/// (`MAIL_MAX_EVENT_AGE_HOURS`), plus a day for clocks and the TTL monitor's pace. A
+/// record is claimed after its event occurred, so once it expires its event is too old to
+/// send anything: a redelivery then is skipped as stale, never sent again.
+pub fn deliveries_ttl(max_event_age: Duration) -> Duration {
+    max_event_age.saturating_add(Duration::from_secs(24 * 3600))
 }
 
 #[derive(Clone)]
@@ -123,13 +161,58 @@ impl Store {
         }
     }
 
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+    /// The indexes, and delivery records expiring `deliveries_ttl` after their claim.
+    pub async fn ensure_indexes(&self, deliveries_ttl: Duration) -> mongodb::error::Result<()> {
         // The receipt's payment when `order.completed` names none (older events).
         ensure_indexes(
             &self.payments,
             &[index("payments_by_order", doc! {"orderId": 1})],
         )
+        .await?;
+        self.ensure_deliveries_ttl(deliveries_ttl).await
+    }
+
+    /// A TTL index on `claimedAt`, so delivery records do not accumulate for ever. MongoDB
+    /// deletes expired records (its TTL monitor runs every minute). FerretDB 1.24 (the local
+    /// stand-in) refuses the option (238 NotImplemented, docs/STORE-CONTRACT.md): there the
+    /// index is left out, with a warning, and records are kept. A changed
+    /// `MAIL_MAX_EVENT_AGE_HOURS` changes the existing index's expiry (`collMod`).
+    async fn ensure_deliveries_ttl(&self, ttl: Duration) -> mongodb::error::Result<()> {
+        let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let model = IndexModel::builder()
+            .keys(doc! {"claimedAt": 1})
+            .options(
+                IndexOptions::builder()
+                    .name(DELIVERIES_TTL_INDEX.to_owned())
+                    .expire_after(ttl)
+                    .build(),
+            )
+            .build();
+        let Err(err) = self.deliveries.create_index(model).await else {
+            return Ok(());
+        };
+        let code = match err.kind.as_ref() {
+            mongodb::error::ErrorKind::Command(e) => e.code,
+            _ => return Err(err),
+        };
+        if code == 238 {
+            tracing::warn!(error = %err, "this server has no TTL indexes: delivery records are not expired");
+            return Ok(());
+        }
+        // 85 IndexOptionsConflict: the index exists with another expiry.
+        if code != 85 {
+            return Err(err);
+        }
+        let db = self
+            .deliveries
+            .client()
+            .database(&self.deliveries.namespace().db);
+        db.run_command(doc! {
+            "collMod": self.deliveries.name(),
+            "index": {"name": DELIVERIES_TTL_INDEX, "expireAfterSeconds": seconds},
+        })
         .await
+        .map(|_| ())
     }
 
     /// Keeps a user's address at the newest version seen.
@@ -195,58 +278,68 @@ impl Store {
         event_id: &str,
         template: Template,
     ) -> mongodb::error::Result<Claim> {
+        let claim_id = ClaimId::new();
         let delivery = Delivery {
             id: key.to_owned(),
             event_id: event_id.to_owned(),
             template: template.name().to_owned(),
             state: DeliveryState::Claimed,
             claimed_at: bson::DateTime::now(),
+            claim_id: Some(claim_id.0.clone()),
             sent_at: None,
             error: None,
         };
         if insert_once(&self.deliveries, &delivery).await? {
-            return Ok(Claim::Won);
+            return Ok(Claim::Won(claim_id));
         }
-        let found = self.delivery(key).await?;
-        // Released between the insert and the read: the next delivery claims it.
-        Ok(Claim::Taken(
-            found.map_or(DeliveryState::Claimed, |delivery| delivery.state),
-        ))
+        Ok(match self.delivery(key).await? {
+            Some(found) => Claim::Taken(found),
+            // Released between the insert and the read: the next delivery claims it.
+            None => Claim::Vanished,
+        })
     }
 
     pub async fn delivery(&self, key: &str) -> mongodb::error::Result<Option<Delivery>> {
         self.deliveries.find_one(doc! {"_id": key}).await
     }
 
-    /// Records that the provider accepted the email.
-    pub async fn mark_sent(&self, key: &str) -> mongodb::error::Result<()> {
+    /// Records that the provider accepted the email, if `claim` still holds it; false when
+    /// it did not.
+    pub async fn mark_sent(&self, key: &str, claim: &ClaimId) -> mongodb::error::Result<bool> {
         self.deliveries
             .update_one(
-                doc! {"_id": key},
+                doc! {"_id": key, "state": "claimed", "claimId": &claim.0},
                 doc! {"$set": {"state": "sent", "sentAt": bson::DateTime::now()}},
             )
             .await
-            .map(|_| ())
+            .map(|result| result.matched_count == 1)
     }
 
-    /// Records that the email may or may not have been delivered.
-    pub async fn mark_unknown(&self, key: &str, error: &str) -> mongodb::error::Result<()> {
+    /// Records that the email may or may not have been delivered, if `claim` still holds
+    /// it; false when it did not.
+    pub async fn mark_unknown(
+        &self,
+        key: &str,
+        claim: &ClaimId,
+        error: &str,
+    ) -> mongodb::error::Result<bool> {
         self.deliveries
             .update_one(
-                doc! {"_id": key},
+                doc! {"_id": key, "state": "claimed", "claimId": &claim.0},
                 doc! {"$set": {"state": "unknown", "error": error}},
             )
             .await
-            .map(|_| ())
+            .map(|result| result.matched_count == 1)
     }
 
     /// Gives the claim back: the provider proved it did not accept the email, so a later
-    /// delivery may send it.
-    pub async fn release(&self, key: &str) -> mongodb::error::Result<()> {
+    /// delivery may send it. Only `claim`'s holder can: true when it did, false when the
+    /// record is not (or no longer) its claim, which is then left as it is.
+    pub async fn release(&self, key: &str, claim: &ClaimId) -> mongodb::error::Result<bool> {
         self.deliveries
-            .delete_one(doc! {"_id": key, "state": "claimed"})
+            .delete_one(doc! {"_id": key, "state": "claimed", "claimId": &claim.0})
             .await
-            .map(|_| ())
+            .map(|result| result.deleted_count == 1)
     }
 }
 

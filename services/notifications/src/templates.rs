@@ -1,23 +1,39 @@
 //! Email templates: MJML for the HTML part and plain text for the other, one pair per email
 //! in `services/notifications/templates/`, compiled into the binary.
 //!
-//! MJML is compiled to HTML (mrml) once per template source, with the `{{ }}` placeholders
-//! still in place, and the result is cached in Redis under the source's SHA-256: every
-//! replica shares it, and a changed template (a new hash) is compiled once. Each email then
-//! renders its variables into that HTML (minijinja, HTML-escaped) and into the text
-//! template (not escaped).
+//! MJML is compiled to HTML (mrml), with the `{{ }}` placeholders still in place, and the
+//! result is kept in the process (by the source's SHA-256) and cached in Redis under the
+//! same hash, for the replicas that start later. A process compiles a template at most
+//! once unless Redis fails; it asks Redis only when it has not compiled or read that source
+//! yet. Two replicas that miss the cache at the same moment both compile and both store
+//! (the same HTML; the last write wins). A read does not refresh the entry's expiry: it
+//! expires [`CACHE_TTL`] after it was stored, however much it is used, and the next
+//! process to miss it compiles and stores it again. Each email then renders its variables
+//! into that HTML (minijinja, HTML-escaped) and into the text template (not escaped).
+//!
+//! The cache is an optimisation, never a dependency: compiling takes milliseconds. When
+//! Redis cannot be reached (or answers with an error), the template is compiled in the
+//! process, the error counted (`email_template_cache_total{result="error"}`) and logged,
+//! and the email goes out all the same. The connection is made lazily, on first use, so
+//! start-up and readiness never wait for Redis.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
-/// How long a compiled template stays cached unused by a deployment; then it is compiled
-/// again, once.
+/// How long a compiled template stays in Redis after it was stored (reads do not extend
+/// it). Not tunable: an entry is a few kilobytes per template version, and an expired one
+/// costs a compilation of milliseconds; this only bounds what old versions leave behind.
 const CACHE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The longest one Redis command (with its connection) may take before the template is
+/// compiled in the process instead. Not tunable: waiting longer than a compilation takes
+/// gains nothing.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Every email the service sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,11 +125,29 @@ pub struct Rendered {
     pub text: String,
 }
 
-/// Whether the compiled HTML came from the cache.
+/// Where the compiled HTML came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cache {
+    /// Redis had it.
     Hit,
+    /// Compiled here, and stored in Redis.
     Miss,
+    /// This process had compiled or read it before.
+    Memory,
+    /// Redis failed (unreachable, or an error): compiled here.
+    Error,
+}
+
+impl Cache {
+    /// The `result` label of `email_template_cache_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Memory => "memory",
+            Self::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +159,6 @@ pub enum RenderError {
         template: &'static str,
         problem: String,
     },
-    /// The cache could not be read or written: try again.
-    #[error("template cache: {0}")]
-    Cache(#[from] redis::RedisError),
 }
 
 #[derive(Clone)]
@@ -136,16 +167,23 @@ pub struct Templates {
     env: Arc<Environment<'static>>,
     redis: ConnectionManager,
     prefix: String,
+    /// Compiled HTML by cache key (the source's hash): a handful of entries, one per
+    /// template version this process renders.
+    compiled: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Templates {
-    /// Templates cached in the Redis at `redis_url`, under `prefix`.
+    /// Templates cached in the Redis at `redis_url`, under `prefix`. Does not connect: the
+    /// connection is made on first use (and remade after a failure), so this succeeds
+    /// whether Redis is up or not; only a malformed URL or a missing source fails.
     pub async fn connect(redis_url: &str, prefix: &str, sources: Sources) -> anyhow::Result<Self> {
         let client = redis::Client::open(redis_url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)));
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            // One attempt per use: the caller compiles instead of waiting.
+            .set_number_of_retries(0);
+        let redis = ConnectionManager::new_lazy_with_config(client, config)?;
         for template in Template::ALL {
             anyhow::ensure!(
                 sources.contains_key(&template),
@@ -168,6 +206,7 @@ impl Templates {
             env: Arc::new(env),
             redis,
             prefix: prefix.to_owned(),
+            compiled: Arc::default(),
         })
     }
 
@@ -180,37 +219,75 @@ impl Templates {
         )
     }
 
-    /// The template's HTML with its placeholders, from the cache or compiled (and cached).
+    /// The template's HTML with its placeholders: from this process, from Redis, or
+    /// compiled (and stored in both). A Redis failure is not an error: the template is
+    /// compiled here.
     pub async fn compiled(&self, template: Template) -> Result<(String, Cache), RenderError> {
         let source = self.source(template)?;
         let key = self.cache_key(&source.mjml);
-        let mut redis = self.redis.clone();
-        let cached: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut redis).await?;
-        let (html, cache) = match cached {
-            Some(html) => (html, Cache::Hit),
+        let (html, cache) = match self.remembered(&key) {
+            Some(html) => (html, Cache::Memory),
             None => {
-                let html = compile(template, &source.mjml)?;
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(&html)
-                    .arg("EX")
-                    .arg(CACHE_TTL.as_secs())
-                    .query_async::<()>(&mut redis)
-                    .await?;
-                tracing::info!(
-                    template = template.name(),
-                    key,
-                    "template compiled and cached"
-                );
-                (html, Cache::Miss)
+                self.cached_or_compiled(template, &source.mjml, &key)
+                    .await?
             }
         };
-        let result = match cache {
-            Cache::Hit => "hit",
-            Cache::Miss => "miss",
-        };
-        metrics::counter!("email_template_cache_total", "result" => result).increment(1);
+        metrics::counter!("email_template_cache_total", "result" => cache.label()).increment(1);
         Ok((html, cache))
+    }
+
+    fn remembered(&self, key: &str) -> Option<String> {
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn remember(&self, key: &str, html: &str) {
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_owned(), html.to_owned());
+    }
+
+    async fn cached_or_compiled(
+        &self,
+        template: Template,
+        mjml: &str,
+        key: &str,
+    ) -> Result<(String, Cache), RenderError> {
+        let name = template.name();
+        let mut redis = self.redis.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        let cached = match bounded(get.query_async::<Option<String>>(&mut redis)).await {
+            Ok(cached) => cached,
+            Err(err) => {
+                tracing::warn!(template = name, error = %err, "template cache unavailable; compiling in the process");
+                let html = compile(template, mjml)?;
+                self.remember(key, &html);
+                return Ok((html, Cache::Error));
+            }
+        };
+        if let Some(html) = cached {
+            self.remember(key, &html);
+            return Ok((html, Cache::Hit));
+        }
+        let html = compile(template, mjml)?;
+        self.remember(key, &html);
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(&html).arg("EX").arg(CACHE_TTL.as_secs());
+        match bounded(set.query_async::<()>(&mut redis)).await {
+            Ok(()) => {
+                tracing::info!(template = name, key, "template compiled and cached");
+                Ok((html, Cache::Miss))
+            }
+            Err(err) => {
+                tracing::warn!(template = name, error = %err, "template compiled, but not cached");
+                Ok((html, Cache::Error))
+            }
+        }
     }
 
     /// Subject, HTML and text of `template` with `vars`.
@@ -233,9 +310,10 @@ impl Templates {
         })
     }
 
+    /// Whether Redis answers (for logs: readiness does not depend on it).
     pub async fn ping(&self) -> Result<(), String> {
-        redis::cmd("PING")
-            .query_async::<String>(&mut self.redis.clone())
+        let mut redis = self.redis.clone();
+        bounded(redis::cmd("PING").query_async::<String>(&mut redis))
             .await
             .map(|_| ())
             .map_err(|e| format!("redis: {e}"))
@@ -248,6 +326,15 @@ impl Templates {
                 template: template.name(),
                 problem: "no source".into(),
             })
+    }
+}
+
+/// A Redis command, bounded by [`REDIS_TIMEOUT`] (the connection included).
+async fn bounded<T>(command: impl Future<Output = redis::RedisResult<T>>) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, command).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {REDIS_TIMEOUT:?}")),
     }
 }
 

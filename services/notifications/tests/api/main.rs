@@ -5,8 +5,10 @@
 
 mod config;
 mod emails;
+mod expiry;
 mod health;
 mod helpers;
 mod once;
+mod reset;
 mod sendgrid;
 mod templates;

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use notifications::store::{Claim, Delivery, Store};
+use bson::doc;
+use notifications::store::{Claim, ClaimId, Delivery, DeliveryState, Store};
 use notifications::templates::{self, Template};
 use notifications::transport::{Email, Mailer, SendError, Smtp};
-use testkit::{TestDatabase, new_user_id};
+use testkit::{TestDatabase, eventually, new_user_id};
 
-use crate::helpers::{mail, recipient, settled_count, smtp, start, start_with, test_config};
+use crate::helpers::{
+    TestService, mail, recipient, settled_count, smtp, start, start_with, test_config,
+};
 
 #[tokio::test]
 async fn a_redelivered_event_sends_its_email_once_even_across_a_restart() {
@@ -120,13 +123,13 @@ async fn a_claim_left_by_a_crash_before_the_send_loses_that_email_and_only_that_
     // A process claimed the email and died before sending it.
     let store = Store::new(&service.db().await);
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
-    assert_eq!(
+    assert!(matches!(
         store
             .claim(&key, &event.id.to_string(), Template::Welcome)
             .await
             .unwrap(),
-        Claim::Won
-    );
+        Claim::Won(_)
+    ));
     service.redeliver(&event).await;
     let other = recipient();
     service.user(&new_user_id(), &other).await;
@@ -202,4 +205,168 @@ async fn a_refused_connection_proves_the_message_was_not_accepted() {
         smtp().send(&bad).await.unwrap_err(),
         SendError::Refused(_)
     ));
+}
+
+/// A `counter{labels}` of the service's metrics (0 when absent).
+async fn counter(service: &TestService, series: &str) -> f64 {
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", service.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn welcome_event(email: &str) -> common::events::Envelope<common::events::UserCreated> {
+    common::events::Envelope::new(common::events::UserCreated {
+        id: new_user_id(),
+        email: email.to_owned(),
+        version: 0,
+    })
+}
+
+/// Two copies of one event handled at once (a redelivery to another replica while the
+/// first is still at work): the second finds the first's claim, which is young, and must
+/// not ack — the first may yet be refused and give the email back.
+#[tokio::test]
+async fn a_redelivery_finding_a_young_claim_retries_and_sends_if_the_holder_gives_it_back() {
+    let db = TestDatabase::new("notifications");
+    let service = start(test_config(&db)).await;
+    let email = recipient();
+    let event = welcome_event(&email);
+    let store = Store::new(&service.db().await);
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    // The first copy claims the email and is still sending…
+    let Claim::Won(holder) = store
+        .claim(&key, &event.id.to_string(), Template::Welcome)
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim wins")
+    };
+    // …when the second copy arrives.
+    service.redeliver(&event).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(settled_count(&email).await, 0, "not sent while claimed");
+    // The provider refused the first copy's send: it gives the claim back.
+    assert!(store.release(&key, &holder).await.unwrap());
+    mail(&email, "Welcome").await;
+    assert_eq!(settled_count(&email).await, 1);
+    assert_eq!(
+        service.delivery(&key).await.unwrap().get_str("state"),
+        Ok("sent")
+    );
+}
+
+/// A claim older than any handler runs: its holder died between claim and send. The
+/// email is given up (at most once), counted as possibly lost, and the event acked.
+#[tokio::test]
+async fn an_old_claim_is_suppressed_and_counted_as_possibly_lost() {
+    let db = TestDatabase::new("notifications");
+    let service = start(test_config(&db)).await;
+    let lost = recipient();
+    let event = welcome_event(&lost);
+    let key = Delivery::key(&event.id.to_string(), Template::Welcome);
+    let ten_minutes_ago =
+        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 600_000);
+    // As claimed before claims had ids.
+    service
+        .db()
+        .await
+        .collection::<bson::Document>("deliveries")
+        .insert_one(doc! {
+            "_id": &key,
+            "eventId": event.id.to_string(),
+            "template": "welcome",
+            "state": "claimed",
+            "claimedAt": ten_minutes_ago,
+        })
+        .await
+        .unwrap();
+    let series = r#"emails_possibly_lost_total{template="welcome"}"#;
+    let before = counter(&service, series).await;
+    service.redeliver(&event).await;
+    eventually(
+        "counted as possibly lost",
+        Duration::from_secs(10),
+        || async { (counter(&service, series).await > before).then_some(()) },
+    )
+    .await;
+    let other = recipient();
+    service.user(&new_user_id(), &other).await;
+    mail(&other, "Welcome").await;
+    assert_eq!(settled_count(&lost).await, 0, "at most once: never sent");
+    let record = service.delivery(&key).await.unwrap();
+    assert_eq!(record.get_str("state"), Ok("claimed"));
+    assert_eq!(record.get_datetime("claimedAt"), Ok(&ten_minutes_ago));
+}
+
+#[tokio::test]
+async fn only_the_holder_of_a_claim_can_release_it_or_record_its_outcome() {
+    let db = TestDatabase::new("notifications");
+    let database = mongodb::Client::with_uri_str(&db.config().url)
+        .await
+        .unwrap()
+        .database(&db.config().database);
+    let store = Store::new(&database);
+    let key = Delivery::key("event-1", Template::Receipt);
+    let Claim::Won(holder) = store
+        .claim(&key, "event-1", Template::Receipt)
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim wins")
+    };
+    let stranger = ClaimId::new();
+    assert!(!store.release(&key, &stranger).await.unwrap());
+    assert!(!store.mark_sent(&key, &stranger).await.unwrap());
+    assert!(!store.mark_unknown(&key, &stranger, "x").await.unwrap());
+    let record = store.delivery(&key).await.unwrap().unwrap();
+    assert_eq!(record.state, DeliveryState::Claimed);
+    assert_eq!(record.claim_id.as_deref(), Some(holder.0.as_str()));
+    // Another delivery finds it taken, with the holder's record.
+    let Claim::Taken(found) = store
+        .claim(&key, "event-1", Template::Receipt)
+        .await
+        .unwrap()
+    else {
+        panic!("taken")
+    };
+    assert_eq!(found, record);
+
+    // Released by its holder, claimed anew: the old holder cannot touch the new claim.
+    assert!(store.release(&key, &holder).await.unwrap());
+    let Claim::Won(next) = store
+        .claim(&key, "event-1", Template::Receipt)
+        .await
+        .unwrap()
+    else {
+        panic!("claimed again once released")
+    };
+    assert_ne!(next, holder);
+    assert!(
+        !store.release(&key, &holder).await.unwrap(),
+        "a stale holder"
+    );
+    assert!(
+        !store.mark_sent(&key, &holder).await.unwrap(),
+        "a stale holder"
+    );
+    assert_eq!(
+        store.delivery(&key).await.unwrap().unwrap().state,
+        DeliveryState::Claimed
+    );
+    assert!(store.mark_sent(&key, &next).await.unwrap());
+    assert_eq!(
+        store.delivery(&key).await.unwrap().unwrap().state,
+        DeliveryState::Sent
+    );
+    // Sent is final: not released, even by its holder.
+    assert!(!store.release(&key, &next).await.unwrap());
 }

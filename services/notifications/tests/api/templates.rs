@@ -1,5 +1,6 @@
 //! The compiled-template cache in Redis: keyed by the source's hash, shared by replicas,
-//! compiled again when the source changes.
+//! compiled again when the source changes; and without Redis, templates compile in the
+//! process.
 
 use minijinja::context;
 use notifications::templates::{self, Cache, Template, Templates};
@@ -45,7 +46,8 @@ async fn a_template_is_compiled_once_shared_by_replicas_and_again_when_its_sourc
     );
     assert_eq!(
         replica_a.compiled(Template::Welcome).await.unwrap(),
-        (html.clone(), Cache::Hit)
+        (html.clone(), Cache::Memory),
+        "kept in the process once compiled"
     );
     assert_eq!(
         replica_b.compiled(Template::Welcome).await.unwrap(),
@@ -81,8 +83,12 @@ async fn a_template_is_compiled_once_shared_by_replicas_and_again_when_its_sourc
     );
     // The old version still serves replicas that run it.
     assert_eq!(
-        replica_a.compiled(Template::Welcome).await.unwrap().1,
-        Cache::Hit
+        templates(&prefix, templates::embedded())
+            .await
+            .compiled(Template::Welcome)
+            .await
+            .unwrap(),
+        (html, Cache::Hit)
     );
 
     let rendered = replica_c
@@ -109,4 +115,42 @@ async fn a_placeholder_the_email_does_not_fill_is_an_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("welcome"), "{err}");
+}
+
+/// A `redis://` URL nothing listens at.
+pub fn unreachable_redis() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("redis://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn without_redis_templates_compile_in_the_process() {
+    let prefix = testkit::unique_name("notifications");
+    let started = std::time::Instant::now();
+    let templates = Templates::connect(&unreachable_redis(), &prefix, templates::embedded())
+        .await
+        .expect("set up without Redis");
+    let (html, cache) = templates.compiled(Template::Welcome).await.unwrap();
+    assert_eq!(cache, Cache::Error);
+    assert!(html.contains("{{ email }}"));
+    assert_eq!(
+        templates.compiled(Template::Welcome).await.unwrap(),
+        (html, Cache::Memory),
+        "compiled once, then kept"
+    );
+    let rendered = templates
+        .render(
+            Template::Welcome,
+            context! { email => "a@example.com", tickets_url => "https://gittix.test/" },
+        )
+        .await
+        .unwrap();
+    assert!(rendered.html.contains("a@example.com"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
