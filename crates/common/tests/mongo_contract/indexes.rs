@@ -81,3 +81,82 @@ async fn ensuring_indexes_again_from_a_new_client_keeps_them_and_their_rules() {
         .unwrap();
     assert_eq!(ids.len(), 2);
 }
+
+fn ttl_index(seconds: u64) -> mongodb::IndexModel {
+    mongodb::IndexModel::builder()
+        .keys(doc! {"claimedAt": 1})
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .name("deliveries_expire".to_owned())
+                .expire_after(std::time::Duration::from_secs(seconds))
+                .build(),
+        )
+        .build()
+}
+
+/// A TTL index, as notifications' `deliveries_expire` (`claimedAt`, the event age limit
+/// plus a day): MongoDB creates it and lists its expiry; one with another expiry conflicts
+/// (85) and `collMod` changes it. FERRETDB DIFFERENCE: FerretDB 1.24 refuses the option
+/// (238 NotImplemented), so nothing expires there and notifications goes on without it.
+/// The deletion itself (MongoDB's TTL monitor runs every 60 s) is not waited for here.
+#[tokio::test]
+async fn a_ttl_index_has_its_expiry_on_mongodb_and_is_refused_by_ferretdb() {
+    let store = Store::new().await;
+    let deliveries = store.docs("deliveries");
+    let created = deliveries.create_index(ttl_index(4 * 24 * 3600)).await;
+    if store.ferretdb {
+        assert_eq!(error_code(&created.unwrap_err()), Some(238));
+        return;
+    }
+    created.unwrap();
+    let expiry = |indexes: Vec<mongodb::IndexModel>| {
+        indexes
+            .into_iter()
+            .find_map(|index| {
+                let options = index.options?;
+                (options.name.as_deref() == Some("deliveries_expire"))
+                    .then_some(options.expire_after)
+            })
+            .flatten()
+    };
+    let listed = deliveries
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        expiry(listed),
+        Some(std::time::Duration::from_secs(4 * 24 * 3600))
+    );
+    // The same again is a no-op; another expiry conflicts, and collMod changes it.
+    deliveries
+        .create_index(ttl_index(4 * 24 * 3600))
+        .await
+        .unwrap();
+    let conflict = deliveries
+        .create_index(ttl_index(5 * 24 * 3600))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&conflict), Some(85));
+    store
+        .db
+        .run_command(doc! {
+            "collMod": "deliveries",
+            "index": {"name": "deliveries_expire", "expireAfterSeconds": 5 * 24 * 3600},
+        })
+        .await
+        .unwrap();
+    let listed = deliveries
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        expiry(listed),
+        Some(std::time::Duration::from_secs(5 * 24 * 3600))
+    );
+}
