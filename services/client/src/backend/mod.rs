@@ -25,7 +25,7 @@ use crate::config::ServiceUrls;
 pub use auth::User;
 pub use orders::{Order, OrderStatus};
 pub use payments::Payment;
-pub use tickets::Ticket;
+pub use tickets::{DetailsInput, EventDetails, Ticket, TicketSearch};
 
 /// How long a service may take to accept a connection, and to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

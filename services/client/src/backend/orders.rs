@@ -91,6 +91,8 @@ pub struct OrderTicket {
     pub id: String,
     pub title: String,
     pub price: f64,
+    #[serde(flatten)]
+    pub details: super::EventDetails,
 }
 
 impl Order {

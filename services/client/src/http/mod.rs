@@ -9,6 +9,7 @@ mod docs;
 mod error;
 mod forms;
 mod home;
+mod listings;
 mod orders;
 mod reset;
 mod tickets;
@@ -54,7 +55,9 @@ pub fn router(state: AppState) -> Router {
         .route("/reset-password", get(reset::reset_page).post(reset::reset))
         .route("/reset-password/done", get(reset::reset_done))
         .route("/tickets/new", get(tickets::new_page).post(tickets::create))
+        .route("/tickets/mine", get(listings::index))
         .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/unlist", post(listings::unlist))
         .route("/tickets/{id}/edit", post(tickets::update))
         .route("/tickets/{id}/purchase", post(tickets::purchase))
         .route("/orders", get(orders::index))

@@ -17,7 +17,7 @@ use crate::backend::{
 use crate::http::PageError;
 use crate::http::forms::{PageForm, PageQuery, refusal, valid_id};
 use crate::http::home::ListQuery;
-use crate::http::views::{Layout, clock, money, page_href};
+use crate::http::views::{EventView, Layout, clock, money, page_href, when};
 use crate::http::visitor::Visitor;
 
 /// The payment method of the simulated gateway's test-mode button.
@@ -35,6 +35,8 @@ pub struct OrderRow {
     href: String,
     title: String,
     price: String,
+    place: Option<String>,
+    when: Option<String>,
     status: &'static str,
     status_label: &'static str,
     /// "Refunded" (or "Refund pending") when a charge of the order was given back.
@@ -63,6 +65,8 @@ pub async fn index(
         .body
         .into_iter()
         .map(|o| OrderRow {
+            place: EventView::new(&o.ticket.details).place(),
+            when: o.ticket.details.starts_at.map(when),
             href: format!("/orders/{}", o.id),
             title: o.ticket.title,
             price: money(o.ticket.price),
@@ -89,6 +93,9 @@ pub struct OrderPage {
     title: String,
     price: String,
     ticket_href: String,
+    event: EventView,
+    /// A complete order's receipt.
+    receipt: Option<Receipt>,
     status: &'static str,
     status_label: &'static str,
     /// RFC 3339, for `<time datetime>`.
@@ -121,8 +128,17 @@ impl OrderPage {
         layout.stripe_key = stripe_key.clone();
         layout.countdown = payable;
         layout.refresh_seconds = confirming.then_some(2);
+        let event = EventView::new(&order.ticket.details);
+        let receipt = (order.status == OrderStatus::Complete).then(|| Receipt {
+            place: event.place(),
+            when: event.when.as_ref().map(|(label, _)| label.clone()),
+            seat: event.seat.clone(),
+            ordered_on: ordered_on(&order.id),
+        });
         Self {
             layout,
+            event,
+            receipt,
             ticket_href: format!("/tickets/{}", order.ticket.id),
             status: order.status.as_str(),
             status_label: if confirming {
@@ -145,6 +161,21 @@ impl OrderPage {
             price: money(order.ticket.price),
         }
     }
+}
+
+/// What a complete order's receipt shows besides the title, price and order id.
+pub struct Receipt {
+    place: Option<String>,
+    when: Option<String>,
+    seat: Option<String>,
+    /// When the order was placed (the time in its id): `Fri 1 May 2030, 20:00 UTC`.
+    ordered_on: Option<String>,
+}
+
+/// The creation time a Mongo ObjectId carries (its first 4 bytes, seconds since the epoch).
+fn ordered_on(id: &str) -> Option<String> {
+    let seconds = i64::from_str_radix(id.get(..8)?, 16).ok()?;
+    chrono::DateTime::from_timestamp(seconds, 0).map(when)
 }
 
 #[derive(Debug, Default, Deserialize)]

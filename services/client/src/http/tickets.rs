@@ -5,19 +5,30 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use common::error::ErrorItem;
 
-use crate::backend::{BackendError, Ticket, User};
+use crate::backend::{BackendError, DetailsInput, Ticket, User};
 use crate::http::PageError;
 use crate::http::error::encode;
 use crate::http::forms::{FormErrors, PageForm, price_value, refusal, valid_id};
-use crate::http::views::{Layout, money};
+use crate::http::views::{EventView, Layout, money};
 use crate::http::visitor::Visitor;
 
-const FIELDS: &[&str] = &["title", "price"];
+const FIELDS: &[&str] = &[
+    "title",
+    "price",
+    "venue",
+    "city",
+    "startsAt",
+    "section",
+    "row",
+    "seat",
+    "description",
+];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TicketForm {
@@ -25,6 +36,80 @@ pub struct TicketForm {
     title: String,
     #[serde(default)]
     price: String,
+    #[serde(flatten)]
+    details: DetailsFields,
+}
+
+/// The event's fields as typed (the form shows them again as they were).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DetailsFields {
+    pub venue: String,
+    pub city: String,
+    /// `datetime-local`: `2030-05-01T20:00`, read as UTC (the form says so).
+    #[serde(rename = "startsAt")]
+    pub starts_at: String,
+    pub section: String,
+    pub row: String,
+    pub seat: String,
+    pub description: String,
+}
+
+impl DetailsFields {
+    fn of(ticket: &Ticket) -> Self {
+        let d = &ticket.details;
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Self {
+            venue: text(&d.venue),
+            city: text(&d.city),
+            starts_at: d
+                .starts_at
+                .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default(),
+            section: text(&d.section),
+            row: text(&d.row),
+            seat: text(&d.seat),
+            description: text(&d.description),
+        }
+    }
+
+    /// What the service gets; a start time that is not one goes next to its field.
+    fn input(&self, errors: &mut FormErrors) -> DetailsInput {
+        let starts_at = match starts_at_value(&self.starts_at) {
+            Ok(at) => at,
+            Err(message) => {
+                errors.add_field("startsAt", message);
+                None
+            }
+        };
+        DetailsInput {
+            venue: self.venue.clone(),
+            city: self.city.clone(),
+            starts_at,
+            section: self.section.clone(),
+            row: self.row.clone(),
+            seat: self.seat.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+/// A `datetime-local` value (`2030-05-01T20:00`, seconds optional) as a UTC time: without
+/// JavaScript the page cannot know the browser's offset, so the form asks for UTC. A full
+/// RFC 3339 time (with its offset) is taken as it is.
+pub fn starts_at_value(raw: &str) -> Result<Option<DateTime<Utc>>, &'static str> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+        .map(|at| Some(at.and_utc()))
+        .ok_or("Starts at must be a date and time, such as 2030-05-01T20:00")
 }
 
 #[derive(Template, WebTemplate)]
@@ -33,6 +118,7 @@ pub struct NewTicketPage {
     layout: Layout,
     title: String,
     price: String,
+    details: DetailsFields,
     errors: FormErrors,
 }
 
@@ -43,6 +129,7 @@ pub async fn new_page(visitor: Visitor) -> Result<NewTicketPage, PageError> {
         layout: Layout::new("Sell a ticket", Some(user)),
         title: String::new(),
         price: String::new(),
+        details: DetailsFields::default(),
         errors: FormErrors::default(),
     })
 }
@@ -59,24 +146,28 @@ pub async fn create(
             layout: Layout::new("Sell a ticket", Some(user)),
             title: form.title,
             price: form.price,
+            details: form.details,
             errors,
         };
         Ok((status, page).into_response())
     };
+    let mut errors = FormErrors::default();
+    let details = form.details.input(&mut errors);
     let price = match price_value(&form.price) {
-        Ok(price) => price,
-        Err(message) => {
-            let mut errors = FormErrors::default();
+        Ok(price) if errors.is_empty() => price,
+        result => {
             if form.title.trim().is_empty() {
                 errors.add_field("title", "Title is required");
             }
-            errors.add_field("price", message);
+            if let Err(message) = result {
+                errors.add_field("price", message);
+            }
             return again(StatusCode::BAD_REQUEST, errors, form, user);
         }
     };
     match state
         .backend
-        .create_ticket(&visitor.session, form.title.trim(), &price)
+        .create_ticket(&visitor.session, form.title.trim(), &price, &details)
         .await
     {
         Ok(reply) => {
@@ -112,6 +203,7 @@ fn purchase_block(ticket: &Ticket, user: Option<&User>) -> Option<&'static str> 
 pub struct EditForm {
     title: String,
     price: String,
+    details: DetailsFields,
     errors: FormErrors,
 }
 
@@ -122,6 +214,7 @@ pub struct TicketPage {
     id: String,
     title: String,
     price: String,
+    event: EventView,
     reserved: bool,
     own: bool,
     signed_in: bool,
@@ -140,6 +233,7 @@ impl TicketPage {
         let edit = (own && !ticket.is_reserved()).then(|| EditForm {
             title: ticket.title.clone(),
             price: format!("{:.2}", ticket.price),
+            details: DetailsFields::of(&ticket),
             errors: FormErrors::default(),
         });
         Self {
@@ -149,6 +243,7 @@ impl TicketPage {
                 encode(&format!("/tickets/{}", ticket.id))
             ),
             reserved: ticket.is_reserved(),
+            event: EventView::new(&ticket.details),
             signed_in: user.is_some(),
             can_buy: user.is_some() && !own,
             own,
@@ -185,11 +280,13 @@ pub async fn update(
 ) -> Result<Response, PageError> {
     let id = valid_id(&id)?;
     let user = visitor.require(&format!("/tickets/{id}"))?;
+    let mut errors = FormErrors::default();
+    let details = form.details.input(&mut errors);
     let (status, errors) = match price_value(&form.price) {
-        Ok(price) => {
+        Ok(price) if errors.is_empty() => {
             match state
                 .backend
-                .update_ticket(&visitor.session, id, form.title.trim(), &price)
+                .update_ticket(&visitor.session, id, form.title.trim(), &price, &details)
                 .await
             {
                 Ok(_) => return Ok(Redirect::to(&format!("/tickets/{id}")).into_response()),
@@ -199,9 +296,10 @@ pub async fn update(
                 }
             }
         }
-        Err(message) => {
-            let mut errors = FormErrors::default();
-            errors.add_field("price", message);
+        result => {
+            if let Err(message) = result {
+                errors.add_field("price", message);
+            }
             (StatusCode::BAD_REQUEST, errors)
         }
     };
@@ -212,6 +310,7 @@ pub async fn update(
         Some(edit) => {
             edit.title = form.title;
             edit.price = form.price;
+            edit.details = form.details;
             edit.errors = errors;
         }
         // Reserved meanwhile, or not theirs: the reason goes where the form was.

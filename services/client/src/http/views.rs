@@ -1,6 +1,8 @@
 //! What every page template shares, and the small formatting rules of the pages.
 
-use crate::backend::User;
+use chrono::{DateTime, Utc};
+
+use crate::backend::{EventDetails, User};
 
 /// The frame of every page: its title, the header's signed-in state and the extra
 /// scripts the page needs.
@@ -60,9 +62,92 @@ pub fn page_href(base: &str, cursor: &str, limit: Option<u32>) -> String {
     }
 }
 
+/// A start time as the pages show it, in UTC: `Fri 1 May 2030, 20:00 UTC`.
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%a %-d %b %Y, %H:%M UTC").to_string()
+}
+
+/// A ticket's event, ready to show; every part optional.
+#[derive(Debug, Default)]
+pub struct EventView {
+    pub venue: Option<String>,
+    pub city: Option<String>,
+    /// `Fri 1 May 2030, 20:00 UTC`, and RFC 3339 for `<time datetime>`.
+    pub when: Option<(String, String)>,
+    /// `Section A · Row 3 · Seat 12`.
+    pub seat: Option<String>,
+    pub description: Option<String>,
+}
+
+impl EventView {
+    pub fn new(details: &EventDetails) -> Self {
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let seat: Vec<String> = [
+            ("Section", &details.section),
+            ("Row", &details.row),
+            ("Seat", &details.seat),
+        ]
+        .into_iter()
+        .filter_map(|(label, value)| nonempty(value).map(|v| format!("{label} {v}")))
+        .collect();
+        Self {
+            venue: nonempty(&details.venue),
+            city: nonempty(&details.city),
+            when: details.starts_at.map(|at| {
+                (
+                    when(at),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            }),
+            seat: (!seat.is_empty()).then(|| seat.join(" · ")),
+            description: nonempty(&details.description),
+        }
+    }
+
+    /// `Venue, City` (either alone, or nothing).
+    pub fn place(&self) -> Option<String> {
+        match (&self.venue, &self.city) {
+            (Some(venue), Some(city)) => Some(format!("{venue}, {city}")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.venue.is_none()
+            && self.city.is_none()
+            && self.when.is_none()
+            && self.seat.is_none()
+            && self.description.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn events_read_as_one_line_each() {
+        let details = EventDetails {
+            venue: Some("Hall".into()),
+            city: Some(" ".into()),
+            starts_at: "2030-05-03T20:00:00Z".parse().ok(),
+            section: Some("A".into()),
+            seat: Some("12".into()),
+            ..EventDetails::default()
+        };
+        let view = EventView::new(&details);
+        assert_eq!(view.place().as_deref(), Some("Hall"));
+        assert_eq!(view.seat.as_deref(), Some("Section A · Seat 12"));
+        assert_eq!(view.when.unwrap().0, "Fri 3 May 2030, 20:00 UTC");
+        assert!(EventView::new(&EventDetails::default()).is_empty());
+    }
 
     #[test]
     fn prices_have_two_decimals_and_clocks_pad_seconds() {

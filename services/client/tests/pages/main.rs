@@ -8,6 +8,7 @@ mod account;
 mod bans;
 mod config;
 mod docs;
+mod events;
 mod helpers;
 mod metrics;
 mod orders;
