@@ -193,6 +193,9 @@ pub struct TicketUpdated {
     pub version: i64,
     #[serde(flatten)]
     pub details: TicketDetails,
+    /// Sold: the holding order (`orderId`) was paid. Absent in older events.
+    #[serde(default)]
+    pub sold: bool,
 }
 
 /// Its seller took a ticket off sale: it leaves the listing and can no longer be ordered.
@@ -351,6 +354,9 @@ pub struct TicketSnapshot {
     /// Taken off sale by its seller (`ticket.removed`); absent in older snapshots.
     #[serde(default)]
     pub removed: bool,
+    /// Sold: the holding order (`orderId`) was paid. Absent in older snapshots.
+    #[serde(default)]
+    pub sold: bool,
 }
 
 /// A service that follows orders (tickets, payments) lost track of one: orders answers

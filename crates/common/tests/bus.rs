@@ -43,6 +43,7 @@ fn ticket(version: i64) -> TicketUpdated {
         order_id: None,
         version,
         details: Default::default(),
+        sold: false,
     }
 }
 

@@ -485,6 +485,7 @@ impl Ticket {
             version: self.version,
             details: self.details(),
             removed: self.removed_at.is_some(),
+            sold: self.sold_for_cents.is_some(),
         })
     }
 
@@ -497,6 +498,7 @@ impl Ticket {
             order_id: self.order_id.clone(),
             version: self.version,
             details: self.details(),
+            sold: self.sold_for_cents.is_some(),
         }
     }
 }

@@ -129,6 +129,7 @@ async fn a_ticket_title_is_the_newest_version_seen() {
         order_id: None,
         version,
         details: Default::default(),
+        sold: false,
     };
     service.publish(updated("Renamed gig", 2)).await;
     // Older versions arriving late change nothing.
@@ -381,6 +382,7 @@ async fn records_missed_as_events_arrive_as_snapshots() {
             version: 3,
             details: Default::default(),
             removed: false,
+            sold: false,
         })
         .await;
     let order = buyer.order_created();

@@ -92,6 +92,7 @@ async fn a_snapshot_says_whether_the_ticket_is_off_sale() {
         version: 5,
         details: Default::default(),
         removed: true,
+        sold: false,
     })
     .await;
     wait_for_removed(&apps, &ticket).await;

@@ -106,6 +106,7 @@ async fn ticket_updates_reach_the_replica_in_version_order() {
         order_id: None,
         version,
         details: Default::default(),
+        sold: false,
     };
     apps.publish(update(2, "second")).await;
     apps.publish(update(1, "first")).await;

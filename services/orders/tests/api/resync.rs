@@ -58,6 +58,7 @@ async fn a_ticket_snapshot_applies_only_when_newer() {
         version,
         details: Default::default(),
         removed: false,
+        sold: false,
     };
     // Unknown to the replica: taken as it is.
     apps.publish(snapshot(3, "third")).await;
@@ -90,6 +91,7 @@ async fn a_ticket_snapshot_applies_only_when_newer() {
         order_id: None,
         version: 6,
         details: Default::default(),
+        sold: false,
     })
     .await;
     eventually(
@@ -117,6 +119,7 @@ async fn a_gap_that_does_not_close_asks_tickets_for_the_ticket_and_converges() {
         order_id: None,
         version: 2,
         details: Default::default(),
+        sold: false,
     })
     .await;
     let request = eventually(

@@ -552,7 +552,7 @@ pub async fn show_ticket(
         (status = 200, description = "Edited", body = TicketView),
         (status = 400, description = "Invalid title, price or detail (one entry per field), or a malformed body", body = ErrorBody),
         (status = 404, description = "No such ticket", body = ErrorBody),
-        (status = 409, description = "The ticket is reserved, or changed meanwhile", body = ErrorBody),
+        (status = 409, description = "The ticket is reserved, sold or removed, or changed meanwhile", body = ErrorBody),
         SessionErrors, JsonBodyErrors, Unavailable,
     ),
 )]

@@ -80,6 +80,19 @@ async fn a_seller_sees_each_ticket_available_reserved_or_sold_with_what_it_earne
     app.publish(completed("o-sold", sold)).await;
     let t = wait_for_status(&app, sold, "sold").await;
     assert_eq!(t["orderId"], "o-sold");
+    let sale = eventually(
+        "the sale's ticket.updated",
+        Duration::from_secs(10),
+        || async {
+            app.events("ticket.updated")
+                .await
+                .into_iter()
+                .find(|e| e["data"]["id"] == sold.as_str() && e["data"]["version"] == 2)
+        },
+    )
+    .await;
+    assert_eq!(sale["data"]["sold"], true);
+    assert_eq!(sale["data"]["orderId"], "o-sold");
     wait_for_status(&app, reserved, "reserved").await;
     let delete = app
         .request(
