@@ -126,6 +126,11 @@ impl Ticket {
     pub fn is_reserved(&self) -> bool {
         self.order_id.is_some()
     }
+
+    /// Taken off sale by its seller.
+    pub fn is_removed(&self) -> bool {
+        self.status.as_deref() == Some("removed")
+    }
 }
 
 impl Backend {

@@ -189,7 +189,9 @@ pub async fn create(
 
 /// Why the Purchase button is disabled, if it is.
 fn purchase_block(ticket: &Ticket, user: Option<&User>) -> Option<&'static str> {
-    if ticket.is_reserved() {
+    if ticket.is_removed() {
+        Some("This ticket is no longer for sale.")
+    } else if ticket.is_reserved() {
         Some("This ticket is reserved by another buyer, or already sold.")
     } else if user.is_some_and(|u| u.id == ticket.user_id) {
         Some("This is your ticket: you can't buy it yourself.")
@@ -216,6 +218,8 @@ pub struct TicketPage {
     price: String,
     event: EventView,
     reserved: bool,
+    /// Taken off sale by its seller.
+    removed: bool,
     own: bool,
     signed_in: bool,
     /// Signed in and not the seller: the live script enables the Purchase button when the
@@ -230,7 +234,7 @@ pub struct TicketPage {
 impl TicketPage {
     fn new(ticket: Ticket, user: Option<User>) -> Self {
         let own = user.as_ref().is_some_and(|u| u.id == ticket.user_id);
-        let edit = (own && !ticket.is_reserved()).then(|| EditForm {
+        let edit = (own && !ticket.is_reserved() && !ticket.is_removed()).then(|| EditForm {
             title: ticket.title.clone(),
             price: format!("{:.2}", ticket.price),
             details: DetailsFields::of(&ticket),
@@ -243,6 +247,7 @@ impl TicketPage {
                 encode(&format!("/tickets/{}", ticket.id))
             ),
             reserved: ticket.is_reserved(),
+            removed: ticket.is_removed(),
             event: EventView::new(&ticket.details),
             signed_in: user.is_some(),
             can_buy: user.is_some() && !own,

@@ -325,6 +325,17 @@ async fn unlisting_takes_a_ticket_off_sale_and_a_reserved_one_refuses() {
         .get("/")
         .await
         .assert_lacks(&["Changed my mind"]);
+    // Its page says so, with no way to buy or edit it.
+    let page = stack.browser().get(&format!("/tickets/{gone}")).await;
+    page.assert_has(&[
+        r#"data-status="removed""#,
+        "No longer for sale",
+        "This ticket is no longer for sale.",
+    ]);
+    seller
+        .get(&format!("/tickets/{gone}"))
+        .await
+        .assert_lacks(&["Edit your listing"]);
 
     // Not theirs: refused.
     let (buyer, _) = stack.signed_in_browser().await;
