@@ -125,6 +125,48 @@ async function sell(page, title, price) {
   return page.url().split("/").pop();
 }
 
+async function signIn(page, email, password = PASSWORD) {
+  await page.goto(`${BASE_URL}/auth/signin`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await Promise.all([page.waitForURL(`${BASE_URL}/`), page.getByRole("button", { name: "Sign in" }).click()]);
+  check((await headerEmail(page)) === email, "not signed in");
+}
+
+// Lists a ticket with its event details (issue 19) through the sell form; returns its id.
+async function sellEvent(page, title, price, event, name) {
+  await page.goto(`${BASE_URL}/tickets/new`);
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Price").fill(price);
+  await page.getByLabel("Venue").fill(event.venue);
+  await page.getByLabel("City").fill(event.city);
+  await page.getByLabel("Starts at").fill(event.startsAt);
+  await page.getByLabel("Section").fill(event.section);
+  await page.getByLabel("Row").fill(event.row);
+  await page.getByLabel("Seat", { exact: true }).fill(event.seat);
+  await page.getByLabel("Description").fill(event.description);
+  if (name) await shot(page, name);
+  await Promise.all([
+    page.waitForURL(/\/tickets\/[0-9a-f]+$/),
+    page.getByRole("button", { name: "List ticket" }).click(),
+  ]);
+  await page.getByRole("heading", { name: title }).waitFor();
+  return page.url().split("/").pop();
+}
+
+// The home page's search form: fills these filters (the others emptied), searches.
+async function search(page, filters) {
+  await page.goto(`${BASE_URL}/`);
+  const form = page.getByRole("search", { name: "Find tickets" });
+  for (const label of ["Search", "City", "Min price", "Max price"]) {
+    await form.getByLabel(label, { exact: true }).fill(filters[label] || "");
+  }
+  await Promise.all([
+    page.waitForURL(/\/\?/),
+    form.getByRole("button", { name: "Search" }).click(),
+  ]);
+}
+
 // Reloads `/` until the ticket is (or is not) listed.
 async function homeLists(page, title, wanted, seconds) {
   const deadline = Date.now() + seconds * 1000;
@@ -227,6 +269,12 @@ let orderId = "";
 // A second buyer with the concert's page open while the first one buys it.
 let rivalContext = null;
 let rival = null;
+// Issue 19: two events with details, in different cities at different prices.
+const jazz = `Jazz night ${RUN}`;
+const opera = `Opera gala ${RUN}`;
+const jazzCity = `Lisbon${RUN}`;
+const operaCity = `Porto${RUN}`;
+let operaId = "";
 
 try {
   await step("home page, signed out", { services: ["client", "tickets"] }, async () => {
@@ -487,6 +535,90 @@ try {
     }
     await context.close();
     check(errors.length === 0, `console errors on /api/docs:\n${errors.join("\n")}`);
+  });
+
+  await step("seller lists two events with their details", {
+    services: ["client", "auth", "tickets"],
+    after: ["seller signs in again"],
+  }, async () => {
+    await signIn(seller, sellerEmail);
+    await sellEvent(seller, jazz, "30", {
+      venue: "Hot Clube", city: jazzCity, startsAt: "2031-06-06T21:00",
+      section: "Floor", row: "B", seat: "7", description: "Quartet, two sets.",
+    }, "sell-with-details");
+    operaId = await sellEvent(seller, opera, "120", {
+      venue: "Teatro Nacional", city: operaCity, startsAt: "2031-07-01T19:30",
+      section: "Stalls", row: "C", seat: "14", description: "Gala night with the full orchestra.",
+    });
+    // The ticket page shows the event.
+    for (const text of ["Teatro Nacional", operaCity, "Tue 1 Jul 2031, 19:30 UTC", "Section Stalls · Row C · Seat 14"]) {
+      await seller.getByText(text, { exact: true }).first().waitFor();
+    }
+    await shot(seller, "ticket-with-details");
+  });
+
+  await step("a buyer searches by city and by price, finds the right one and opens it", {
+    services: ["client", "auth", "tickets"],
+    after: ["seller lists two events with their details"],
+  }, async () => {
+    const fanContext = await browser.newContext(desktop);
+    const fan = await fanContext.newPage();
+    fan.setDefaultTimeout(15_000);
+    watch(fan, "fan", problems);
+    try {
+      await signUp(fan, `fan-${RUN}@example.com`);
+      const listed = async (title) => (await fan.getByRole("link", { name: title, exact: true }).count()) > 0;
+      // By city (either case): only the jazz night.
+      await search(fan, { City: jazzCity.toLowerCase() });
+      await fan.getByRole("link", { name: jazz, exact: true }).waitFor();
+      check(!(await listed(opera)), "the city filter shows the other city's event");
+      check((await fan.getByText(`Hot Clube, ${jazzCity}`).count()) === 1, "the result does not show venue and city");
+      await shot(fan, "home-search-city");
+      // By price, among this run's events (the search words): only the opera gala.
+      await search(fan, { Search: RUN, "Min price": "100" });
+      await fan.getByRole("link", { name: opera, exact: true }).waitFor();
+      check(!(await listed(jazz)), "the price filter shows the cheaper event");
+      check((await fan.getByLabel("Min price", { exact: true }).inputValue()) === "100", "the form forgot the price");
+      await shot(fan, "home-search-price");
+      await Promise.all([
+        fan.waitForURL(`${BASE_URL}/tickets/${operaId}`),
+        fan.getByRole("link", { name: opera, exact: true }).click(),
+      ]);
+      await fan.getByText("Gala night with the full orchestra.").waitFor();
+      check(await fan.getByRole("button", { name: "Purchase" }).isEnabled(), "Purchase is disabled for the fan");
+      await shot(fan, "ticket-found-by-search");
+    } finally {
+      await fanContext.close();
+    }
+  });
+
+  await step("the seller sees the sale under Sold with the amount on My listings", {
+    after: ["buyer pays and the order is complete", "seller lists two events with their details"],
+  }, async () => {
+    // Tickets marks the ticket sold when it hears of the completed order.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      await seller.goto(`${BASE_URL}/`);
+      await Promise.all([
+        seller.waitForURL(`${BASE_URL}/tickets/mine`),
+        seller.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "My listings" }).click(),
+      ]);
+      await Promise.all([
+        seller.waitForURL(`${BASE_URL}/tickets/mine?status=sold`),
+        seller.getByRole("navigation", { name: "Filter by status" }).getByRole("link", { name: "Sold" }).click(),
+      ]);
+      if ((await seller.getByRole("link", { name: concert, exact: true }).count()) > 0) break;
+      if (Date.now() > deadline) throw new Error("the sold concert is not under Sold on My listings");
+      await seller.waitForTimeout(500);
+    }
+    const row = seller.locator(`tr[data-listing="${concertId}"]`);
+    check((await row.locator("[data-earned]").textContent()).trim() === "$42.50", "the sale's amount is not shown");
+    check(/Total earned: \$42\.50/.test(await seller.locator("[data-total-earned]").textContent()), "the total earned is not $42.50");
+    check((await seller.getByRole("link", { name: jazz, exact: true }).count()) === 0, "an unsold ticket is under Sold");
+    await shot(seller, "my-listings-sold");
+    await seller.getByRole("navigation", { name: "Filter by status" }).getByRole("link", { name: "Available" }).click();
+    await seller.getByRole("link", { name: jazz, exact: true }).waitFor();
+    await shot(seller, "my-listings-available");
   });
 
   await step("no request left the origin and no script failed", {}, async () => {
