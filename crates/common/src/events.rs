@@ -201,7 +201,8 @@ pub struct TicketUpdated {
 /// Its seller took a ticket off sale: it leaves the listing and can no longer be ordered.
 /// Comes in the ticket's version order like `ticket.updated`. An order placed before the
 /// removal was known wins: the ticket is then reserved by it (a `ticket.updated` at the next
-/// version), so a removed ticket never has an active order.
+/// version), so a removed ticket never has an active order; when that order is cancelled,
+/// the ticket goes off sale again (another `ticket.removed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketRemoved {

@@ -164,6 +164,10 @@ pub struct Ticket {
     /// Sold (`order.completed` of the holding order) for this much; null until then.
     #[serde(default)]
     pub sold_for_cents: Option<i64>,
+    /// Its seller removed it, but an order placed before that was known holds it: once that
+    /// order lets it go, it is off sale again rather than back on sale.
+    #[serde(default)]
+    pub remove_on_release: bool,
 }
 
 /// Changes to a ticket's details: `None` keeps a field, `Some(None)` clears it.
@@ -287,6 +291,7 @@ impl Ticket {
             removed_at: None,
             reserved_price_cents: None,
             sold_for_cents: None,
+            remove_on_release: false,
             id: ObjectId::new(),
             title: title.0,
             price_cents: price.get(),
@@ -383,6 +388,16 @@ impl Ticket {
         }
     }
 
+    /// The event announcing this version: `ticket.removed` when it went off sale,
+    /// `ticket.updated` otherwise.
+    pub fn change_event(&self) -> PendingEvent {
+        if self.removed_at.is_some() {
+            PendingEvent::new(self.removed_event())
+        } else {
+            PendingEvent::new(self.updated_event())
+        }
+    }
+
     pub fn removed_event(&self) -> TicketRemoved {
         TicketRemoved {
             id: self.id.to_hex(),
@@ -408,6 +423,7 @@ impl Ticket {
                 reserved_price_cents: Some(price_cents),
                 version: self.version + 1,
                 removed_at: None,
+                remove_on_release: self.removed_at.is_some(),
                 ..self.clone()
             }),
         }
@@ -447,6 +463,11 @@ impl Ticket {
                 reserved_price_cents: None,
                 version: self.version + 1,
                 released_order_ids: released,
+                removed_at: self
+                    .remove_on_release
+                    .then(bson::DateTime::now)
+                    .or(self.removed_at),
+                remove_on_release: false,
                 ..self.clone()
             });
         }
@@ -592,6 +613,16 @@ mod tests {
             panic!()
         };
         assert_eq!((back.state(), back.version), (State::Reserved, 2));
+        // When that order lets it go, it is off sale again, not back on sale.
+        let Release::Apply(off) = back.release("o1") else {
+            panic!()
+        };
+        assert_eq!((off.state(), off.version), (State::Removed, 3));
+        assert!(!off.remove_on_release);
+        let Release::Apply(free) = reserved.release("o1") else {
+            panic!()
+        };
+        assert_eq!(free.state(), State::Available);
     }
 
     #[test]

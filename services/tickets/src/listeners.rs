@@ -193,7 +193,7 @@ async fn apply(
         |read, write| async move {
             match write {
                 Write::Save { ticket, released } => {
-                    let event = PendingEvent::new(ticket.updated_event());
+                    let event = ticket.change_event();
                     store
                         .save_if_version(read.version, &ticket, event, released.as_deref())
                         .await

@@ -354,6 +354,7 @@ impl TicketStore {
                 "removedAt": changed.removed_at,
                 "reservedPriceCents": changed.reserved_price_cents,
                 "soldForCents": changed.sold_for_cents,
+                "removeOnRelease": changed.remove_on_release,
         };
         set.extend(derived(changed));
         let update = doc! {"$set": set, "$push": push};

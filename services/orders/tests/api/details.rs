@@ -120,7 +120,7 @@ async fn wait_for_removed(apps: &TestApps, ticket: &str) {
 
 /// orders placed an order from a replica that did not know of the removal yet: tickets
 /// lets the order win and announces the ticket reserved at the next version, which lists
-/// it again in the replica.
+/// it again in the replica; once that order is cancelled the removal stands again.
 #[tokio::test]
 async fn a_ticket_update_after_its_removal_lists_it_again_in_the_replica() {
     let apps = spawn_apps().await;
@@ -163,4 +163,14 @@ async fn a_ticket_update_after_its_removal_lists_it_again_in_the_replica() {
     )
     .await;
     assert!(!replica.get_bool("removed").unwrap(), "{replica}");
+    // That order cancelled: the removal stands again, and orders refuses the ticket.
+    apps.publish(common::events::OrderCancelled {
+        id: "507f1f77bcf86cd799439011".into(),
+        ticket: common::events::OrderTicketRef { id: ticket.clone() },
+        version: 1,
+        reason: Some(common::events::CancelReason::Buyer),
+    })
+    .await;
+    wait_for_removed(&apps, &ticket).await;
+    assert_eq!(apps.order(&new_user_id(), &ticket).await.status, 404);
 }

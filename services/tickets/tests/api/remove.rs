@@ -104,7 +104,8 @@ async fn removing_checks_401_then_404_then_403_then_409() {
 }
 
 /// orders placed the order from its replica before it learned of the removal: the order
-/// wins, so that a removed ticket never has an active order.
+/// wins, so that a removed ticket never has an active order; once it lets go, the removal
+/// stands.
 #[tokio::test]
 async fn an_order_placed_before_the_removal_was_known_reserves_the_ticket() {
     let app = spawn_app().await;
@@ -126,4 +127,41 @@ async fn an_order_placed_before_the_removal_was_known_reserves_the_ticket() {
     })
     .await;
     assert_eq!(updates[0]["data"]["version"], 2);
+
+    // When that order is cancelled, the ticket goes off sale again: the seller's removal
+    // stands.
+    app.publish(common::events::OrderCancelled {
+        id: "o1".into(),
+        ticket: common::events::OrderTicketRef { id: id.clone() },
+        version: 1,
+        reason: Some(common::events::CancelReason::Expired),
+    })
+    .await;
+    let t = eventually("removed again", Duration::from_secs(10), || async {
+        let t = app.get(&format!("/api/tickets/{id}")).await.body;
+        (t["status"] == "removed").then_some(t)
+    })
+    .await;
+    assert_eq!(
+        (t["orderId"].clone(), t["version"].as_i64()),
+        (json!(null), Some(3))
+    );
+    let removals = eventually(
+        "the second ticket.removed",
+        Duration::from_secs(10),
+        || async {
+            let events = app.events("ticket.removed").await;
+            (events.len() == 2).then_some(events)
+        },
+    )
+    .await;
+    assert_eq!(removals[1]["data"]["version"], 3);
+    assert!(
+        app.get("/api/tickets")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
