@@ -132,46 +132,19 @@ async fn password_reset_requested(
 
 async fn ticket_created(n: Notifier, event: Envelope<TicketCreated>) -> Outcome {
     let data = &event.data;
-    put_ticket(
-        &n,
-        Ticket {
-            id: data.id.clone(),
-            title: data.title.clone(),
-            price_cents: data.price_cents,
-            version: data.version,
-        },
-    )
-    .await
+    keep_ticket(&n, &data.id, &data.title, data.price_cents, data.version).await
 }
 
 async fn ticket_updated(n: Notifier, event: Envelope<TicketUpdated>) -> Outcome {
     let data = &event.data;
-    put_ticket(
-        &n,
-        Ticket {
-            id: data.id.clone(),
-            title: data.title.clone(),
-            price_cents: data.price_cents,
-            version: data.version,
-        },
-    )
-    .await
+    keep_ticket(&n, &data.id, &data.title, data.price_cents, data.version).await
 }
 
 /// A ticket's whole state, which tickets publishes when a replica (orders') lost track of
 /// it: a record this replica missed arrives this way too.
 async fn ticket_snapshot(n: Notifier, event: Envelope<TicketSnapshot>) -> Outcome {
     let data = &event.data;
-    put_ticket(
-        &n,
-        Ticket {
-            id: data.id.clone(),
-            title: data.title.clone(),
-            price_cents: data.price_cents,
-            version: data.version,
-        },
-    )
-    .await
+    keep_ticket(&n, &data.id, &data.title, data.price_cents, data.version).await
 }
 
 /// An order's whole state (published when a replica lost track of it): what
@@ -191,8 +164,21 @@ async fn order_snapshot(n: Notifier, event: Envelope<OrderSnapshot>) -> Outcome 
     }
 }
 
-/// Only the newest version is kept: the title an email shows is the latest known.
-async fn put_ticket(n: &Notifier, ticket: Ticket) -> Outcome {
+/// Records a ticket's title and price from whichever of its events brought them. Only the
+/// newest version is kept: the title an email shows is the latest known.
+async fn keep_ticket(
+    n: &Notifier,
+    id: &str,
+    title: &str,
+    price_cents: i64,
+    version: i64,
+) -> Outcome {
+    let ticket = Ticket {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        price_cents,
+        version,
+    };
     match n.postman.store.put_ticket(&ticket).await {
         Ok(()) => Outcome::Ack,
         Err(err) => retry(err),
