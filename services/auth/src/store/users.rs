@@ -1,7 +1,7 @@
 //! The `users` collection.
 
-use bson::doc;
 use bson::oid::ObjectId;
+use bson::{Document, doc};
 use common::mongo::{ensure_indexes, index};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -144,22 +144,8 @@ impl UserStore {
         } else {
             PendingEvent::new(UserUnbanned { id, version })
         };
-        let changed = self
-            .users
-            .update_one(
-                doc! {"_id": read.id, "version": read.version},
-                doc! {
-                    "$set": {"banned": banned, "version": version},
-                    "$push": {PENDING_EVENTS: event.to_bson()},
-                },
-            )
-            .await?
-            .matched_count
-            == 1;
-        if changed {
-            self.outbox.notify();
-        }
-        Ok(changed)
+        self.update_with_event(read, doc! {"banned": banned}, event)
+            .await
     }
 
     /// Replaces the password hash of the user as read, if it is still at that version, and
@@ -201,17 +187,25 @@ impl UserStore {
             expires_at: expires_at.to_chrono(),
             email: Some(read.email.clone()),
         });
+        let reset = doc! {RESET: {"tokenHash": token.hash(), "expiresAt": expires_at}};
+        self.update_with_event(read, reset, event).await
+    }
+
+    /// Sets `fields` on the user as read and moves it to the next version, with `event`
+    /// in its outbox: one write, if the user is still at the version read. False when it
+    /// changed meanwhile.
+    async fn update_with_event(
+        &self,
+        read: &UserDoc,
+        mut fields: Document,
+        event: PendingEvent,
+    ) -> mongodb::error::Result<bool> {
+        fields.insert("version", read.version + 1);
         let changed = self
             .users
             .update_one(
                 doc! {"_id": read.id, "version": read.version},
-                doc! {
-                    "$set": {
-                        RESET: {"tokenHash": token.hash(), "expiresAt": expires_at},
-                        "version": read.version + 1,
-                    },
-                    "$push": {PENDING_EVENTS: event.to_bson()},
-                },
+                doc! {"$set": fields, "$push": {PENDING_EVENTS: event.to_bson()}},
             )
             .await?
             .matched_count
