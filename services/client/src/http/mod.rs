@@ -19,13 +19,12 @@ mod visitor;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use common::http::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
+use common::http::REQUEST_TIMEOUT;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
@@ -69,8 +68,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What every response needs: HTML 404 and 405 pages, limits, security headers, tracing,
-/// and the visitor's address for the services' calls (`trusted_hops` proxies in front).
+/// What every response needs: HTML 404 and 405 pages, the time limit, security headers,
+/// tracing, and the visitor's address for the services' calls (`trusted_hops` proxies in
+/// front). The body limit is `HttpServer::serve`'s, around the whole router.
 pub fn with_page_defaults(router: Router, stripe: bool, trusted_hops: usize) -> Router {
     let policy = content_security_policy(stripe);
     router
@@ -86,7 +86,6 @@ pub fn with_page_defaults(router: Router, stripe: bool, trusted_hops: usize) -> 
             let policy = policy.clone();
             async move { secure(response, policy) }
         }))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
