@@ -23,6 +23,11 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
                     pod template, version = image tag; selectors by name alone
   network           (network) NetworkPolicies allow exactly the flows derived from routes.tsv,
                     service-env.tsv and the ownership table of docs/ARCHITECTURE.md
+  stores            (stores) every store URL from the service's own Secret; dev's MongoDBs with
+                    --auth and one service user each, readWrite on its own database alone (the
+                    init script), its URL signing in as that user; dev's Redis with requirepass;
+                    generated Secrets in dev alone, marked dev-only; staging and prod with no
+                    in-cluster store, the managed stores' Secrets, CA and VPC range
   availability      (availability) PodDisruptionBudgets, HorizontalPodAutoscalers, spreading
                     the HTTP services across nodes
   release           (manifests) staging and prod with images set as the deploy workflow sets

@@ -8,6 +8,8 @@ beside this package, runs them all):
   env         the Deployments' variables against infra/service-env.tsv
   labels      the recommended labels on workloads and pod templates; selectors unchanged
   network     NetworkPolicies against the flows the architecture has; stores' owners
+  stores      the data stores: in-cluster ones signed in to (one database per user), managed
+              ones over TLS with their CA; store URLs from Secrets; dev-only generated Secrets
   availability  PodDisruptionBudgets, HorizontalPodAutoscalers, spreading across nodes
   build       skaffold.yaml, the Dockerfile, .dockerignore, the GitHub workflows
   deploy      deploy.yml's deploy job: diff, apply with prune, rollouts undone on failure,

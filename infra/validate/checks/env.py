@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from .common import EnvRow, Problems, configmaps, name_of, ns_of, objects, resolve_env, the_deployment
+from .stores import store_secret_keys
 
 # Secrets are created out of band (docs/DEPLOY.md): the only ones manifests may name.
 SECRET_KEYS = {
@@ -67,7 +68,8 @@ def check_env(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
                 problems.append(f"{service}: sets {item.get('name')}, which service-env.tsv does not list for it")
         for name, src in env.items():
             if src["from"] == "secret":
-                allowed = SECRET_KEYS.get(src["ref"], set())
+                # The documented Secrets, and the service's own store Secrets (stores.py).
+                allowed = SECRET_KEYS.get(src["ref"], set()) | store_secret_keys(service).get(src["ref"], set())
                 if src["key"] not in allowed:
                     problems.append(f"{service}: {name} names Secret {src['ref']} key {src['key']}, none documented")
             if src["from"] == "configmap":

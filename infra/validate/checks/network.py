@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .stores import MANAGED_PORTS, managed_vpc, store_url
 from .common import (
     MONITORING,
     NAME_LABEL,
@@ -85,6 +86,8 @@ PROMETHEUS = Endpoint("Prometheus", "monitoring", _eps({"app.kubernetes.io/name"
 INTERNET = Endpoint("the internet (Stripe, SendGrid)", None, (), "54.187.216.72")
 METADATA = Endpoint("the cloud's metadata address", None, (), "169.254.169.254")
 OUTSIDER = Endpoint("a pod of another namespace", "elsewhere", _eps({NAME_LABEL: "auth"}), "10.244.9.13", (("http", 3000, "TCP"),))
+# The managed MongoDB and Valkey (stores.py), at an address of the overlay's VPC range.
+MANAGED_NAME = "the managed stores (VPC)"
 SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 SOLVER_PORT = 8089
 # Ports every flow is tried on, besides every container port of the overlay.
@@ -97,9 +100,14 @@ Flow = tuple[str, str, int, str]  # sender, receiver, port, protocol
 class Cluster:
     ns: str
     pods: list[Endpoint] = field(default_factory=list)
+    vpc: object = None  # the managed stores' VPC range (stores.managed_vpc), if any
 
     def endpoints(self, with_prometheus: bool) -> list[Endpoint]:
-        extra = [INGRESS, DNS, INTERNET, METADATA, OUTSIDER,
+        managed = []
+        if self.vpc is not None:
+            ip = self.vpc[min(10, self.vpc.num_addresses - 1)]
+            managed = [Endpoint(MANAGED_NAME, None, (), str(ip), tuple(("store", p, "TCP") for p in sorted(set(MANAGED_PORTS.values()))))]
+        extra = managed + [INGRESS, DNS, INTERNET, METADATA, OUTSIDER,
                  Endpoint("cert-manager's HTTP-01 solver", self.ns, _eps(SOLVER_LABELS), "10.244.8.2", (("http", SOLVER_PORT, "TCP"),)),
                  Endpoint("a stray pod of the namespace", self.ns, _eps({"run": "debug"}), "10.244.8.3", (("http", 8080, "TCP"),))]
         return self.pods + extra + ([PROMETHEUS] if with_prometheus else [])
@@ -120,7 +128,7 @@ def cluster_of(docs: list[dict]) -> Cluster:
             for c in pod_spec(doc).get("containers") or [] for p in c.get("ports") or []
         )
         pods.append(Endpoint(name_of(doc), ns, _eps(labels), f"10.244.1.{i + 10}", ports))
-    return Cluster(ns, pods)
+    return Cluster(ns, pods, managed_vpc(docs))
 
 
 def ns_labels(ns: str | None) -> dict:
@@ -234,7 +242,10 @@ def service_urls(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> dict[st
 
         def value_of(row: EnvRow) -> str:
             src = env.get(row.var)
-            return str(src.get("value", "")) if src and src["from"] != "secret" else (row.example if src is None else "")
+            if src is not None and src["from"] == "secret":
+                # A store's URL: the dev overlay's generated Secret, or a managed store.
+                return store_url(docs, doc, service, row.var, src)
+            return str(src.get("value", "")) if src else row.example
 
         by_var = {row.var: row for row in rows}
         for row in rows:
@@ -266,7 +277,9 @@ def expected_flows(docs: list[dict], routes: list[tuple[str, str]], env_rows: di
         for var, url in urls:
             parts = urlsplit(url)
             host, port = parts.hostname or "", parts.port or SCHEME_PORTS.get(parts.scheme)
-            if host in services:
+            if parts.scheme == "managed":
+                flows.add((service, MANAGED_NAME, port, "TCP"))
+            elif host in services:
                 hits = target_port(services[host], port, cluster.pods)
                 if not hits:
                     problems.append(f"{service}: {var}={url}: Service {host} sends port {port} to no pod")
@@ -382,7 +395,7 @@ def check_ownership(docs: list[dict], env_rows: dict[str, list[EnvRow]], owners:
     want, derive_problems = expected_flows(docs, [], env_rows, cluster, False)
     problems += derive_problems
     stores = {name_of(d): d for d in workloads(docs) if (d["spec"]["template"].get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/component") == "database"}
-    kinds = {}
+    kinds: dict[str, str] = {}
     for name, doc in stores.items():
         image = (pod_spec(doc).get("containers") or [{}])[0].get("image", "")
         kinds[name] = "mongo" if image.startswith("mongo:") else "redis" if image.startswith("redis:") else "?"
@@ -390,6 +403,14 @@ def check_ownership(docs: list[dict], env_rows: dict[str, list[EnvRow]], owners:
     for src, dst, _port, _proto in want:
         if dst in stores:
             reached.setdefault(src, set()).add(dst)
+    # A managed store is the Secret its URL comes from (managed://<secret>:<port>).
+    for service, urls in service_urls(docs, env_rows).items():
+        for var, url in urls:
+            if url.startswith("managed://"):
+                secret = urlsplit(url).hostname or ""
+                stores[secret] = {}
+                kinds[secret] = "mongo" if var == "MONGO_URL" else "redis"
+                reached.setdefault(service, set()).add(secret)
     if set(owners) != set(env_rows):
         problems.append(f"the ownership table lists {sorted(owners)}, service-env.tsv {sorted(env_rows)}")
     cms = configmaps(docs)

@@ -50,6 +50,7 @@ from .monitoring import (
 from .network import MONITORING_POLICY, check_network_policies, check_ownership, ownership
 from .routes import check_routes
 from .selftest import self_tests
+from .stores import check_stores, self_tests as store_self_tests
 
 
 class Report:
@@ -120,6 +121,8 @@ def main() -> int:
         report.record(f"{overlay}: NetworkPolicies allow exactly the architecture's flows", lambda: check_network_policies(docs, routes, env_rows, load_yaml_all(MONITORING_POLICY)))
         report.record(f"{overlay}: no metrics port behind the Ingress or a Service of its own", lambda: check_metrics_private(docs))
         report.record(f"{overlay}: each data store reached by its owner alone (docs/ARCHITECTURE.md)", lambda: check_ownership(docs, env_rows, ownership()))
+        report.record(f"{overlay}: data stores {'managed (TLS, CA mounted)' if overlay in ('staging', 'prod') else 'in-cluster'}, signed in to, URLs from Secrets, one database per user",
+                      lambda: check_stores(docs, overlay, env_rows, ownership()))
         report.record(f"{overlay}: a PodDisruptionBudget for every replicated workload", lambda: check_disruption_budgets(docs))
         report.record(f"{overlay}: autoscalers for the HTTP services wherever they run several", lambda: check_autoscalers(docs, http_services))
         if overlay in SPREAD_OVERLAYS:
@@ -180,6 +183,10 @@ def main() -> int:
         for name, thunk in self_tests(renders["dev"], renders["prod"], release["prod"], routes, env_rows, services, known, renders["staging"]):
             report.record(name, thunk, expect_fail=True)
         for name, thunk in deploy_self_tests(deployed, secret_names):
+            report.record(name, thunk, expect_fail=True)
+        def network(docs: list[dict]) -> Callable[[], Problems]:
+            return lambda: check_network_policies(docs, routes, env_rows, load_yaml_all(MONITORING_POLICY))
+        for name, thunk in store_self_tests(renders["dev"], renders["staging"], renders["prod"], env_rows, ownership(), network):
             report.record(name, thunk, expect_fail=True)
     else:
         report.record("self-tests need the dev, staging and prod renders", lambda: ["a render failed above"])

@@ -5,6 +5,7 @@ problems."""
 from __future__ import annotations
 
 import atexit
+import base64
 import copy
 import json
 import os
@@ -96,6 +97,20 @@ def set_cm(key: str, value: str | None) -> Callable[[dict], None]:
             doc["data"].pop(key, None)
         else:
             doc["data"][key] = value
+    return fn
+
+
+def secret_data(key: str, value: str) -> Callable[[dict], None]:
+    """A generated Secret's key set to another value."""
+    return lambda d: d["data"].update({key: base64.b64encode(value.encode()).decode()})
+
+
+def secret_of(var: str, secret: str) -> Callable[[dict], None]:
+    """A Deployment's variable read from another Secret (same key)."""
+    def fn(doc: dict) -> None:
+        for e in container(doc, name_of(doc)).get("env", []):
+            if e["name"] == var:
+                e["valueFrom"]["secretKeyRef"]["name"] = secret
     return fn
 
 
@@ -329,11 +344,15 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
 
     def internet_rule(d):
         """payments' egress rule to the internet (Stripe), appended to another policy."""
-        stripe = [r for r in find(d, "NetworkPolicy", "payments")[0]["spec"]["egress"] if any("ipBlock" in p for p in r["to"])]
+        stripe = [r for r in find(d, "NetworkPolicy", "payments")[0]["spec"]["egress"] if any(internet(p) for p in r["to"])]
         return lambda p: p["spec"]["egress"].append(copy.deepcopy(stripe[0]))
 
+    def internet(peer):
+        # The internet's rule (0.0.0.0/0, private ranges excepted), not a managed store's VPC.
+        return (peer.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0"
+
     def without_internet(d):
-        d["spec"]["egress"] = [r for r in d["spec"]["egress"] if not any("ipBlock" in p for p in r.get("to") or [])]
+        d["spec"]["egress"] = [r for r in d["spec"]["egress"] if not any(internet(p) for p in r.get("to") or [])]
 
     def mail_config(docs, key, value):
         return mutate(docs, "ConfigMap", cm_name(docs, "notifications-config"), set_cm(key, value))
@@ -350,7 +369,8 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("env: the signing key given to tickets", lambda: check_env(mutate(dev, "Deployment", "tickets", private_key_to("tickets")), env_rows)),
         ("env: JWT_PUBLIC_KEYS removed from orders", lambda: check_env(mutate(dev, "Deployment", "orders", drop_env("JWT_PUBLIC_KEYS")), env_rows)),
         ("env: JWT_PUBLIC_KEYS from the signing key's Secret", lambda: check_env(mutate(dev, "Deployment", "payments", public_keys_from("jwt-signing-key")), env_rows)),
-        ("env: MONGO_URL removed from tickets' ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "tickets-config"), set_cm("MONGO_URL", None)), env_rows)),
+        ("env: MONGO_URL removed from tickets' Deployment", lambda: check_env(mutate(dev, "Deployment", "tickets", drop_env("MONGO_URL")), env_rows)),
+        ("env: orders' MONGO_URL from tickets' managed Secret (prod)", lambda: check_env(mutate(prod, "Deployment", "orders", secret_of("MONGO_URL", "tickets-managed-mongo")), env_rows)),
         ("env: a misspelt variable in a ConfigMap", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("EXPIRATION_WINDOW_SECS", "900")), env_rows)),
         ("env: NATS_URL naming no Service", lambda: check_env(mutate(dev, "ConfigMap", cm_name(dev, "gittix-config"), set_cm("NATS_URL", "nats://natz:4222")), env_rows)),
         ("env: a simulated gateway in production", lambda: check_env(mutate(prod, "ConfigMap", cm_name(prod, "payments-config"), set_cm("PAYMENT_GATEWAY", "simulated")), env_rows)),
@@ -416,11 +436,11 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("labels: a pod template without app.kubernetes.io/instance", lambda: check_labels(mutate(prod, "Deployment", "orders", lambda d: tmpl_labels(d).pop("app.kubernetes.io/instance")))),
         ("labels: NATS's image bumped, its version label not", lambda: check_labels(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:2.12.5-alpine"))))),
         ("labels: a selector that adds app.kubernetes.io/instance", lambda: check_labels(mutate(dev, "Deployment", "auth", lambda d: d["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/instance": "gittix-dev"})))),
-        ("labels: labels on a volumeClaimTemplate", lambda: check_labels(mutate(prod, "StatefulSet", "auth-mongo", lambda d: d["spec"]["volumeClaimTemplates"][0]["metadata"].update(labels={"app.kubernetes.io/part-of": "gittix"})))),
+        ("labels: labels on a volumeClaimTemplate", lambda: check_labels(mutate(dev, "StatefulSet", "auth-mongo", lambda d: d["spec"]["volumeClaimTemplates"][0]["metadata"].update(labels={"app.kubernetes.io/part-of": "gittix"})))),
         ("labels: a deployed service labelled with another version", lambda: check_labels(mutate(prod_release, "Deployment", "payments", both_labels("app.kubernetes.io/version", "dev")))),
         ("network: no default-deny", network(drop(prod, "NetworkPolicy", "default-deny"))),
         ("network: auth may reach tickets-mongo", network(mutate(dev, "NetworkPolicy", "auth", lambda d: rules("egress", 0)(d).append({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "tickets-mongo"}}})))),
-        ("network: Stripe's egress without the cluster's ranges excepted", network(mutate(prod, "NetworkPolicy", "payments", lambda d: [p["ipBlock"].pop("except") for r in d["spec"]["egress"] for p in r["to"] if "ipBlock" in p]))),
+        ("network: Stripe's egress without the cluster's ranges excepted", network(mutate(prod, "NetworkPolicy", "payments", lambda d: [p["ipBlock"].pop("except") for r in d["spec"]["egress"] for p in r["to"] if "except" in p.get("ipBlock", {})]))),
         ("network: the client cannot call payments", network(mutate(dev, "NetworkPolicy", "client", lambda d: in_values(lambda v: v.remove("payments"))(rules("egress", 0)(d))))),
         ("network: DNS over UDP only", network(mutate(staging, "NetworkPolicy", "auth", lambda d: d["spec"]["egress"][-1].update(ports=[{"protocol": "UDP", "port": 53}])))),
         ("network: the ingress controller may reach NATS", network(mutate(dev, "NetworkPolicy", "nats", lambda d: rules("ingress", 0)(d).append(copy.deepcopy(rules("ingress", 0)(find(dev, "NetworkPolicy", "client")[0])[0]))))),
@@ -437,9 +457,10 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("network: any pod may send mail to dev's Mailpit", network(mutate(dev, "NetworkPolicy", "mailpit", lambda d: d["spec"]["ingress"][0].pop("from")))),
         ("network: SendGrid's URL counted with MAIL_TRANSPORT=smtp (prod)", network(mail_config(prod, "MAIL_TRANSPORT", "smtp://nats:4222"))),
         ("network: prod without the HTTP-01 solver's policy", network(drop(prod, "NetworkPolicy", "acme-http01-solver"))),
-        ("ownership: orders' MONGO_URL at tickets-mongo", lambda: check_ownership(mutate(dev, "ConfigMap", cm_name(dev, "orders-config"), set_cm("MONGO_URL", "mongodb://tickets-mongo:27017")), env_rows, ownership())),
+        ("ownership: orders' MONGO_URL at tickets-mongo", lambda: check_ownership(mutate(dev, "Secret", "orders-mongo-url", secret_data("MONGO_URL", "mongodb://orders:x@tickets-mongo:27017/orders?authSource=orders")), env_rows, ownership())),
         ("ownership: the table gives the client a Redis", lambda: check_ownership(dev, env_rows, {**ownership(), "client": frozenset({("redis", "")})})),
-        ("ownership: notifications' REDIS_URL at expiration-redis", lambda: check_ownership(mail_config(dev, "REDIS_URL", "redis://expiration-redis:6379"), env_rows, ownership())),
+        ("ownership: notifications' REDIS_URL at expiration-redis", lambda: check_ownership(mutate(dev, "Secret", "notifications-redis-url", secret_data("REDIS_URL", "redis://default:x@expiration-redis:6379")), env_rows, ownership())),
+        ("ownership: prod's notifications reading expiration's managed Valkey Secret", lambda: check_ownership(mutate(prod, "Deployment", "notifications", secret_of("REDIS_URL", "expiration-managed-valkey")), env_rows, ownership())),
         ("ownership: the table forgets notifications' Redis", lambda: check_ownership(prod, env_rows, {**ownership(), "notifications": frozenset({("mongo", "notifications")})})),
         ("availability: prod without notifications' PodDisruptionBudget", lambda: check_disruption_budgets(drop(prod, "PodDisruptionBudget", "notifications"))),
         ("availability: prod without orders' PodDisruptionBudget", lambda: check_disruption_budgets(drop(prod, "PodDisruptionBudget", "orders"))),
