@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
 # Debian packages (redis, nginx, curl, chromium), and, built once with Go into
-# $GITTIX_TOOLS_DIR, a pinned nats-server, Mailpit and the FerretDB stand-in for MongoDB; and the
+# $GITTIX_TOOLS_DIR, a pinned nats-server, Mailpit, helm and the FerretDB stand-in for MongoDB; and the
 # Python venv of the fault harness and the API fuzzing (pymongo, nats-py, schemathesis:
 # e2e/chaos/requirements.txt).
 set -euo pipefail
@@ -65,6 +65,18 @@ if [ ! -x "$GITTIX_TOOLS_DIR/mailpit" ] || [ "$(cat "$mailpit_stamp" 2>/dev/null
   log "building Mailpit $MAILPIT_VERSION (once)"
   GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
   echo "$MAILPIT_VERSION" >"$mailpit_stamp"
+fi
+
+# Helm: kustomize renders the vendored NATS chart with it (`kubectl kustomize --enable-helm`,
+# infra/k8s/nats); make test's infra checks and deploy.yml render that way. Built from its
+# Go module like the servers (a `go install` build does not print its full version: a stamp
+# records it).
+helm_stamp="$GITTIX_TOOLS_DIR/helm.version"
+if [ ! -x "$GITTIX_TOOLS_DIR/helm" ] || [ "$(cat "$helm_stamp" 2>/dev/null)" != "$HELM_VERSION" ]; then
+  command -v go >/dev/null || die "Go is needed to build helm"
+  log "building helm $HELM_VERSION (once; a few minutes)"
+  GOBIN="$GITTIX_TOOLS_DIR" GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" >"$helm_stamp"
 fi
 
 # `make test`'s unused-dependency check, built once with cargo like the Go tools.

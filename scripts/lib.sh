@@ -13,6 +13,8 @@ NATS_SERVER_VERSION="v2.12.4"
 CARGO_MACHETE_VERSION="0.9.2"
 # shellcheck disable=SC2034 # read by install.sh
 MAILPIT_VERSION="v1.33.1"
+# shellcheck disable=SC2034 # read by install.sh; .github/workflows/deploy.yml installs the same
+HELM_VERSION="v3.22.0"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
