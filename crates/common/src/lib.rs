@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod bus_permissions;
 pub mod change;
 pub mod config;
 pub mod error;
