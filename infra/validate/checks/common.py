@@ -4,6 +4,7 @@ overlay, and helpers over rendered Kubernetes objects."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -80,7 +81,12 @@ class RenderError(Exception):
 
 
 def render(path: Path) -> list[dict]:
-    proc = run(["kubectl", "kustomize", str(path)])
+    # NATS is rendered from its vendored Helm chart (infra/k8s/nats): kustomize runs helm,
+    # which scripts/install.sh builds (pinned) into the tools folder on PATH.
+    helm = shutil.which("helm")
+    if helm is None:
+        raise RenderError("helm is not on PATH: scripts/install.sh builds it (HELM_VERSION in scripts/lib.sh)")
+    proc = run(["kubectl", "kustomize", "--enable-helm", "--helm-command", helm, str(path)])
     if proc.returncode != 0:
         raise RenderError(proc.stderr.strip() or f"kubectl kustomize exited {proc.returncode}")
     return [d for d in yaml.safe_load_all(proc.stdout) if d]

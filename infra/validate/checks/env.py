@@ -70,6 +70,9 @@ def check_env(docs: list[dict], env_rows: dict[str, list[EnvRow]]) -> Problems:
             if src["from"] == "secret":
                 # The documented Secrets, and the service's own store Secrets (stores.py).
                 allowed = SECRET_KEYS.get(src["ref"], set()) | store_secret_keys(service).get(src["ref"], set())
+                # Each service's own NATS password (infra/k8s/nats: Secret nats-<service>).
+                if src["ref"] == f"nats-{service}":
+                    allowed = allowed | {"NATS_PASSWORD"}
                 if src["key"] not in allowed:
                     problems.append(f"{service}: {name} names Secret {src['ref']} key {src['key']}, none documented")
             if src["from"] == "configmap":

@@ -210,29 +210,7 @@ def check_workloads(docs: list[dict], services: Iterable[str], overlay: str) -> 
         governing = svc_objects.get((ns_of(doc), spec.get("serviceName")))
         if governing is None or governing.get("spec", {}).get("clusterIP") != "None":
             problems.append(f"{where}: serviceName {spec.get('serviceName')} is not a headless Service")
-    nats = [
-        c
-        for d in objects(docs, "StatefulSet")
-        for c in pod_spec(d).get("containers", [])
-        if split_image(c.get("image", ""))[0] in ("nats", "docker.io/library/nats")
-    ]
-    if len(nats) != 1:
-        problems.append(f"{len(nats)} NATS StatefulSets (official nats image), want 1")
-    else:
-        args = (nats[0].get("command") or []) + (nats[0].get("args") or [])
-        if not any(a in ("-js", "--jetstream") for a in args):
-            problems.append("NATS runs without JetStream (-js)")
-        store = next((a.split("=", 1)[1] for a in args if a.startswith(("--store_dir=", "-sd="))), None)
-        if store is None and "-sd" in args:
-            store = args[args.index("-sd") + 1]
-        if store is None or not any(m.get("mountPath") == store for m in nats[0].get("volumeMounts") or []):
-            problems.append("NATS keeps its JetStream store outside its volume")
-        # An acknowledged event must survive a node crash: the config file NATS reads syncs
-        # every write (the server's default syncs every 2 minutes).
-        config = next((a.split("=", 1)[1] for a in args if a.startswith(("--config=", "-c="))), None)
-        texts = [v for cm in objects(docs, "ConfigMap") for k, v in (cm.get("data") or {}).items() if config and config.endswith("/" + k)]
-        if not any(re.search(r"^\s*sync_interval\s*:\s*\"?always\"?\s*$", t, re.M) for t in texts):
-            problems.append("NATS does not fsync every JetStream write (--config with jetstream { sync_interval: always })")
+    # NATS (its chart, JetStream, the cluster, the users): nats.py.
     return problems
 
 

@@ -290,6 +290,11 @@ def expected_flows(docs: list[dict], routes: list[tuple[str, str]], env_rows: di
                 problems.append(f"{service}: {var}={url}: {host} is neither a Service of the overlay nor a host outside the cluster")
                 continue
             flows |= {(service, DNS.name, 53, "UDP"), (service, DNS.name, 53, "TCP")}
+    # The servers of a NATS cluster open routes to each other by name (checks/nats.py: the
+    # cluster port between them alone).
+    for doc in objects(docs, "StatefulSet"):
+        if any(p.get("name") == "cluster" for c in pod_spec(doc).get("containers") or [] for p in c.get("ports") or []):
+            flows |= {(name_of(doc), DNS.name, 53, "UDP"), (name_of(doc), DNS.name, 53, "TCP")}
     issuers = [i for i in objects(docs, "Ingress") if (i.get("metadata", {}).get("annotations") or {}).get("cert-manager.io/cluster-issuer")]
     if issuers:
         flows.add((INGRESS.name, "cert-manager's HTTP-01 solver", SOLVER_PORT, "TCP"))

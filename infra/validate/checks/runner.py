@@ -47,6 +47,19 @@ from .monitoring import (
     exported_metrics,
     rust_sources,
 )
+from .nats import (
+    check_chart,
+    check_helm_renders,
+    check_nats_network,
+    check_reset_subject,
+    check_server_accepts,
+    check_servers,
+    check_stream_replicas,
+    check_users,
+    check_users_file,
+    load_permissions,
+    self_tests as nats_self_tests,
+)
 from .network import MONITORING_POLICY, check_network_policies, check_ownership, ownership
 from .routes import check_routes
 from .selftest import self_tests
@@ -101,6 +114,21 @@ def main() -> int:
     http_services = list(dict.fromkeys(service for _, service in routes))
     renders: dict[str, list[dict]] = {}
 
+    # NATS's users and permissions (infra/nats/permissions.json, from the code).
+    permissions: dict = {}
+
+    def do_permissions() -> Problems:
+        permissions.update(load_permissions())
+        return [] if permissions.get("users") else ["infra/nats/permissions.json: no users"]
+
+    print("nats (infra/k8s/nats, infra/k8s/charts)")
+    report.record("the vendored chart, pinned and rendered offline, with its license", check_chart)
+    report.record("infra/nats/permissions.json read", do_permissions)
+    if permissions:
+        report.record("users.yaml = generate-users.py of permissions.json", lambda: check_users_file(permissions))
+        report.record("the password-reset subject reaches notifications alone", lambda: check_reset_subject(permissions))
+    report.record("deploy.yml and skaffold.yaml render with helm, deploy.yml's at scripts/lib.sh's version", check_helm_renders)
+
     print("kubernetes manifests (infra/k8s)")
     for overlay in OVERLAYS:
         def do_render(overlay=overlay) -> Problems:
@@ -125,6 +153,13 @@ def main() -> int:
                       lambda: check_stores(docs, overlay, env_rows, ownership()))
         report.record(f"{overlay}: a PodDisruptionBudget for every replicated workload", lambda: check_disruption_budgets(docs))
         report.record(f"{overlay}: autoscalers for the HTTP services wherever they run several", lambda: check_autoscalers(docs, http_services))
+        report.record(f"{overlay}: NATS from its chart: {'three servers in a cluster, one per node' if overlay != 'dev' else 'one server'}, JetStream on its volume, fsync always",
+                      lambda: check_servers(docs, overlay))
+        report.record(f"{overlay}: NATS_STREAM_REPLICAS = the NATS servers", lambda: check_stream_replicas(docs, overlay, env_rows))
+        if permissions:
+            report.record(f"{overlay}: NATS users = permissions.json, passwords from each service's Secret", lambda: check_users(docs, env_rows, permissions))
+            report.record(f"{overlay}: NATS client port for the users' services alone, monitor port for none", lambda: check_nats_network(docs, permissions))
+        report.record(f"{overlay}: the rendered NATS config passes nats-server -t", lambda: check_server_accepts(docs))
         if overlay in SPREAD_OVERLAYS:
             report.record(f"{overlay}: the HTTP services spread across nodes", lambda: check_spread(docs, http_services))
         if overlay == "dev":
@@ -184,6 +219,11 @@ def main() -> int:
             report.record(name, thunk, expect_fail=True)
         for name, thunk in deploy_self_tests(deployed, secret_names):
             report.record(name, thunk, expect_fail=True)
+        if permissions:
+            def nats_network(docs: list[dict]) -> Callable[[], Problems]:
+                return lambda: check_network_policies(docs, routes, env_rows, load_yaml_all(MONITORING_POLICY))
+            for name, thunk in nats_self_tests(renders["dev"], renders["staging"], renders["prod"], env_rows, permissions, nats_network):
+                report.record(name, thunk, expect_fail=True)
         def network(docs: list[dict]) -> Callable[[], Problems]:
             return lambda: check_network_policies(docs, routes, env_rows, load_yaml_all(MONITORING_POLICY))
         for name, thunk in store_self_tests(renders["dev"], renders["staging"], renders["prod"], env_rows, ownership(), network):

@@ -388,8 +388,6 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("workloads: an image tagged latest", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(image="nats:latest"))), services, "dev")),
         ("workloads: root allowed", lambda: check_workloads(mutate(dev, "Deployment", "client", lambda d: pod_spec(d)["securityContext"].update(runAsNonRoot=False)), services, "dev")),
         ("workloads: no memory limit", lambda: check_workloads(mutate(dev, "StatefulSet", "auth-mongo", c0(lambda c: c["resources"]["limits"].pop("memory"))), services, "dev")),
-        ("workloads: NATS without JetStream", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if a not in ("-js", "--jetstream")]))), services, "dev")),
-        ("workloads: NATS without its fsync config", lambda: check_workloads(mutate(dev, "StatefulSet", "nats", c0(lambda c: c.update(args=[a for a in c["args"] if not a.startswith("--config=")]))), services, "dev")),
         ("workloads: auth hashes more at once than its memory holds", lambda: check_workloads(mutate(dev, "ConfigMap", cm_name(dev, "auth-config"), set_cm("HASH_CONCURRENCY", "16")), services, "dev")),
         ("workloads: one replica of auth in prod", lambda: check_workloads(mutate(prod, "Deployment", "auth", lambda d: d["spec"].update(replicas=1)), services, "prod")),
         ("workloads: one replica of notifications in prod", lambda: check_workloads(mutate(prod, "Deployment", "notifications", lambda d: d["spec"].update(replicas=1)), services, "prod")),
