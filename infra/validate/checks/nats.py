@@ -176,7 +176,7 @@ def check_servers(docs: list[dict], overlay: str) -> Problems:
         if name_of(doc).startswith("nats") and (doc.get("metadata", {}).get("labels") or {}).get("helm.sh/chart") is None:
             problems.append(f"{label(doc)}: not rendered from the NATS chart (no helm.sh/chart label)")
     image = container.get("image", "")
-    name, tag, digest = split_image(image)
+    name, tag, _digest = split_image(image)
     if name not in ("nats", "docker.io/library/nats", "library/nats"):
         problems.append(f"nats: image {image} is not the official nats image")
     v = version_of(tag)
