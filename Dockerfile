@@ -9,7 +9,10 @@
 # the workspace crates alone. CARGO_PROFILE=dev (skaffold's dev loop) trades speed of the
 # binary for speed of the build; images that ship use the default, release.
 
-# --- toolchain: Rust (the workspace's 1.95) and cargo-chef, pinned ---------------------------
+# --- toolchain: Rust and cargo-chef, pinned ----------------------------------------------------
+# The tag's Rust release is rust-toolchain.toml's channel (make test checks they agree). The
+# file itself stays out of the context (.dockerignore): here it would only make rustup
+# download rustfmt and clippy, which no image build runs.
 FROM rust:1.95.0-slim-bookworm AS chef
 WORKDIR /build
 RUN cargo install cargo-chef --locked --version 0.1.77

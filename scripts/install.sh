@@ -1,12 +1,60 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, skipping whatever is already there:
-# Debian packages (redis, nginx, curl, chromium), and, built once with Go into
-# $GITTIX_TOOLS_DIR, a pinned nats-server, Mailpit, helm and the FerretDB stand-in for MongoDB; and the
-# Python venv of the fault harness and the API fuzzing (pymongo, nats-py, schemathesis:
-# e2e/chaos/requirements.txt).
+# the Rust toolchain of rust-toolchain.toml; Debian packages (redis, nginx, curl, chromium);
+# built once with Go into $GITTIX_TOOLS_DIR, a pinned nats-server, Mailpit, helm and the
+# FerretDB stand-in for MongoDB; and the Python venv of the fault harness and the API
+# fuzzing (pymongo, nats-py, schemathesis: e2e/chaos/requirements.txt).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+
+# Rust: the toolchain rust-toolchain.toml pins (its channel, with rustfmt and clippy), which
+# rustup runs for every cargo call in the checkout. Missing, rustup would download it (or
+# fail: RUSTUP_AUTO_INSTALL=0); an installed toolchain of that very release (a `stable` that
+# is it) is linked under its name instead, which downloads nothing. rustup refuses `toolchain
+# link` for a release's name, so the link is the symlink it would make. It follows its
+# target: once that moves on (`rustup update`), the check below fails and this runs again.
+rust_channel=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' "$GITTIX_ROOT/rust-toolchain.toml")
+[ -n "$rust_channel" ] || die "rust-toolchain.toml names no channel"
+# What make test runs: rustc of that release, rustfmt and clippy.
+rust_ready() {
+  [[ "$(rustup run "$rust_channel" rustc --version 2>/dev/null)" == "rustc $rust_channel "* ]] \
+    && rustup run "$rust_channel" cargo-fmt --version >/dev/null 2>&1 \
+    && rustup run "$rust_channel" cargo-clippy --version >/dev/null 2>&1
+}
+if ! command -v rustup >/dev/null; then
+  command -v cargo >/dev/null || die "Rust is missing: install rustup (https://rustup.rs); rust-toolchain.toml pins $rust_channel"
+  [[ "$(rustc --version)" == "rustc $rust_channel "* ]] \
+    || warn "no rustup: building with $(rustc --version), not the $rust_channel of rust-toolchain.toml"
+elif ! rust_ready; then
+  toolchains="$(rustup show home)/toolchains"
+  # A link left from an earlier run whose target is another release by now.
+  for link in "$toolchains/$rust_channel"-*; do
+    if [ -L "$link" ]; then rm "$link"; fi
+  done
+  if rustup toolchain list | grep -q "^$rust_channel-"; then
+    log "Rust $rust_channel: adding rustfmt and clippy"
+    rustup component add --toolchain "$rust_channel" rustfmt clippy
+  else
+    while read -r tc _; do
+      [[ "$(rustup run "$tc" rustc --version 2>/dev/null)" == "rustc $rust_channel "* ]] || continue
+      sysroot=$(rustup run "$tc" rustc --print sysroot)
+      [ -x "$sysroot/bin/cargo-fmt" ] && [ -x "$sysroot/bin/cargo-clippy" ] || continue
+      link="$toolchains/$rust_channel-$(rustup run "$tc" rustc -vV | sed -n 's/^host: //p')"
+      ln -s "$sysroot" "$link"
+      if rust_ready; then
+        log "Rust $rust_channel: linked the installed $tc, the same release"
+        break
+      fi
+      rm "$link"
+    done < <(rustup toolchain list)
+    if ! rust_ready; then
+      log "Rust $rust_channel: installing it with rustup (rust-toolchain.toml)"
+      rustup toolchain install "$rust_channel" --profile minimal --component rustfmt,clippy
+    fi
+  fi
+  rust_ready || die "Rust $rust_channel of rust-toolchain.toml, with rustfmt and clippy, is still missing (rustup toolchain list)"
+fi
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
