@@ -1,6 +1,6 @@
 """Building and shipping: skaffold.yaml against the skaffold/v4beta13 schema and in content,
-the Dockerfile (hadolint and the image rules), .dockerignore, and what the GitHub workflows
-must do (actionlint runs separately, in the runner)."""
+the Dockerfile (hadolint and the image rules), .dockerignore, what the GitHub workflows
+must do (actionlint runs separately, in the runner), and the one Rust toolchain."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def check_dockerignore(path: Path) -> Problems:
     for keep in ["Cargo.toml", "Cargo.lock", "crates/common/src/lib.rs", "services/auth/src/main.rs", "services/client/templates/page.html"]:
         if ignored(keep):
             problems.append(f".dockerignore drops {keep}, which the build needs")
-    for drop in ["target/release/auth", ".git/HEAD", ".gittix/test/servers.env"]:
+    for drop in ["target/release/auth", ".git/HEAD", ".gittix/test/servers.env", "rust-toolchain.toml"]:
         if not ignored(drop):
             problems.append(f".dockerignore sends {drop} to the build")
     return problems
@@ -260,4 +260,138 @@ def check_local_versions(docs: list[dict], lib_sh: str | None = None) -> Problem
         tag = split_image(images[image])[1].removeprefix("v").removesuffix("-alpine")
         if tag != m.group(1):
             problems.append(f"{images[image]} runs {tag}, scripts/lib.sh builds {var}={m.group(1)} for the local stack")
+    return problems
+
+
+# The one Rust toolchain: rust-toolchain.toml's channel is the release every other place
+# names (Cargo.toml's rust-version, the Dockerfile's rust image, the workflows), so a bump
+# that misses one fails here. Paths relative to the root; the self-tests pass broken copies.
+RUST_TOOLCHAIN = "rust-toolchain.toml"
+RELEASE_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+# rustup subcommands whose positional arguments are toolchains, and their options that take
+# a value (skipped with it).
+RUSTUP_TOOLCHAIN_ARGS = re.compile(r"\brustup\s+(toolchain\s+install|install|default|override\s+set|update|run)\b([^\n;&|]*)")
+RUSTUP_VALUE_OPTIONS = {"--profile", "-c", "--component", "-t", "--target", "--path"}
+
+
+def toml_value(text: str, table: str, key: str) -> str | None:
+    """The string (or `key.workspace = true`: "workspace") of `key` in [table]: one line
+    each in the files checked here, so no TOML library (tomllib is Python 3.11+)."""
+    current = None
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if re.fullmatch(r"\[[^\]]+\]", line):
+            current = line[1:-1].strip()
+        elif current == table:
+            m = re.fullmatch(rf'{re.escape(key)}\s*=\s*"([^"]*)"', line)
+            if m:
+                return m.group(1)
+            if re.fullmatch(rf"{re.escape(key)}\.workspace\s*=\s*true", line):
+                return "workspace"
+    return None
+
+
+def toolchains_in_workflow(wf: dict) -> list[tuple[str, str]]:
+    """(where, toolchain) for every Rust toolchain a workflow names: action inputs and refs,
+    RUSTUP_TOOLCHAIN, and rustup/cargo/rustc arguments in its scripts."""
+    named: list[tuple[str, str]] = []
+
+    def env_of(obj: dict, where: str) -> None:
+        value = (obj.get("env") or {}).get("RUSTUP_TOOLCHAIN")
+        if value is not None:
+            named.append((f"{where} env RUSTUP_TOOLCHAIN", str(value)))
+
+    env_of(wf, "the workflow's")
+    for job_name, job in (wf.get("jobs") or {}).items():
+        env_of(job, f"job {job_name}:")
+        for i, step in enumerate(job.get("steps") or []):
+            where = f"job {job_name}, step {step.get('name') or step.get('uses') or i + 1!r}:"
+            env_of(step, where)
+            uses = step.get("uses") or ""
+            with_ = step.get("with") or {}
+            for key in ("toolchain", "rust-version"):
+                for value in str(with_.get(key) or "").split(","):
+                    if value.strip():
+                        named.append((f"{where} {key}", value.strip()))
+            # dtolnay/rust-toolchain@<toolchain>: its ref names one unless it is master or a commit.
+            if uses.startswith("dtolnay/rust-toolchain@"):
+                ref = uses.split("@", 1)[1]
+                if ref != "master" and not re.fullmatch(r"[0-9a-f]{40}", ref):
+                    named.append((f"{where} uses", ref))
+            script = step.get("run") or ""
+            for m in re.finditer(r"\b(?:cargo|rustc|rustdoc)\s+\+(\S+)", script):
+                named.append((f"{where} run", m.group(1)))
+            for m in re.finditer(r"\bRUSTUP_TOOLCHAIN=(\S+)", script):
+                named.append((f"{where} run", m.group(1)))
+            for m in RUSTUP_TOOLCHAIN_ARGS.finditer(script):
+                words = m.group(2).split()
+                skip = False
+                for word in words:
+                    if skip:
+                        skip = False
+                    elif word in RUSTUP_VALUE_OPTIONS:
+                        skip = True
+                    elif not word.startswith("-"):
+                        named.append((f"{where} run", word))
+                        if m.group(1) == "run":
+                            break  # `rustup run <toolchain> <command…>`
+    return named
+
+
+def check_toolchain(files: dict[str, str] | None = None) -> Problems:
+    """rust-toolchain.toml pins a release; the workspace's rust-version is that release and
+    every member inherits it; the Dockerfile builds on rust:<that release>; no workflow
+    names another toolchain, and test.yml installs this one before `make test`."""
+    files = files or {}
+
+    def text(rel: str) -> str:
+        return files[rel] if rel in files else (ROOT / rel).read_text()
+
+    problems: Problems = []
+    channel = toml_value(text(RUST_TOOLCHAIN), "toolchain", "channel")
+    if not channel or not RELEASE_RE.fullmatch(channel):
+        return [f"{RUST_TOOLCHAIN}: channel {channel!r} is not a release (x.y.z): pin one"]
+    release = channel.split(".")
+
+    cargo = text("Cargo.toml")
+    rust_version = toml_value(cargo, "workspace.package", "rust-version")
+    if rust_version is None:
+        problems.append("Cargo.toml: [workspace.package] has no rust-version")
+    elif rust_version.split(".") != release[: len(rust_version.split("."))]:
+        problems.append(f"Cargo.toml: rust-version {rust_version}, {RUST_TOOLCHAIN} pins {channel}")
+    m = re.search(r"^members\s*=\s*\[([^\]]*)\]", cargo, re.M)
+    patterns = re.findall(r'"([^"]+)"', m.group(1)) if m else []
+    manifests = sorted({str(p.relative_to(ROOT)) for pat in patterns for p in ROOT.glob(f"{pat}/Cargo.toml")} | {f for f in files if f.endswith("/Cargo.toml")})
+    if not manifests:
+        problems.append("Cargo.toml: no workspace members found")
+    for rel in manifests:
+        value = toml_value(text(rel), "package", "rust-version")
+        if value != "workspace" and (value is None or value.split(".") != release[: len(value.split("."))]):
+            problems.append(f"{rel}: rust-version is {value or 'unset'}, want rust-version.workspace = true")
+
+    rust_images = [s["image"] for s in dockerfile_stages(text("Dockerfile"))
+                   if split_image(s["image"])[0].removeprefix("docker.io/").removeprefix("library/") == "rust"]
+    if not rust_images:
+        problems.append("Dockerfile: no stage builds FROM the rust image")
+    for image in rust_images:
+        version = split_image(image)[1].split("-", 1)[0]
+        if version != channel:
+            problems.append(f"Dockerfile: FROM {image} is Rust {version or '(untagged)'}, {RUST_TOOLCHAIN} pins {channel}")
+
+    workflow_files = sorted({str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.yml")} | {f for f in files if f.startswith(".github/workflows/")})
+    for rel in workflow_files:
+        wf = yaml.safe_load(text(rel)) or {}
+        for where, toolchain in toolchains_in_workflow(wf):
+            if toolchain not in (channel, f"{channel}-x86_64-unknown-linux-gnu"):
+                problems.append(f"{rel}: {where} names Rust {toolchain}, {RUST_TOOLCHAIN} pins {channel} (let rustup read the file)")
+    test = yaml.safe_load(text(".github/workflows/test.yml")) or {}
+    installed = False
+    for step in ((test.get("jobs") or {}).get("test") or {}).get("steps") or []:
+        script = step.get("run") or ""
+        if re.search(r"^\s*make test\s*$", script, re.M):
+            break
+        if re.search(r"\brustup\s+toolchain\s+install\b", script) or step.get("uses", "").startswith(("dtolnay/rust-toolchain@", "actions-rust-lang/setup-rust-toolchain@")):
+            installed = True
+    if not installed:
+        problems.append(f"test.yml: the test job installs no Rust toolchain before `make test` (`rustup toolchain install` reads {RUST_TOOLCHAIN})")
     return problems

@@ -10,6 +10,7 @@ import traceback
 from typing import Callable
 
 from .build import (
+    RUST_TOOLCHAIN,
     SHARED_SKAFFOLD_SCHEMA,
     SKAFFOLD_API_VERSION,
     base_images,
@@ -19,6 +20,7 @@ from .build import (
     check_skaffold_config,
     check_skaffold_schema,
     check_local_versions,
+    check_toolchain,
     check_workflows_content,
 )
 from .deploy import check_deploy_safety, hand_applied, load_deploy_workflow, self_tests as deploy_self_tests
@@ -184,6 +186,8 @@ def main() -> int:
     report.record("hadolint Dockerfile", lambda: tool_output(run(["hadolint", "Dockerfile"])))
     report.record("Dockerfile: pinned bases, non-root, SERVICE, cached dependencies", lambda: check_dockerfile(ROOT / "Dockerfile"))
     report.record(".dockerignore keeps the workspace, drops the rest", lambda: check_dockerignore(ROOT / ".dockerignore"))
+    report.record(f"one Rust toolchain: {RUST_TOOLCHAIN}'s release = rust-version of every crate = the Dockerfile's rust image = the workflows'",
+                  check_toolchain)
 
     print("workflows and scripts")
     report.record("actionlint .github/workflows (with shellcheck)", lambda: tool_output(run(["actionlint", "-no-color"])))

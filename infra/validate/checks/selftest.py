@@ -9,6 +9,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Callable
 import yaml
 
 from .build import LIB_SH, check_dockerfile, check_local_versions, check_skaffold_config, check_skaffold_schema
+from .build import RUST_TOOLCHAIN, check_dockerignore, check_toolchain
 from .common import (
     K8S,
     ROOT,
@@ -470,4 +472,42 @@ def self_tests(dev: list[dict], prod: list[dict], prod_release: list[dict], rout
         ("availability: client not spread across nodes (staging)", lambda: check_spread(mutate(staging, "Deployment", "client", lambda d: pod_spec(d).pop("topologySpreadConstraints")), http_services)),
         ("availability: spread across zones, not nodes", lambda: check_spread(mutate(prod, "Deployment", "orders", spread(lambda c: c.update(topologyKey="topology.kubernetes.io/zone"))), http_services)),
         ("availability: a spread counting every GitTix pod", lambda: check_spread(mutate(prod, "Deployment", "auth", spread(lambda c: c.pop("matchLabelKeys"))), http_services)),
+        *toolchain_self_tests(),
+    ]
+
+
+def toolchain_self_tests() -> list[tuple[str, Callable[[], Problems]]]:
+    """The one Rust toolchain (build.check_toolchain), each place in turn naming another."""
+    def edited(rel: str, pattern: str, repl: str) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            text = (ROOT / rel).read_text()
+            broken, n = re.subn(pattern, repl, text, count=1, flags=re.M)
+            if not n:
+                raise LookupError(f"self-test: {pattern!r} not in {rel}")
+            return check_toolchain({rel: broken})
+        return thunk
+
+    def deploy_step(run_: str) -> Callable[[], Problems]:
+        def thunk() -> Problems:
+            wf = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())
+            wf["jobs"]["build"]["steps"].append({"name": "broken", "run": run_})
+            return check_toolchain({".github/workflows/deploy.yml": yaml.safe_dump(wf)})
+        return thunk
+
+    def dockerignore_keeps_toolchain() -> Problems:
+        with tempfile.TemporaryDirectory() as tmp:
+            f = Path(tmp) / ".dockerignore"
+            f.write_text((ROOT / ".dockerignore").read_text().replace(f"\n{RUST_TOOLCHAIN}\n", "\n"))
+            return check_dockerignore(f)
+
+    return [
+        ("toolchain: rust-toolchain.toml on stable, not a release", edited(RUST_TOOLCHAIN, r'^channel = "[^"]*"', 'channel = "stable"')),
+        ("toolchain: rust-toolchain.toml bumped alone", edited(RUST_TOOLCHAIN, r'^channel = "[^"]*"', 'channel = "1.999.0"')),
+        ("toolchain: Cargo.toml's rust-version another release", edited("Cargo.toml", r'^rust-version = "[^"]*"', 'rust-version = "1.90"')),
+        ("toolchain: a member not inheriting rust-version", edited("services/auth/Cargo.toml", r"^rust-version\.workspace = true\n", "")),
+        ("toolchain: the Dockerfile on another rust image", edited("Dockerfile", r"^(FROM rust:)[0-9.]+", r"\g<1>1.0.0")),
+        ("toolchain: test.yml installing a toolchain of its own", edited(".github/workflows/test.yml", r"^( +)rustup toolchain install$", r"\1rustup toolchain install 1.0.0")),
+        ("toolchain: test.yml installing none before make test", edited(".github/workflows/test.yml", r"^ +rustup toolchain install\n", "")),
+        ("toolchain: a deploy.yml step on cargo +nightly", deploy_step("cargo +nightly build")),
+        ("toolchain: .dockerignore sending rust-toolchain.toml to the image", dockerignore_keeps_toolchain),
     ]
