@@ -7,10 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // test support: failing loudly is the point
 
 mod events;
+mod http;
 pub mod openapi;
 mod proxy;
 mod service_env;
 pub mod spans;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +21,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use events::{stored_events, stored_messages};
+pub use http::{RunningApp, TestClient, send};
 pub use proxy::TcpProxy;
 pub use service_env::ServiceEnv;
 
@@ -46,33 +49,37 @@ pub fn workspace_root() -> PathBuf {
 /// environment, else `MONGO_URL`, … from the file `scripts/servers.sh` writes for the test stack.
 pub fn servers() -> &'static TestServers {
     static SERVERS: OnceLock<TestServers> = OnceLock::new();
-    SERVERS.get_or_init(|| {
-        let file = workspace_root().join(".gittix/test/servers.env");
-        let from_file: HashMap<String, String> = std::fs::read_to_string(&file)
+    SERVERS.get_or_init(|| TestServers {
+        mongo_url: server_setting("MONGO_URL"),
+        nats_url: server_setting("NATS_URL"),
+        redis_url: server_setting("REDIS_URL"),
+    })
+}
+
+/// One setting of the private test servers (`MONGO_URL`, `MAIL_SMTP_URL`, …): `TEST_<name>`
+/// from the environment, else `<name>` from the file `scripts/servers.sh` writes.
+pub fn server_setting(name: &str) -> String {
+    static FILE: OnceLock<HashMap<String, String>> = OnceLock::new();
+    let path = workspace_root().join(".gittix/test/servers.env");
+    let from_file = FILE.get_or_init(|| {
+        std::fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()
             .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-            .collect();
-        // `TEST_MONGO_URL` in the environment wins over `MONGO_URL` in the file.
-        let get = |name: &str| {
-            std::env::var(format!("TEST_{name}"))
-                .ok()
-                .or_else(|| from_file.get(name).cloned())
-                .unwrap_or_else(|| {
-                    panic!(
-                        "TEST_{name} is not set and {} has no {name}: start the test servers \
-                         with `make test-servers` (or run `make test`)",
-                        file.display()
-                    )
-                })
-        };
-        TestServers {
-            mongo_url: get("MONGO_URL"),
-            nats_url: get("NATS_URL"),
-            redis_url: get("REDIS_URL"),
-        }
-    })
+            .collect()
+    });
+    // `TEST_MONGO_URL` in the environment wins over `MONGO_URL` in the file.
+    std::env::var(format!("TEST_{name}"))
+        .ok()
+        .or_else(|| from_file.get(name).cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "TEST_{name} is not set and {} has no {name}: start the test servers with \
+                 `make test-servers` (or run `make test`)",
+                path.display()
+            )
+        })
 }
 
 /// A short unique name such as `t_auth_3f2a9c1b7d4e`, valid as a database name, stream

@@ -4,17 +4,17 @@ use chrono::Utc;
 use common::events::{CancelReason, OrderCancelled, OrderCompleted, OrderTicketRef};
 use testkit::eventually;
 
-use crate::helpers::{expirations, fired_order_ids, in_ms, start, test_config};
+use crate::helpers::{expirations, fired_order_ids, in_ms, spawn_app, spawn_app_with, test_config};
 
 #[tokio::test]
 async fn an_order_expires_when_its_window_closes_and_not_before() {
-    let service = start(test_config()).await;
+    let app = spawn_app().await;
     let expires_at = in_ms(1500);
-    service.order_created("o1", expires_at).await;
+    app.order_created("o1", expires_at).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(service.expirations().await.is_empty(), "fired early");
+    assert!(app.expirations().await.is_empty(), "fired early");
     let events = eventually("expiration.complete", Duration::from_secs(10), || async {
-        let events = service.expirations().await;
+        let events = app.expirations().await;
         (!events.is_empty()).then_some(events)
     })
     .await;
@@ -26,7 +26,7 @@ async fn an_order_expires_when_its_window_closes_and_not_before() {
         "fired at {fired_at}, due {expires_at}"
     );
     // The job is deleted once the stream has stored the event, so just after it.
-    let schedule = service.schedule().await;
+    let schedule = app.schedule().await;
     eventually(
         "the job deleted after firing",
         Duration::from_secs(5),
@@ -37,11 +37,11 @@ async fn an_order_expires_when_its_window_closes_and_not_before() {
 
 #[tokio::test]
 async fn cancelled_and_paid_orders_are_not_expired() {
-    let service = start(test_config()).await;
+    let app = spawn_app().await;
     for id in ["cancelled", "paid", "unpaid"] {
-        service.order_created(id, in_ms(1000)).await;
+        app.order_created(id, in_ms(1000)).await;
     }
-    let schedule = service.schedule().await;
+    let schedule = app.schedule().await;
     eventually("three jobs scheduled", Duration::from_secs(5), || async {
         let mut all = true;
         for id in ["cancelled", "paid", "unpaid"] {
@@ -50,36 +50,34 @@ async fn cancelled_and_paid_orders_are_not_expired() {
         all.then_some(())
     })
     .await;
-    service
-        .publish(OrderCancelled {
-            id: "cancelled".into(),
-            ticket: OrderTicketRef { id: "t".into() },
-            version: 1,
-            reason: Some(CancelReason::Buyer),
-        })
-        .await;
-    service
-        .publish(OrderCompleted {
-            id: "paid".into(),
-            ticket: OrderTicketRef { id: "t".into() },
-            version: 1,
-            payment_id: Some("p".into()),
-        })
-        .await;
+    app.publish(OrderCancelled {
+        id: "cancelled".into(),
+        ticket: OrderTicketRef { id: "t".into() },
+        version: 1,
+        reason: Some(CancelReason::Buyer),
+    })
+    .await;
+    app.publish(OrderCompleted {
+        id: "paid".into(),
+        ticket: OrderTicketRef { id: "t".into() },
+        version: 1,
+        payment_id: Some("p".into()),
+    })
+    .await;
     eventually(
         "the unpaid order to expire",
         Duration::from_secs(10),
-        || async { (!service.expirations().await.is_empty()).then_some(()) },
+        || async { (!app.expirations().await.is_empty()).then_some(()) },
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fired_order_ids(&service.expirations().await), ["unpaid"]);
+    assert_eq!(fired_order_ids(&app.expirations().await), ["unpaid"]);
 }
 
 #[tokio::test]
 async fn pending_jobs_survive_a_restart_of_the_service() {
     let config = test_config();
-    let first = start(config.clone()).await;
+    let first = spawn_app_with(config.clone()).await;
     for n in 0..5 {
         first
             .order_created(&format!("o{n}"), in_ms(1500 + n * 100))
@@ -97,7 +95,7 @@ async fn pending_jobs_survive_a_restart_of_the_service() {
     first.stop().await;
     assert!(expirations(&config.bus).await.is_empty());
 
-    let _second = start(config.clone()).await;
+    let _second = spawn_app_with(config.clone()).await;
     let events = eventually(
         "all five expiries after the restart",
         Duration::from_secs(15),
@@ -113,9 +111,9 @@ async fn pending_jobs_survive_a_restart_of_the_service() {
 #[tokio::test]
 async fn a_job_claimed_by_a_worker_that_died_is_fired_by_another() {
     let config = test_config();
-    let service = start(config.clone()).await;
-    let schedule = service.schedule().await;
-    service.stop().await;
+    let app = spawn_app_with(config.clone()).await;
+    let schedule = app.schedule().await;
+    app.stop().await;
     // A worker claims a due job and dies before publishing.
     schedule
         .add("orphan", Utc::now().timestamp_millis())
@@ -135,7 +133,7 @@ async fn a_job_claimed_by_a_worker_that_died_is_fired_by_another() {
         "leased"
     );
 
-    let _replacement = start(config.clone()).await;
+    let _replacement = spawn_app_with(config.clone()).await;
     let events = eventually("the orphaned expiry", Duration::from_secs(10), || async {
         let events = expirations(&config.bus).await;
         (!events.is_empty()).then_some(events)
@@ -147,8 +145,8 @@ async fn a_job_claimed_by_a_worker_that_died_is_fired_by_another() {
 #[tokio::test]
 async fn two_replicas_fire_each_expiry_once() {
     let config = test_config();
-    let a = start(config.clone()).await;
-    let _b = start(config.clone()).await;
+    let a = spawn_app_with(config.clone()).await;
+    let _b = spawn_app_with(config.clone()).await;
     for n in 0..40 {
         a.order_created(&format!("o{n:02}"), in_ms(800 + n * 10))
             .await;
@@ -166,8 +164,8 @@ async fn two_replicas_fire_each_expiry_once() {
 
 #[tokio::test]
 async fn health_reports_redis_and_nats() {
-    let service = start(test_config()).await;
-    let ready: serde_json::Value = reqwest_get(service.port, "/readyz").await;
+    let app = spawn_app().await;
+    let ready: serde_json::Value = reqwest_get(app.port, "/readyz").await;
     assert_eq!(ready["checks"]["redis"], "ok");
     assert_eq!(ready["checks"]["nats"], "ok");
 }

@@ -4,20 +4,23 @@ use chrono::{DateTime, Utc};
 use common::bus::{Bus, BusConfig};
 use common::config::HttpConfig;
 use common::events::{Envelope, Event, OrderCreated, OrderTicket};
+use common::redis::RedisConfig;
 use expiration::{App, Config, Schedule};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
+use testkit::RunningApp;
 
-pub struct TestService {
+pub struct TestApp {
+    /// The service (`app.port`, `app.stop()`).
+    pub running: RunningApp,
     pub config: Config,
     pub bus: Bus,
-    pub port: u16,
-    stop: CancellationToken,
 }
 
-impl Drop for TestService {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.running
     }
 }
 
@@ -25,33 +28,28 @@ pub fn test_config() -> Config {
     Config {
         http: HttpConfig::ephemeral(),
         bus: testkit::bus_config("expiration"),
-        redis_url: testkit::servers().redis_url.clone(),
+        redis: RedisConfig::plain(&testkit::servers().redis_url),
         key_prefix: testkit::unique_name("expiration"),
         lease: Duration::from_millis(800),
     }
 }
 
-pub async fn start(config: Config) -> TestService {
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config()).await
+}
+
+/// A process of the service with `config`: several with one config are replicas.
+pub async fn spawn_app_with(config: Config) -> TestApp {
     common::telemetry::init_for_tests();
     let app = App::build(config.clone()).await.expect("build expiration");
-    let port = app.port();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    TestService {
+    TestApp {
+        running: RunningApp::spawn(app.port(), |stop| app.run_until_stopped(stop)),
         bus: Bus::connect(&config.bus, "test").await.unwrap(),
         config,
-        port,
-        stop,
     }
 }
 
-impl TestService {
-    /// Stops the service and waits until it has finished its background tasks.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
+impl TestApp {
     pub async fn publish<E: Event>(&self, data: E) {
         self.bus.publish(&Envelope::new(data)).await.unwrap();
     }
@@ -75,7 +73,7 @@ impl TestService {
     }
 
     pub async fn schedule(&self) -> Schedule {
-        Schedule::connect(&self.config.redis_url, &self.config.key_prefix)
+        Schedule::connect(&self.config.redis, &self.config.key_prefix)
             .await
             .unwrap()
     }
