@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! gittix redrive [--service NAME] [--dry-run]
+//! gittix stream
 //! gittix keygen DIR
 //! ```
 //! `redrive` reads `NATS_URL`, `EVENTS_STREAM` and `EVENTS_SUBJECT_PREFIX` like the
-//! services. `keygen` writes a new Ed25519 session key pair, `DIR/jwt-private.pem` (mode
+//! services, and connects as the NATS `admin` user (`NATS_USER`, `NATS_PASSWORD` or
+//! `NATS_PASSWORD_FILE`), as does `stream`, which creates the stream or applies the
+//! deployment's settings to it (`NATS_STREAM_REPLICAS`: services may not update it). `keygen` writes a new Ed25519 session key pair, `DIR/jwt-private.pem` (mode
 //! 0600: auth's `JWT_PRIVATE_KEY`) and `DIR/jwt-public.pem` (every service's
 //! `JWT_PUBLIC_KEYS`), in the formats `openssl genpkey -algorithm ed25519` writes.
 #![allow(clippy::print_stdout)] // a command line tool: its report is its output
@@ -14,7 +17,8 @@ use anyhow::{Context, bail};
 use common::bus::{Bus, BusConfig};
 use common::config::Env;
 
-const USAGE: &str = "usage: gittix redrive [--service NAME] [--dry-run] | gittix keygen DIR";
+const USAGE: &str =
+    "usage: gittix redrive [--service NAME] [--dry-run] | gittix stream | gittix keygen DIR";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .map_or(("", &[][..]), |(c, o)| (c.as_str(), o));
     match command {
         "redrive" => redrive(options).await,
+        "stream" if options.is_empty() => stream().await,
         "keygen" => match options {
             [dir] => keygen(std::path::Path::new(dir)),
             _ => bail!("{USAGE}"),
@@ -51,6 +56,23 @@ fn keygen(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connecting as the operator applies the stream's settings (`Bus::connect`).
+async fn stream() -> anyhow::Result<()> {
+    let config = BusConfig::from_env(&Env::from_process())?;
+    let bus = Bus::connect(&config, common::bus_permissions::ADMIN).await?;
+    let info = bus
+        .jetstream()
+        .get_stream(bus.stream_name())
+        .await?
+        .cached_info()
+        .clone();
+    println!(
+        "stream {}: subjects {:?}, {} replica(s), {} message(s)",
+        info.config.name, info.config.subjects, info.config.num_replicas, info.state.messages
+    );
+    Ok(())
+}
+
 async fn redrive(options: &[String]) -> anyhow::Result<()> {
     let mut service = None;
     let mut dry_run = false;
@@ -63,7 +85,7 @@ async fn redrive(options: &[String]) -> anyhow::Result<()> {
         }
     }
     let config = BusConfig::from_env(&Env::from_process())?;
-    let bus = Bus::connect(&config, "gittix-admin").await?;
+    let bus = Bus::connect(&config, common::bus_permissions::ADMIN).await?;
     let report = common::redrive::redrive(&bus, service.as_deref(), dry_run).await?;
     let verb = if dry_run { "would redrive" } else { "redriven" };
     for (what, count) in &report.redriven {

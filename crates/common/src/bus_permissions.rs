@@ -25,10 +25,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::events::{
-    Event, ExpirationComplete, OrderCancelled, OrderCompleted, OrderCreated,
-    OrderResyncRequested, OrderSnapshot, PaymentCreated, PaymentRefunded, TicketCreated,
-    TicketRemoved, TicketResyncRequested, TicketSnapshot, TicketUpdated, UserBanned,
-    UserCreated, UserPasswordResetRequested, UserUnbanned,
+    Event, ExpirationComplete, OrderCancelled, OrderCompleted, OrderCreated, OrderResyncRequested,
+    OrderSnapshot, PaymentCreated, PaymentRefunded, TicketCreated, TicketRemoved,
+    TicketResyncRequested, TicketSnapshot, TicketUpdated, UserBanned, UserCreated,
+    UserPasswordResetRequested, UserUnbanned,
 };
 use crate::listener::durable_name;
 
@@ -143,8 +143,9 @@ pub const SERVICES: &[ServiceRoutes] = &[
     },
 ];
 
-/// The operator's user (`gittix redrive`, `gittix stream`): reads dead letters, republishes
-/// them on any subject, deletes them, and alone may update the stream's settings.
+/// The operator's user (`gittix redrive`, `gittix stream`, the fault harness's dead-letter
+/// check): reads dead letters, republishes them on any subject, deletes them, and alone
+/// may update the stream's settings.
 pub const ADMIN: &str = "admin";
 
 /// The routes of `service`, if it is one of [`SERVICES`].
@@ -214,6 +215,7 @@ pub fn nats_users(stream: &str, prefix: &str) -> BTreeMap<String, UserPermission
                 // Redriving republishes a dead letter on its original subject.
                 format!("{prefix}.>"),
                 format!("{api}.STREAM.INFO.{stream}"),
+                format!("{api}.STREAM.NAMES"),
                 format!("{api}.STREAM.CREATE.{stream}"),
                 format!("{api}.STREAM.UPDATE.{stream}"),
                 format!("{api}.STREAM.MSG.DELETE.{stream}"),
@@ -223,6 +225,8 @@ pub fn nats_users(stream: &str, prefix: &str) -> BTreeMap<String, UserPermission
                 format!("{api}.CONSUMER.INFO.{stream}.*"),
                 format!("{api}.CONSUMER.MSG.NEXT.{stream}.*"),
                 format!("{api}.CONSUMER.DELETE.{stream}.*"),
+                // Flow control of a push reader (the fault harness's).
+                format!("$JS.FC.{stream}.>"),
             ],
             subscribe: vec![format!("{}.>", inbox_prefix(ADMIN))],
         },
@@ -267,7 +271,10 @@ mod tests {
 
     #[test]
     fn the_committed_permissions_file_is_the_one_the_table_gives() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/nats/permissions.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/nats/permissions.json"
+        );
         let expected = permissions_json(DEPLOYED_STREAM, DEPLOYED_PREFIX);
         if std::env::var_os("GITTIX_WRITE_PERMISSIONS").is_some() {
             std::fs::write(path, &expected).unwrap();

@@ -175,6 +175,7 @@ async fn create_consumer<E: Event>(
     service: &str,
     options: ListenerOptions,
 ) -> anyhow::Result<PullConsumer> {
+    bus.check_consumes(service, E::SUBJECT)?;
     let name = durable_name(service, E::SUBJECT);
     let stream = bus
         .jetstream()

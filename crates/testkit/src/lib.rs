@@ -115,11 +115,7 @@ impl TestDatabase {
 /// see each other's events share one `TestBus`.
 pub fn bus_config(prefix: &str) -> common::bus::BusConfig {
     let name = unique_name(prefix);
-    common::bus::BusConfig {
-        url: servers().nats_url.clone(),
-        stream: name.to_uppercase(),
-        subject_prefix: name,
-    }
+    common::bus::BusConfig::new(servers().nats_url.clone(), name.to_uppercase(), name)
 }
 
 impl Drop for TestDatabase {
