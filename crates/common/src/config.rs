@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -216,7 +217,11 @@ impl JwtConfig {
 }
 
 /// Which MongoDB server and database a service owns (`MONGO_URL`, `MONGO_DB`).
-#[derive(Debug, Clone)]
+///
+/// `MONGO_URL` may be `mongodb+srv://` (SRV and TXT lookups, as managed MongoDB hands
+/// out) and carry the driver's TLS options (`tls=true&tlsCAFile=/path/ca.crt`); a CA or key
+/// file it names must be readable at start-up. `Debug` hides the URL's credentials.
+#[derive(Clone)]
 pub struct MongoConfig {
     pub url: String,
     pub database: String,
@@ -231,10 +236,88 @@ impl MongoConfig {
                 "must start with mongodb:// or mongodb+srv://",
             ));
         }
+        check_mongo_tls_files(&url)?;
         Ok(Self {
             url,
             database: env.or("MONGO_DB", default_database.to_owned())?,
         })
+    }
+}
+
+impl fmt::Debug for MongoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// The driver reads `tlsCAFile` and `tlsCertificateKeyFile` only when it first connects,
+/// inside the retried start-up, where a missing file would read like a server still down.
+/// Checked here instead, so a missing secret mount stops the process with its name.
+fn check_mongo_tls_files(url: &str) -> Result<(), ConfigError> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let path = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        if key.eq_ignore_ascii_case("tlsCAFile") {
+            read_ca_file("MONGO_URL", Path::new(path.as_ref()))?;
+        } else if key.eq_ignore_ascii_case("tlsCertificateKeyFile") {
+            std::fs::metadata(path.as_ref()).map_err(|err| {
+                ConfigError::new(
+                    "MONGO_URL",
+                    format!("tlsCertificateKeyFile {path}: cannot read it: {err}"),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a PEM file of CA certificates (a Kubernetes secret mounted as a file): unreadable,
+/// or without one certificate, is a configuration error naming `var` and the path.
+pub fn read_ca_file(var: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|err| ConfigError::new(var, format!("CA file {shown}: cannot read it: {err}")))?;
+    let mut certificates = 0;
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        certificate.map_err(|err| {
+            ConfigError::new(var, format!("CA file {shown}: not valid PEM: {err}"))
+        })?;
+        certificates += 1;
+    }
+    if certificates == 0 {
+        return Err(ConfigError::new(
+            var,
+            format!("CA file {shown}: holds no PEM certificate"),
+        ));
+    }
+    Ok(pem)
+}
+
+/// `url` without its credentials (`scheme://user:password@host` becomes
+/// `scheme://***@host`), for logs and error messages.
+pub fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    // The credentials end at the last `@` before the query: a password's own `@`, `/` or
+    // `:` must be percent-encoded, but a stray one must not leak the rest of it.
+    let authority_end = rest.find('?').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let host = &rest[at + 1..];
+    if scheme.is_empty() {
+        format!("***@{host}")
+    } else {
+        format!("{scheme}://***@{host}")
     }
 }
 
@@ -306,5 +389,48 @@ mod tests {
             MongoConfig::from_env(&env, "auth").unwrap().database,
             "auth"
         );
+        let env = Env::from_pairs([(
+            "MONGO_URL",
+            "mongodb+srv://doadmin:pw@db-mongodb-fra1-1.mongo.ondigitalocean.com/admin?tls=true&authSource=admin",
+        )]);
+        assert!(MongoConfig::from_env(&env, "auth").is_ok());
+    }
+
+    #[test]
+    fn a_mongo_tls_file_that_is_missing_is_named_at_start_up() {
+        for url in [
+            "mongodb://localhost:27017/?tls=true&tlsCAFile=/nonexistent/mongo-ca.crt",
+            "mongodb+srv://u:p@db.example.com/admin?tls=true&tlsCAFile=%2Fnonexistent%2Fmongo-ca.crt",
+            "mongodb://localhost:27017/?tls=true&tlsCertificateKeyFile=/nonexistent/mongo-ca.crt",
+        ] {
+            let err =
+                MongoConfig::from_env(&Env::from_pairs([("MONGO_URL", url)]), "auth").unwrap_err();
+            assert_eq!(err.name, "MONGO_URL");
+            assert!(
+                err.problem.contains("/nonexistent/mongo-ca.crt"),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_are_hidden_from_urls_and_debug_output() {
+        for (url, shown) in [
+            (
+                "mongodb://u:hunter2@h:27017/db?tls=true",
+                "mongodb://***@h:27017/db?tls=true",
+            ),
+            ("rediss://:hunter2@h:6379", "rediss://***@h:6379"),
+            ("mongodb://h1,h2/db?x=a@b", "mongodb://h1,h2/db?x=a@b"),
+            ("redis://u:pass@word@h", "redis://***@h"),
+            ("mongodb://h:27017", "mongodb://h:27017"),
+        ] {
+            assert_eq!(redacted_url(url), shown);
+        }
+        let config = MongoConfig {
+            url: "mongodb+srv://doadmin:hunter2@db.example.com/admin".to_owned(),
+            database: "auth".to_owned(),
+        };
+        assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
     }
 }

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod otlp;
 pub mod outbox;
 pub mod paging;
+pub mod redis;
 pub mod redrive;
 pub mod request_id;
 pub mod service;

@@ -26,7 +26,7 @@ async fn main() {
     let app = expiration::App::build(expiration::Config {
         http: HttpConfig::ephemeral(),
         bus: bus_config.clone(),
-        redis_url: servers.redis_url.clone(),
+        redis: common::redis::RedisConfig::plain(&servers.redis_url),
         key_prefix: testkit::unique_name("bench"),
         lease: Duration::from_secs(10),
     })

@@ -24,7 +24,7 @@ impl App {
 
     /// Everything that needs Redis and NATS to answer; retried until they do.
     async fn start(config: &Config) -> anyhow::Result<Ready> {
-        let schedule = Schedule::connect(&config.redis_url, &config.key_prefix).await?;
+        let schedule = Schedule::connect(&config.redis, &config.key_prefix).await?;
         let bus = Bus::connect(&config.bus, "expiration").await?;
         let wake = Arc::new(Notify::new());
         let mut tasks = BackgroundTasks::new();

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
+use common::redis::RedisConfig;
 use redis::aio::ConnectionManager;
 
 /// Claims up to ARGV[3] jobs due at ARGV[1], leasing them until ARGV[2].
@@ -52,12 +54,14 @@ pub fn now_ms() -> i64 {
 }
 
 impl Schedule {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+    pub async fn connect(redis: &RedisConfig, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis.client()?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)));
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+        let redis = ConnectionManager::new_with_config(client, config)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", redis.redacted_url()))?;
         Ok(Self {
             redis,
             key: format!("{prefix}:due"),

@@ -62,7 +62,7 @@ impl App {
             .ensure_indexes(store::deliveries_ttl(config.max_event_age))
             .await
             .context("creating indexes")?;
-        let templates = Templates::connect(&config.redis_url, &config.key_prefix, sources)
+        let templates = Templates::connect(&config.redis, &config.key_prefix, sources)
             .await
             .context("setting up the template cache (REDIS_URL)")?;
         // Told once at start-up, never waited for.

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use common::bus::BusConfig;
 use common::config::{ConfigError, Env, HttpConfig, MongoConfig, Secret};
+use common::redis::RedisConfig;
 use lettre::message::Mailbox;
 
 /// How emails leave (`MAIL_TRANSPORT`).
@@ -20,8 +21,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub mongo: MongoConfig,
     pub bus: BusConfig,
-    /// `REDIS_URL`: the compiled-template cache.
-    pub redis_url: String,
+    /// `REDIS_URL`, `REDIS_CA_FILE`: the compiled-template cache.
+    pub redis: RedisConfig,
     /// `NOTIFICATIONS_KEY_PREFIX`: namespace of this deployment's keys in Redis.
     pub key_prefix: String,
     pub transport: TransportConfig,
@@ -45,13 +46,6 @@ const MAX_SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let redis_url: String = env.required("REDIS_URL")?;
-        if !redis_url.starts_with("redis://") && !redis_url.starts_with("rediss://") {
-            return Err(ConfigError::new(
-                "REDIS_URL",
-                "must start with redis:// or rediss://",
-            ));
-        }
         let from: String = env.or("MAIL_FROM", DEFAULT_FROM.to_owned())?;
         let from = from
             .parse::<Mailbox>()
@@ -60,7 +54,7 @@ impl Config {
             http: HttpConfig::from_env(env)?,
             mongo: MongoConfig::from_env(env, "notifications")?,
             bus: BusConfig::from_env(env)?,
-            redis_url,
+            redis: RedisConfig::from_env(env)?,
             key_prefix: env.or(
                 "NOTIFICATIONS_KEY_PREFIX",
                 "gittix:notifications".to_owned(),
@@ -239,6 +233,10 @@ mod tests {
         let config = Config::from_env(&env(&[
             ("MAIL_TRANSPORT", "sendgrid"),
             ("SENDGRID_API_KEY", "SG.very-secret-key"),
+            (
+                "REDIS_URL",
+                "rediss://default:very-secret-password@valkey:25061",
+            ),
         ]))
         .unwrap();
         let TransportConfig::SendGrid { api_url, .. } = &config.transport else {

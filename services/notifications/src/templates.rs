@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::redis::RedisConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
@@ -173,11 +174,15 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Templates cached in the Redis at `redis_url`, under `prefix`. Does not connect: the
+    /// Templates cached in the Redis `redis` names, under `prefix`. Does not connect: the
     /// connection is made on first use (and remade after a failure), so this succeeds
     /// whether Redis is up or not; only a malformed URL or a missing source fails.
-    pub async fn connect(redis_url: &str, prefix: &str, sources: Sources) -> anyhow::Result<Self> {
-        let client = redis::Client::open(redis_url)?;
+    pub async fn connect(
+        redis: &RedisConfig,
+        prefix: &str,
+        sources: Sources,
+    ) -> anyhow::Result<Self> {
+        let client = redis.client()?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(1)))

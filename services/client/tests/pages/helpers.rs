@@ -158,7 +158,7 @@ pub async fn spawn_with(options: Options) -> Stack {
     let expiration = expiration::App::build(expiration::Config {
         http: HttpConfig::ephemeral(),
         bus: bus_config.clone(),
-        redis_url: testkit::servers().redis_url.clone(),
+        redis: common::redis::RedisConfig::plain(&testkit::servers().redis_url),
         key_prefix: testkit::unique_name("client_expiration"),
         lease: Duration::from_secs(10),
     })

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use common::redis::RedisConfig;
 use testkit::{TestDatabase, new_user_id};
 
 use crate::helpers::{mail, recipient, start, test_config};
@@ -31,7 +32,7 @@ async fn readiness_reports_mongo_and_nats() {
 async fn without_redis_the_service_starts_is_ready_and_sends() {
     let db = TestDatabase::new("notifications");
     let config = notifications::Config {
-        redis_url: unreachable_redis(),
+        redis: RedisConfig::plain(unreachable_redis()),
         ..test_config(&db)
     };
     let service = tokio::time::timeout(Duration::from_secs(30), start(config))

@@ -5,6 +5,7 @@ use std::time::Duration;
 use common::bus::Bus;
 use common::config::HttpConfig;
 use common::events::{Envelope, Event, TicketCreated, UserCreated};
+use common::redis::RedisConfig;
 use notifications::templates::Sources;
 use notifications::transport::{Mailer, Smtp};
 use notifications::{App, Config, TransportConfig};
@@ -66,7 +67,7 @@ pub fn test_config(db: &TestDatabase) -> Config {
         http: HttpConfig::ephemeral(),
         mongo: db.config(),
         bus: testkit::bus_config("notifications"),
-        redis_url: testkit::servers().redis_url.clone(),
+        redis: RedisConfig::plain(&testkit::servers().redis_url),
         key_prefix: testkit::unique_name("notifications"),
         transport: TransportConfig::Smtp {
             host: mailpit.smtp_host.clone(),

@@ -2,13 +2,18 @@
 //! compiled again when the source changes; and without Redis, templates compile in the
 //! process.
 
+use common::redis::RedisConfig;
 use minijinja::context;
 use notifications::templates::{self, Cache, Template, Templates};
 
 async fn templates(prefix: &str, sources: templates::Sources) -> Templates {
-    Templates::connect(&testkit::servers().redis_url, prefix, sources)
-        .await
-        .unwrap()
+    Templates::connect(
+        &RedisConfig::plain(&testkit::servers().redis_url),
+        prefix,
+        sources,
+    )
+    .await
+    .unwrap()
 }
 
 async fn exists(key: &str) -> bool {
@@ -129,9 +134,13 @@ pub fn unreachable_redis() -> String {
 async fn without_redis_templates_compile_in_the_process() {
     let prefix = testkit::unique_name("notifications");
     let started = std::time::Instant::now();
-    let templates = Templates::connect(&unreachable_redis(), &prefix, templates::embedded())
-        .await
-        .expect("set up without Redis");
+    let templates = Templates::connect(
+        &RedisConfig::plain(unreachable_redis()),
+        &prefix,
+        templates::embedded(),
+    )
+    .await
+    .expect("set up without Redis");
     let (html, cache) = templates.compiled(Template::Welcome).await.unwrap();
     assert_eq!(cache, Cache::Error);
     assert!(html.contains("{{ email }}"));
