@@ -11,6 +11,7 @@
 #   CHAOS_FAULT_EVERY (5) mean seconds between faults       CHAOS_SETTLE (180) most seconds to converge
 #   CHAOS_WINDOW (6)      EXPIRATION_WINDOW_SECONDS          CHAOS_ALLOWANCE (35) created past the window
 #   CHAOS_PAYMENT_GRACE (3) PAYMENT_GRACE_SECONDS (the simulated gateway answers at once)
+#   EVENT_ACK_WAIT_MS (1000) redelivery of what a killed replica held: under the grace
 #   CHAOS_SELLERS (3), CHAOS_BUYERS (8), CHAOS_TERM (0.25: share of graceful SIGTERM restarts)
 #   CHAOS_PORT_BASE (20400: ports base..base+19), BIN_DIR (target/release), REPLICAS (2)
 #   CHAOS_STATE (.gittix/chaos; made anew each run, kept afterwards with every log)
@@ -24,6 +25,8 @@ base=${CHAOS_PORT_BASE:-20400}
 export BIN_DIR="${BIN_DIR:-$GITTIX_ROOT/target/release}"
 private_stack_ports "$base"
 export EXPIRATION_WINDOW_SECONDS=${CHAOS_WINDOW:-6} PAYMENT_GRACE_SECONDS=${CHAOS_PAYMENT_GRACE:-3} PAYMENT_GATEWAY=simulated
+# A payment held by a killed orders replica must reach the other one within the grace.
+export EVENT_ACK_WAIT_MS=${EVENT_ACK_WAIT_MS:-1000}
 export EVENTS_STREAM=GITTIX EVENTS_SUBJECT_PREFIX=gittix
 require_service_binaries chaos
 python=$(py_venv)

@@ -6,6 +6,7 @@
 //! rejects, or that has used up its deliveries goes to the dead-letter subject with the
 //! reason, and is logged.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -53,38 +54,58 @@ impl Outcome {
     }
 }
 
-/// Consumer settings; the defaults suit every service.
+/// Consumer settings; the defaults suit every service (`Bus::listener_options` gives them
+/// with the deployment's `EVENT_ACK_WAIT_MS`).
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerOptions {
-    /// How long the server waits for an ack before redelivering.
+    /// How long the server waits for an ack, or for a sign of life, before it redelivers:
+    /// the delay before a message held by a replica that died reaches another one. A
+    /// replica that lives keeps what it holds alive (in-progress acks every third of it),
+    /// so this can be short whatever the handlers take.
     pub ack_wait: Duration,
     /// Deliveries before a message is dead-lettered.
     pub max_deliver: i64,
+    /// The longest a handler may run before it is aborted and its message retried.
+    pub handler_timeout: Duration,
 }
+
+/// The default ack wait: well within an order's payment grace (30 s by default), so a
+/// payment held by an orders replica that crashed completes its order rather than finding
+/// it expired (and being refunded).
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(5);
 
 impl Default for ListenerOptions {
     fn default() -> Self {
         Self {
-            ack_wait: Duration::from_secs(30),
+            ack_wait: DEFAULT_ACK_WAIT,
             // With the backoff below, about 25 minutes of retrying: a database election
             // or a restart with a backlog does not dead-letter anything.
             max_deliver: 30,
+            handler_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl ListenerOptions {
-    /// The longest a handler may run before it is aborted (and its message retried): the
-    /// ack wait less a second, so a handler never overlaps its own redelivery by this
-    /// process. A redelivery to another replica may still overlap it (the ack wait starts
-    /// when the message is pulled, not when its handler starts): a handler that finds work
-    /// claimed less than this long ago may be looking at a claimer that is still running.
+    /// The longest a handler may run before it is aborted (and its message retried). While
+    /// it runs, its replica keeps the message alive, so another replica gets it only if
+    /// this one dies or loses its connection for longer than the ack wait: a handler that
+    /// finds work claimed less than this long ago may be looking at a claimer that is
+    /// still running.
     pub fn handler_limit(&self) -> Duration {
-        self.ack_wait
-            .saturating_sub(Duration::from_secs(1))
-            .max(Duration::from_millis(100))
+        self.handler_timeout
+    }
+
+    /// How often a held message is kept alive: three times per ack wait, so one lost
+    /// in-progress ack does not cost a redelivery.
+    fn keepalive_period(&self) -> Duration {
+        (self.ack_wait / 3).max(Duration::from_millis(100))
     }
 }
+
+/// Messages pulled per request. Each is kept alive while it waits, so a small batch is not
+/// needed for correctness, only to share a backlog among replicas.
+const BATCH: usize = 10;
 
 /// The longest pause between two deliveries of a retried message.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
@@ -144,7 +165,7 @@ impl<'a, S: Clone + Send + Sync + 'static> Subscriptions<'a, S> {
             bus,
             service,
             state,
-            options: ListenerOptions::default(),
+            options: bus.listener_options(),
             tasks,
         }
     }
@@ -216,14 +237,18 @@ where
     F: Fn(Envelope<E>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    /// Pulls and handles messages one at a time until `shutdown`. Every message this
+    /// replica holds (the one being handled and those pulled behind it) is kept alive
+    /// with in-progress acks, so the ack wait bounds only how long a message held by a
+    /// replica that died waits for another.
     async fn run(self, consumer: PullConsumer, shutdown: CancellationToken) {
         let consumer_name = &self.consumer;
+        // Pulled and not handled yet; outlives a pull stream that ends.
+        let mut held = VecDeque::<Message>::new();
         loop {
-            // Small batches: messages waiting in a large buffer would run out their ack
-            // wait while an earlier one is retried.
             let mut messages = match consumer
                 .stream()
-                .max_messages_per_batch(10)
+                .max_messages_per_batch(BATCH)
                 .messages()
                 .await
             {
@@ -231,30 +256,62 @@ where
                 Err(err) => {
                     tracing::warn!(consumer = consumer_name, error = %err, "cannot pull; retrying");
                     tokio::select! {
-                        () = shutdown.cancelled() => return,
+                        () = shutdown.cancelled() => return release(held).await,
                         () = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     }
                 }
             };
-            loop {
-                let next = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    next = messages.next() => next,
-                };
-                match next {
-                    Some(Ok(message)) => self.process(message).await,
-                    // Heartbeat hiccups and reconnects: the stream goes on.
-                    Some(Err(err)) => {
-                        tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+            let mut ended = false;
+            while !ended || !held.is_empty() {
+                let message = match held.pop_front() {
+                    Some(message) => message,
+                    None => {
+                        let next = tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            next = messages.next() => next,
+                        };
+                        match next {
+                            Some(Ok(message)) => message,
+                            // Heartbeat hiccups and reconnects: the stream goes on.
+                            Some(Err(err)) => {
+                                tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+                                continue;
+                            }
+                            None => break,
+                        }
                     }
-                    None => break,
+                };
+                let work = self.process(&message);
+                tokio::pin!(work);
+                let period = self.options.keepalive_period();
+                let mut keepalive =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                loop {
+                    tokio::select! {
+                        () = &mut work => break,
+                        _ = keepalive.tick() => {
+                            keep_alive(std::iter::once(&message).chain(held.iter())).await;
+                        }
+                        // Take what the pull delivers at once, so nothing waits unseen in
+                        // the client's buffer where it could not be kept alive.
+                        next = messages.next(), if !ended && held.len() < BATCH => match next {
+                            Some(Ok(pulled)) => held.push_back(pulled),
+                            Some(Err(err)) => {
+                                tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+                            }
+                            None => ended = true,
+                        },
+                    }
+                }
+                if shutdown.is_cancelled() {
+                    return release(held).await;
                 }
             }
         }
     }
 
-    async fn process(&self, message: Message) {
-        if redriven_for_another_service(&message, &self.service) {
+    async fn process(&self, message: &Message) {
+        if redriven_for_another_service(message, &self.service) {
             if let Err(err) = message.ack().await {
                 tracing::debug!(error = %err, "ack of another service's redriven event failed");
             }
@@ -402,6 +459,25 @@ where
                 tracing::warn!(%event_id, subject = E::SUBJECT, "handler timed out; will retry");
                 Outcome::Retry(Duration::from_secs(1))
             }
+        }
+    }
+}
+
+/// Tells the server the messages are still being worked on: their ack wait starts again.
+async fn keep_alive<'m>(messages: impl Iterator<Item = &'m Message>) {
+    for message in messages {
+        if let Err(err) = message.ack_with(AckKind::Progress).await {
+            tracing::debug!(error = %err, "in-progress ack failed; the message may be redelivered");
+        }
+    }
+}
+
+/// Hands back what a stopping replica pulled but did not handle, for another replica now
+/// rather than after the ack wait.
+async fn release(held: VecDeque<Message>) {
+    for message in held {
+        if let Err(err) = message.ack_with(AckKind::Nak(None)).await {
+            tracing::debug!(error = %err, "nak on shutdown failed; redelivered after the ack wait");
         }
     }
 }

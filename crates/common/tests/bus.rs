@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bson::doc;
-use common::bus::{Bus, BusConfig};
+use common::bus::Bus;
 use common::events::{Envelope, Event, TicketUpdated, UserCreated};
 use common::listener::{self, ListenerOptions, Outcome, VersionCheck};
 use common::outbox::{OutboxSignal, PendingEvent, Relay};
-use testkit::{TestDatabase, eventually, servers};
+use testkit::{TestDatabase, eventually};
 use tokio_util::sync::CancellationToken;
 
 async fn test_bus() -> Bus {
@@ -162,12 +162,7 @@ async fn replicas_sharing_a_consumer_never_both_process_a_message() {
     for replica in 0..2 {
         let processed = processed.clone();
         // Two connections, as two pods would have.
-        let config = BusConfig {
-            url: servers().nats_url.clone(),
-            stream: bus.stream_name().to_owned(),
-            subject_prefix: bus.subject("x").trim_end_matches(".x").to_owned(),
-        };
-        let replica_bus = Bus::connect(&config, "replica").await.unwrap();
+        let replica_bus = replica_of(&bus).await;
         listener::spawn(
             &replica_bus,
             "orders",
@@ -211,6 +206,7 @@ async fn malformed_rejected_and_exhausted_messages_are_dead_lettered() {
     let options = ListenerOptions {
         ack_wait: Duration::from_secs(5),
         max_deliver: 3,
+        ..ListenerOptions::default()
     };
     let attempts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let seen = attempts.clone();
@@ -393,6 +389,7 @@ async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
             let options = ListenerOptions {
                 ack_wait: Duration::from_secs(5),
                 max_deliver,
+                ..ListenerOptions::default()
             };
             listener::spawn(
                 &bus,
@@ -553,5 +550,137 @@ async fn a_relay_stuck_on_a_server_that_stopped_answering_starts_over() {
         || async { (!stored(&bus, &subject).await.is_empty()).then_some(()) },
     )
     .await;
+    stop.cancel();
+}
+
+/// A second connection to `bus`'s stream, as another pod of the service would have.
+async fn replica_of(bus: &Bus) -> Bus {
+    let mut config = testkit::bus_config("unused");
+    config.stream = bus.stream_name().to_owned();
+    config.subject_prefix = bus.subject("x").trim_end_matches(".x").to_owned();
+    Bus::connect(&config, "replica").await.unwrap()
+}
+
+/// The chaos harness's finding: a replica SIGKILLed while it held `payment.created` (in
+/// its handler or in the batch it had pulled) left the event unacked until the ack wait
+/// ran out (30 s), longer than an order's payment grace, so the order expired and the
+/// charge was refunded. A message a dead replica held must reach another replica well
+/// within the grace (30 s by default).
+#[tokio::test]
+async fn messages_held_by_a_replica_that_dies_reach_another_replica_soon() {
+    let bus = test_bus().await;
+    let options = bus.listener_options();
+    // Replica A takes the first event and never finishes it; the others wait in its batch.
+    let dying = replica_of(&bus).await;
+    let taken = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = taken.clone();
+    let stop_a = CancellationToken::new();
+    let a = listener::spawn(
+        &dying,
+        "orders",
+        options,
+        move |event: Envelope<UserCreated>| {
+            seen.lock().unwrap().push(event.data.id);
+            async {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                Outcome::Ack
+            }
+        },
+        stop_a.clone(),
+    )
+    .await
+    .unwrap();
+    for n in 0..3 {
+        bus.publish(&Envelope::new(user(n))).await.unwrap();
+    }
+    eventually("replica A holds the first event", Duration::from_secs(10), || async {
+        (!taken.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    // SIGKILL, as far as NATS can tell: no ack, no nak, the connection gone.
+    a.abort();
+    drop(dying);
+    let died = std::time::Instant::now();
+
+    let processed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = processed.clone();
+    let stop_b = CancellationToken::new();
+    let survivor = replica_of(&bus).await;
+    listener::spawn(
+        &survivor,
+        "orders",
+        options,
+        move |event: Envelope<UserCreated>| {
+            done.lock().unwrap().push(event.data.id);
+            async { Outcome::Ack }
+        },
+        stop_b.clone(),
+    )
+    .await
+    .unwrap();
+    eventually("replica B processed all three", Duration::from_secs(40), || async {
+        (processed.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    let waited = died.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "events held by a dead replica waited {waited:?}: past half the payment grace"
+    );
+    stop_a.cancel();
+    stop_b.cancel();
+}
+
+/// The other side of a short ack wait: a handler slower than it, and the messages pulled
+/// behind it, are kept alive (in-progress acks) while their replica lives, so another
+/// replica never processes them at the same time.
+#[tokio::test]
+async fn a_handler_slower_than_the_ack_wait_is_not_redelivered_while_it_runs() {
+    let bus = test_bus().await;
+    let options = ListenerOptions {
+        ack_wait: Duration::from_secs(1),
+        ..ListenerOptions::default()
+    };
+    let processed = Arc::new(Mutex::new(HashMap::<String, Vec<usize>>::new()));
+    let stop = CancellationToken::new();
+    for replica in 0..2 {
+        let processed = processed.clone();
+        let replica_bus = replica_of(&bus).await;
+        listener::spawn(
+            &replica_bus,
+            "orders",
+            options,
+            move |event: Envelope<UserCreated>| {
+                let processed = processed.clone();
+                async move {
+                    processed
+                        .lock()
+                        .unwrap()
+                        .entry(event.data.id.clone())
+                        .or_default()
+                        .push(replica);
+                    // The first event outlasts the ack wait three times over.
+                    if event.data.id == "user-0" {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    Outcome::Ack
+                }
+            },
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    for n in 0..8 {
+        bus.publish(&Envelope::new(user(n))).await.unwrap();
+    }
+    eventually("8 events processed", Duration::from_secs(20), || async {
+        (processed.lock().unwrap().len() == 8).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let processed = processed.lock().unwrap();
+    let twice: Vec<_> = processed.iter().filter(|(_, by)| by.len() != 1).collect();
+    assert!(twice.is_empty(), "processed more than once: {twice:?}");
     stop.cancel();
 }

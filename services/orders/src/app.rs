@@ -42,6 +42,16 @@ impl App {
 
     /// As [`App::build`], with the sweeper's grace period chosen (tests shorten it).
     pub async fn build_with_sweeper(config: Config, grace: Duration) -> anyhow::Result<Self> {
+        // A payment held by a replica that dies reaches another one after the ack wait;
+        // the grace must cover that, or its order expires first and the charge is refunded.
+        if config.payment_grace < config.bus.ack_wait * 2 {
+            tracing::warn!(
+                payment_grace = ?config.payment_grace,
+                ack_wait = ?config.bus.ack_wait,
+                "PAYMENT_GRACE_SECONDS is under twice EVENT_ACK_WAIT_MS: a payment held by an \
+                 orders replica that crashes may find its order expired, and be refunded"
+            );
+        }
         let mongo = common::mongo::options(&config.mongo, "orders")
             .await
             .context("invalid MONGO_URL")?;
