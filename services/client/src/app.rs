@@ -9,14 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::http;
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub backend: Backend,
-    /// Stripe Elements on the order page when set; the test-mode button otherwise.
-    pub stripe_key: Option<Arc<str>>,
-}
+use crate::state::AppState;
 
 /// The web client, bound and ready to serve.
 pub struct App {

@@ -5,6 +5,7 @@ mod app;
 mod backend;
 mod config;
 mod http;
+mod state;
 
 pub use app::App;
 pub use config::{Config, ServiceUrls};

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, BackendError, Reply, Service, Session};
+use super::{Backend, BackendError, Reply, Session, Upstream};
 
 /// The signed-in user, as `currentuser`, `signup` and `signin` describe them.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,11 +28,11 @@ impl Backend {
         }
         let request = self.request(
             Method::GET,
-            Service::Auth,
+            Upstream::Auth,
             &["api", "users", "currentuser"],
             session,
         );
-        let reply: Reply<CurrentUserBody> = self.json(Service::Auth, request).await?;
+        let reply: Reply<CurrentUserBody> = self.json(Upstream::Auth, request).await?;
         Ok(reply.body.current_user)
     }
 
@@ -58,11 +58,11 @@ impl Backend {
     pub async fn signout(&self, session: &Session) -> Result<Reply<()>, BackendError> {
         let request = self.request(
             Method::POST,
-            Service::Auth,
+            Upstream::Auth,
             &["api", "users", "signout"],
             session,
         );
-        Ok(self.send(Service::Auth, request).await?.0)
+        Ok(self.send(Upstream::Auth, request).await?.0)
     }
 
     /// Asks auth to email a link to reset the password of `email`'s account. Auth answers
@@ -71,12 +71,12 @@ impl Backend {
         let request = self
             .request(
                 Method::POST,
-                Service::Auth,
+                Upstream::Auth,
                 &["api", "users", "password-reset"],
                 &Session::ANONYMOUS,
             )
             .json(&json!({ "email": email }));
-        self.send(Service::Auth, request).await.map(|_| ())
+        self.send(Upstream::Auth, request).await.map(|_| ())
     }
 
     /// Sets a new password with the token of a reset link (spent by this).
@@ -88,12 +88,12 @@ impl Backend {
         let request = self
             .request(
                 Method::POST,
-                Service::Auth,
+                Upstream::Auth,
                 &["api", "users", "password-reset", "confirm"],
                 &Session::ANONYMOUS,
             )
             .json(&json!({"token": token, "password": password}));
-        self.send(Service::Auth, request).await.map(|_| ())
+        self.send(Upstream::Auth, request).await.map(|_| ())
     }
 
     async fn credentials(
@@ -106,11 +106,11 @@ impl Backend {
         let request = self
             .request(
                 Method::POST,
-                Service::Auth,
+                Upstream::Auth,
                 &["api", "users", action],
                 session,
             )
             .json(&json!({"email": email, "password": password}));
-        self.json(Service::Auth, request).await
+        self.json(Upstream::Auth, request).await
     }
 }

@@ -33,14 +33,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The services the client calls; named on the 503 page and in logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
+pub enum Upstream {
     Auth,
     Tickets,
     Orders,
     Payments,
 }
 
-impl Service {
+impl Upstream {
     pub fn name(self) -> &'static str {
         match self {
             Self::Auth => "auth",
@@ -65,17 +65,17 @@ impl Service {
 pub enum BackendError {
     /// Could not connect, timed out, or answered with a 5xx.
     #[error("{} service unavailable: {reason}", service.name())]
-    Unavailable { service: Service, reason: String },
+    Unavailable { service: Upstream, reason: String },
     /// A 4xx with the service's error list.
     #[error("{} service answered {status}", service.name())]
     Rejected {
-        service: Service,
+        service: Upstream,
         status: StatusCode,
         errors: Vec<ErrorItem>,
     },
     /// A reply that does not match the service's contract.
     #[error("unexpected reply from the {} service: {reason}", service.name())]
-    Unexpected { service: Service, reason: String },
+    Unexpected { service: Upstream, reason: String },
 }
 
 /// The browser's session token, forwarded to the services as the `session` cookie.
@@ -158,18 +158,18 @@ impl Backend {
         })
     }
 
-    fn base(&self, service: Service) -> &Url {
+    fn base(&self, service: Upstream) -> &Url {
         match service {
-            Service::Auth => &self.urls.auth,
-            Service::Tickets => &self.urls.tickets,
-            Service::Orders => &self.urls.orders,
-            Service::Payments => &self.urls.payments,
+            Upstream::Auth => &self.urls.auth,
+            Upstream::Tickets => &self.urls.tickets,
+            Upstream::Orders => &self.urls.orders,
+            Upstream::Payments => &self.urls.payments,
         }
     }
 
     /// The URL of `segments` under the service's base URL; each segment is percent-encoded,
     /// so an id taken from the browser's path cannot reach another route.
-    fn url(&self, service: Service, segments: &[&str]) -> Url {
+    fn url(&self, service: Upstream, segments: &[&str]) -> Url {
         let mut url = self.base(service).clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
@@ -180,7 +180,7 @@ impl Backend {
     fn request(
         &self,
         method: reqwest::Method,
-        service: Service,
+        service: Upstream,
         segments: &[&str],
         session: &Session,
     ) -> RequestBuilder {
@@ -207,7 +207,7 @@ impl Backend {
     /// Sends and parses a JSON reply.
     async fn json<T: DeserializeOwned>(
         &self,
-        service: Service,
+        service: Upstream,
         request: RequestBuilder,
     ) -> Result<Reply<T>, BackendError> {
         let (reply, bytes) = self.send(service, request).await?;
@@ -221,7 +221,7 @@ impl Backend {
     /// Sends; a 2xx gives its headers and raw body, anything else an error.
     async fn send(
         &self,
-        service: Service,
+        service: Upstream,
         request: RequestBuilder,
     ) -> Result<(Reply<()>, bytes::Bytes), BackendError> {
         let response = request
@@ -363,12 +363,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             backend
-                .url(Service::Tickets, &["api", "tickets", "../users/x?y"])
+                .url(Upstream::Tickets, &["api", "tickets", "../users/x?y"])
                 .as_str(),
             "http://tickets:3000/api/tickets/..%2Fusers%2Fx%3Fy"
         );
         assert_eq!(
-            backend.url(Service::Orders, &["api", "orders"]).as_str(),
+            backend.url(Upstream::Orders, &["api", "orders"]).as_str(),
             "http://orders:3000/base/api/orders"
         );
     }

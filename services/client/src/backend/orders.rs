@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::tickets::paging_query;
-use super::{Backend, BackendError, PageRequest, Reply, Service, Session};
+use super::{Backend, BackendError, PageRequest, Reply, Session, Upstream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,9 +110,9 @@ impl Backend {
         page: &PageRequest,
     ) -> Result<Reply<Vec<Order>>, BackendError> {
         let request = self
-            .request(Method::GET, Service::Orders, &["api", "orders"], session)
+            .request(Method::GET, Upstream::Orders, &["api", "orders"], session)
             .query(&paging_query(page));
-        self.json(Service::Orders, request).await
+        self.json(Upstream::Orders, request).await
     }
 
     pub async fn get_order(
@@ -122,11 +122,11 @@ impl Backend {
     ) -> Result<Reply<Order>, BackendError> {
         let request = self.request(
             Method::GET,
-            Service::Orders,
+            Upstream::Orders,
             &["api", "orders", id],
             session,
         );
-        self.json(Service::Orders, request).await
+        self.json(Upstream::Orders, request).await
     }
 
     /// Reserves the ticket for the signed-in user.
@@ -136,9 +136,9 @@ impl Backend {
         ticket_id: &str,
     ) -> Result<Reply<Order>, BackendError> {
         let request = self
-            .request(Method::POST, Service::Orders, &["api", "orders"], session)
+            .request(Method::POST, Upstream::Orders, &["api", "orders"], session)
             .json(&json!({"ticketId": ticket_id}));
-        self.json(Service::Orders, request).await
+        self.json(Upstream::Orders, request).await
     }
 
     pub async fn cancel_order(
@@ -148,11 +148,11 @@ impl Backend {
     ) -> Result<Reply<()>, BackendError> {
         let request = self.request(
             Method::DELETE,
-            Service::Orders,
+            Upstream::Orders,
             &["api", "orders", id],
             session,
         );
-        Ok(self.send(Service::Orders, request).await?.0)
+        Ok(self.send(Upstream::Orders, request).await?.0)
     }
 }
 

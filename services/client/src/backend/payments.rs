@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, BackendError, Reply, Service, Session};
+use super::{Backend, BackendError, Reply, Session, Upstream};
 
 /// What a payment attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +33,12 @@ impl Backend {
         let request = self
             .request(
                 Method::POST,
-                Service::Payments,
+                Upstream::Payments,
                 &["api", "payments"],
                 session,
             )
             .json(&json!({"orderId": order_id, "paymentMethod": payment_method}));
-        let reply: Reply<PaymentBody> = self.json(Service::Payments, request).await?;
+        let reply: Reply<PaymentBody> = self.json(Upstream::Payments, request).await?;
         let payment = match (reply.body.status.as_str(), &reply.body.client_secret) {
             ("requires_action", Some(secret)) => Payment::RequiresAction {
                 client_secret: secret.clone(),
@@ -46,7 +46,7 @@ impl Backend {
             ("succeeded", _) => Payment::Succeeded,
             (other, _) => {
                 return Err(BackendError::Unexpected {
-                    service: Service::Payments,
+                    service: Upstream::Payments,
                     reason: format!("payment status {other:?}"),
                 });
             }

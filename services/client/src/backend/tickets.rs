@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Backend, BackendError, PageRequest, Reply, Service, Session};
+use super::{Backend, BackendError, PageRequest, Reply, Session, Upstream};
 
 /// The event a ticket is for: every part optional (tickets listed before issue 19 have
 /// none). Shown on tickets and on the order's ticket.
@@ -143,13 +143,13 @@ impl Backend {
         let request = self
             .request(
                 Method::GET,
-                Service::Tickets,
+                Upstream::Tickets,
                 &["api", "tickets"],
                 &Session::ANONYMOUS,
             )
             .query(&search.query())
             .query(&paging_query(page));
-        self.json(Service::Tickets, request).await
+        self.json(Upstream::Tickets, request).await
     }
 
     /// A page of the signed-in seller's tickets, newest first; `status` filters.
@@ -162,7 +162,7 @@ impl Backend {
         let mut request = self
             .request(
                 Method::GET,
-                Service::Tickets,
+                Upstream::Tickets,
                 &["api", "tickets", "mine"],
                 session,
             )
@@ -170,28 +170,28 @@ impl Backend {
         if let Some(status) = status {
             request = request.query(&[("status", status)]);
         }
-        self.json(Service::Tickets, request).await
+        self.json(Upstream::Tickets, request).await
     }
 
     /// Takes the seller's ticket off sale (204; twice is a no-op).
     pub async fn remove_ticket(&self, session: &Session, id: &str) -> Result<(), BackendError> {
         let request = self.request(
             Method::DELETE,
-            Service::Tickets,
+            Upstream::Tickets,
             &["api", "tickets", id],
             session,
         );
-        self.send(Service::Tickets, request).await.map(|_| ())
+        self.send(Upstream::Tickets, request).await.map(|_| ())
     }
 
     pub async fn get_ticket(&self, id: &str) -> Result<Reply<Ticket>, BackendError> {
         let request = self.request(
             Method::GET,
-            Service::Tickets,
+            Upstream::Tickets,
             &["api", "tickets", id],
             &Session::ANONYMOUS,
         );
-        self.json(Service::Tickets, request).await
+        self.json(Upstream::Tickets, request).await
     }
 
     pub async fn create_ticket(
@@ -202,9 +202,14 @@ impl Backend {
         details: &DetailsInput,
     ) -> Result<Reply<Ticket>, BackendError> {
         let request = self
-            .request(Method::POST, Service::Tickets, &["api", "tickets"], session)
+            .request(
+                Method::POST,
+                Upstream::Tickets,
+                &["api", "tickets"],
+                session,
+            )
             .json(&body(title, price, details));
-        self.json(Service::Tickets, request).await
+        self.json(Upstream::Tickets, request).await
     }
 
     pub async fn update_ticket(
@@ -218,12 +223,12 @@ impl Backend {
         let request = self
             .request(
                 Method::PUT,
-                Service::Tickets,
+                Upstream::Tickets,
                 &["api", "tickets", id],
                 session,
             )
             .json(&body(title, price, details));
-        self.json(Service::Tickets, request).await
+        self.json(Upstream::Tickets, request).await
     }
 }
 

@@ -10,13 +10,13 @@ use common::auth::CookiePolicy;
 use serde::Deserialize;
 use tower_cookies::Cookies;
 
-use crate::app::AppState;
 use crate::backend::{BackendError, Reply, User};
 use crate::http::PageError;
 use crate::http::error::encode;
-use crate::http::forms::{FormErrors, PageForm, PageQuery, local_path};
+use crate::http::forms::{FormErrors, HtmlForm, HtmlQuery, local_path};
 use crate::http::views::Layout;
 use crate::http::visitor::{BrowserSession, Visitor};
+use crate::state::AppState;
 
 const FIELDS: &[&str] = &["email", "password"];
 
@@ -104,12 +104,12 @@ pub struct CredentialsForm {
 }
 
 /// `GET /auth/signup`
-pub async fn signup_page(visitor: Visitor, PageQuery(query): PageQuery<NextQuery>) -> Response {
+pub async fn signup_page(visitor: Visitor, HtmlQuery(query): HtmlQuery<NextQuery>) -> Response {
     form_page(Mode::SignUp, visitor, query)
 }
 
 /// `GET /auth/signin`
-pub async fn signin_page(visitor: Visitor, PageQuery(query): PageQuery<NextQuery>) -> Response {
+pub async fn signin_page(visitor: Visitor, HtmlQuery(query): HtmlQuery<NextQuery>) -> Response {
     form_page(Mode::SignIn, visitor, query)
 }
 
@@ -126,7 +126,7 @@ fn form_page(mode: Mode, visitor: Visitor, query: NextQuery) -> Response {
 pub async fn signup(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
-    PageForm(form): PageForm<CredentialsForm>,
+    HtmlForm(form): HtmlForm<CredentialsForm>,
 ) -> Result<Response, PageError> {
     let result = state
         .backend
@@ -139,7 +139,7 @@ pub async fn signup(
 pub async fn signin(
     State(state): State<AppState>,
     BrowserSession(session): BrowserSession,
-    PageForm(form): PageForm<CredentialsForm>,
+    HtmlForm(form): HtmlForm<CredentialsForm>,
 ) -> Result<Response, PageError> {
     let result = state
         .backend

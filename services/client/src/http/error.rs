@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::backend::{BackendError, Service};
+use crate::backend::{BackendError, Upstream};
 use crate::http::views::Layout;
 
 /// What a page handler can fail with; each variant says what the visitor sees.
@@ -32,7 +32,7 @@ pub enum PageError {
     Refresh { back: String },
     /// 503 page naming the service that is down.
     #[error("{} unavailable: {reason}", service.name())]
-    Unavailable { service: Service, reason: String },
+    Unavailable { service: Upstream, reason: String },
     /// 500 page; the cause is logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -11,7 +11,7 @@ use crate::http::PageError;
 /// `axum::Form`, but an unreadable form is the friendly 400 page.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
 #[from_request(via(axum::Form), rejection(PageError))]
-pub struct PageForm<T>(pub T);
+pub struct HtmlForm<T>(pub T);
 
 impl From<FormRejection> for PageError {
     fn from(rejection: FormRejection) -> Self {
@@ -22,7 +22,7 @@ impl From<FormRejection> for PageError {
 /// `axum::Query`, but an unreadable query string is the friendly 400 page.
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(PageError))]
-pub struct PageQuery<T>(pub T);
+pub struct HtmlQuery<T>(pub T);
 
 impl From<QueryRejection> for PageError {
     fn from(rejection: QueryRejection) -> Self {

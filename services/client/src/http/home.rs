@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::backend::{BackendError, PageRequest, TicketSearch};
 use crate::http::PageError;
 use crate::http::error::encode;
-use crate::http::forms::{FormErrors, PageQuery};
+use crate::http::forms::{FormErrors, HtmlQuery};
 use crate::http::views::{EventView, Layout, money};
 use crate::http::visitor::Visitor;
+use crate::state::AppState;
 
 /// `?limit=&cursor=`; values that make no sense are ignored rather than refused.
 #[derive(Debug, Default, Deserialize)]
@@ -186,7 +186,7 @@ const FILTERS: &[&str] = &["q", "city", "from", "to", "minPrice", "maxPrice", "s
 pub async fn index(
     State(state): State<AppState>,
     visitor: Visitor,
-    PageQuery(query): PageQuery<HomeQuery>,
+    HtmlQuery(query): HtmlQuery<HomeQuery>,
 ) -> Result<Response, PageError> {
     let page = query.page();
     let mut errors = FormErrors::default();

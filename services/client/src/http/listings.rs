@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::backend::{Backend, BackendError, PageRequest, Session, User};
 use crate::http::PageError;
-use crate::http::forms::{PageQuery, valid_id};
+use crate::http::forms::{HtmlQuery, valid_id};
 use crate::http::home::ListQuery;
 use crate::http::views::{Layout, money, page_href};
 use crate::http::visitor::Visitor;
+use crate::state::AppState;
 
 /// At most this many pages of sold tickets are added up for the total earned.
 const TOTAL_PAGES_MAX: usize = 50;
@@ -99,7 +99,7 @@ fn badge(status: &str) -> &'static str {
 pub async fn index(
     State(state): State<AppState>,
     visitor: Visitor,
-    PageQuery(query): PageQuery<ListingsQuery>,
+    HtmlQuery(query): HtmlQuery<ListingsQuery>,
 ) -> Result<ListingsPage, PageError> {
     let user = visitor.require("/tickets/mine")?;
     let notice = query

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use common::http::REQUEST_TIMEOUT;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use error::PageError;
 

@@ -10,15 +10,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::backend::{
-    Backend, BackendError, Order, OrderStatus, Payment, Reply, Service, Session, User,
+    Backend, BackendError, Order, OrderStatus, Payment, Reply, Session, Upstream, User,
 };
 use crate::http::PageError;
-use crate::http::forms::{PageForm, PageQuery, refusal, valid_id};
+use crate::http::forms::{HtmlForm, HtmlQuery, refusal, valid_id};
 use crate::http::home::ListQuery;
 use crate::http::views::{EventView, Layout, clock, money, page_href, when};
 use crate::http::visitor::Visitor;
+use crate::state::AppState;
 
 /// The payment method of the simulated gateway's test-mode button.
 const TEST_PAYMENT_METHOD: &str = "pm_card_visa";
@@ -56,7 +56,7 @@ pub struct OrdersPage {
 pub async fn index(
     State(state): State<AppState>,
     visitor: Visitor,
-    PageQuery(query): PageQuery<ListQuery>,
+    HtmlQuery(query): HtmlQuery<ListQuery>,
 ) -> Result<OrdersPage, PageError> {
     let user = visitor.require("/orders")?;
     let page = query.page();
@@ -188,7 +188,7 @@ pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    PageQuery(query): PageQuery<OrderQuery>,
+    HtmlQuery(query): HtmlQuery<OrderQuery>,
 ) -> Result<OrderPage, PageError> {
     let id = valid_id(&id)?;
     let user = visitor.require(&format!("/orders/{id}"))?;
@@ -212,7 +212,7 @@ pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    PageForm(form): PageForm<PayForm>,
+    HtmlForm(form): HtmlForm<PayForm>,
 ) -> Result<Response, PageError> {
     let id = valid_id(&id)?;
     let user = visitor.require(&format!("/orders/{id}"))?;
@@ -321,7 +321,7 @@ async fn pay_once_known(
                 "payments has not heard of the order yet; asking the buyer to retry"
             );
             return Ok(Err(BackendError::Rejected {
-                service: Service::Payments,
+                service: Upstream::Payments,
                 status: StatusCode::CONFLICT,
                 errors: vec![common::error::ErrorItem::message(
                     "Payments has not received this order yet. Please try again in a moment.",

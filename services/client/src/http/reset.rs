@@ -21,11 +21,11 @@ use serde::Deserialize;
 use tower_cookies::cookie::{Cookie, SameSite};
 use tower_cookies::{Cookies, cookie};
 
-use crate::app::AppState;
 use crate::backend::BackendError;
 use crate::http::PageError;
-use crate::http::forms::{FormErrors, PageForm, PageQuery};
+use crate::http::forms::{FormErrors, HtmlForm, HtmlQuery};
 use crate::http::views::Layout;
+use crate::state::AppState;
 
 const MISMATCH: &str = "The two passwords do not match.";
 /// The cookie that carries a reset link's token from the link to the form's POST.
@@ -156,7 +156,7 @@ pub async fn forgot_page() -> Response {
 /// an invalid email or too many requests are shown on the form.
 pub async fn forgot(
     State(state): State<AppState>,
-    PageForm(form): PageForm<EmailForm>,
+    HtmlForm(form): HtmlForm<EmailForm>,
 ) -> Result<Response, PageError> {
     let email = form.email.trim();
     match state.backend.request_password_reset(email).await {
@@ -193,7 +193,7 @@ pub async fn forgot_sent() -> NoticePage {
 /// without it. `GET /reset-password`: the form when the cookie holds a token, else why
 /// the link cannot be used.
 pub async fn reset_page(
-    PageQuery(query): PageQuery<TokenQuery>,
+    HtmlQuery(query): HtmlQuery<TokenQuery>,
     cookies: Cookies,
     headers: HeaderMap,
 ) -> Response {
@@ -222,7 +222,7 @@ fn cookie_token(cookies: &Cookies) -> Option<String> {
 pub async fn reset(
     State(state): State<AppState>,
     cookies: Cookies,
-    PageForm(form): PageForm<ResetForm>,
+    HtmlForm(form): HtmlForm<ResetForm>,
 ) -> Result<Response, PageError> {
     let Some(token) = cookie_token(&cookies).or(Some(form.token).filter(|t| plausible(t))) else {
         return Ok(ResetPage::unusable(

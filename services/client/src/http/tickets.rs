@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use common::error::ErrorItem;
 
 use crate::backend::{BackendError, DetailsInput, Ticket, User};
 use crate::http::PageError;
 use crate::http::error::encode;
-use crate::http::forms::{FormErrors, PageForm, price_value, refusal, valid_id};
+use crate::http::forms::{FormErrors, HtmlForm, price_value, refusal, valid_id};
 use crate::http::views::{EventView, Layout, money};
 use crate::http::visitor::Visitor;
 
@@ -138,7 +138,7 @@ pub async fn new_page(visitor: Visitor) -> Result<NewTicketPage, PageError> {
 pub async fn create(
     State(state): State<AppState>,
     visitor: Visitor,
-    PageForm(form): PageForm<TicketForm>,
+    HtmlForm(form): HtmlForm<TicketForm>,
 ) -> Result<Response, PageError> {
     let user = visitor.require("/tickets/new")?;
     let again = |status: StatusCode, errors: FormErrors, form: TicketForm, user: User| {
@@ -281,7 +281,7 @@ pub async fn update(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    PageForm(form): PageForm<TicketForm>,
+    HtmlForm(form): HtmlForm<TicketForm>,
 ) -> Result<Response, PageError> {
     let id = valid_id(&id)?;
     let user = visitor.require(&format!("/tickets/{id}"))?;

@@ -7,9 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::auth::SESSION_COOKIE;
 use tower_cookies::Cookies;
 
-use crate::app::AppState;
 use crate::backend::{Backend, Session, User};
 use crate::http::PageError;
+use crate::state::AppState;
 
 impl FromRef<AppState> for Backend {
     fn from_ref(state: &AppState) -> Self {
