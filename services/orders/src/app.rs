@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRef;
 use common::auth::bans::BanStore;
 use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
@@ -14,23 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::quota::Quota;
+use crate::state::AppState;
 use crate::store::OrderStore;
 use crate::transitions::{Rules, Transitions};
 use crate::{http, listeners, sweeper};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub orders: Transitions,
-    pub sessions: Sessions,
-    pub expiration_window: Duration,
-    pub quota: Quota,
-}
-
-impl FromRef<AppState> for Sessions {
-    fn from_ref(state: &AppState) -> Self {
-        state.sessions.clone()
-    }
-}
 
 /// The orders service: HTTP API, outbox relay, event listeners and the expiry sweeper.
 pub struct App(Service);
@@ -95,7 +81,8 @@ impl App {
 
         let quota = Quota::new(db, orders.store.orders(), config.max_active_orders);
         let state = AppState {
-            orders,
+            store: orders.store.clone(),
+            transitions: orders,
             sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
             expiration_window: config.expiration_window,
             quota,

@@ -8,6 +8,7 @@ mod http;
 mod listeners;
 mod quota;
 mod replica;
+mod state;
 mod store;
 mod sweeper;
 mod transitions;

@@ -1,9 +1,7 @@
 use anyhow::Context;
-use axum::extract::FromRef;
 use common::auth::bans::BanStore;
 use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
-use common::config::Secret;
 use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
@@ -14,23 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, GatewayConfig};
 use crate::gateway::Gateway;
 use crate::settlement::Settlement;
+use crate::state::AppState;
 use crate::store::PaymentStore;
 use crate::{http, listeners};
-
-#[derive(Clone)]
-pub struct AppState {
-    /// The store, the gateway and the currency, with the rules that settle or refund.
-    pub settlement: Settlement,
-    pub sessions: Sessions,
-    /// Set with the Stripe gateway; without it the webhook is not served.
-    pub webhook_secret: Option<Secret>,
-}
-
-impl FromRef<AppState> for Sessions {
-    fn from_ref(state: &AppState) -> Self {
-        state.sessions.clone()
-    }
-}
 
 /// The payments service: HTTP API and webhook, outbox relay, order listeners, and the
 /// worker that refunds and cancels at Stripe.
@@ -83,6 +67,7 @@ impl App {
             GatewayConfig::Simulated => None,
         };
         let state = AppState {
+            store: settlement.store.clone(),
             settlement,
             sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
             webhook_secret,

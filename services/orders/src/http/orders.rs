@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::domain::{Order, TicketSnapshot};
+use crate::state::AppState;
 use crate::store::InsertError;
 use crate::transitions::Cancelled;
 
@@ -147,7 +147,6 @@ pub async fn create_order(
         .and_then(|raw| raw.parse::<ObjectId>().ok())
         .ok_or_else(|| ApiError::field("ticketId", "ticketId must be a valid ticket id"))?;
     let ticket = state
-        .orders
         .store
         .find_ticket(ticket_id)
         .await
@@ -203,12 +202,12 @@ pub async fn create_order(
 /// rather than turning the buyer away.
 async fn insert(state: &AppState, order: &Order) -> ApiResult<()> {
     for attempt in 0..2 {
-        match state.orders.store.insert(order).await {
+        match state.store.insert(order).await {
             Ok(()) => return Ok(()),
             Err(InsertError::TicketHeld)
                 if attempt == 0
                     && state
-                        .orders
+                        .transitions
                         .free_lapsed_holder(&order.ticket.id)
                         .await
                         .map_err(|err| err.into_api_error("Order"))? => {}
@@ -241,7 +240,6 @@ pub async fn list_orders(
 ) -> ApiResult<impl IntoResponse> {
     let page = query.parse()?;
     let batch = state
-        .orders
         .store
         .list_for_user(&user.id, &page)
         .await
@@ -259,7 +257,6 @@ pub async fn list_orders(
 
 async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order> {
     let order = state
-        .orders
         .store
         .find(parse_id(id, "Order")?)
         .await
@@ -318,7 +315,7 @@ pub async fn cancel_order(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let cancelled = state
-        .orders
+        .transitions
         .cancel(
             parse_id(&id, "Order")?,
             &user.id,

@@ -5,29 +5,22 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::spawn_apps;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn ordering_needs_a_session_and_a_valid_known_ticket() {
-    let apps = spawn_apps().await;
-    let (seller, ticket) = apps.listed_ticket(20.0).await;
+    let app = spawn_app().await;
+    let (seller, ticket) = app.listed_ticket(20.0).await;
     let buyer = new_user_id();
-    let anonymous = apps
-        .orders_api(
-            Method::POST,
-            "/api/orders",
-            None,
-            Some(json!({"ticketId": ticket})),
-        )
-        .await;
+    let anonymous = app.post("/api/orders", json!({"ticketId": ticket})).await;
     assert_eq!(anonymous.status, 401);
     for body in [
         json!({}),
         json!({"ticketId": "nope"}),
         json!({"ticketId": 12}),
     ] {
-        let response = apps
-            .orders_api(
+        let response = app
+            .request(
                 Method::POST,
                 "/api/orders",
                 Some(&buyer),
@@ -37,12 +30,12 @@ async fn ordering_needs_a_session_and_a_valid_known_ticket() {
         assert_eq!(response.status, 400, "{body}");
         assert_eq!(response.error_fields(), ["ticketId"], "{body}");
     }
-    let unknown = apps.order(&buyer, "507f1f77bcf86cd799439011").await;
+    let unknown = app.order(&buyer, "507f1f77bcf86cd799439011").await;
     assert_eq!(
         (unknown.status, unknown.error_message()),
         (404, "Ticket not found")
     );
-    let own = apps.order(&seller, &ticket).await;
+    let own = app.order(&seller, &ticket).await;
     assert_eq!(
         (own.status, own.error_message()),
         (400, "You cannot buy your own ticket")
@@ -51,11 +44,11 @@ async fn ordering_needs_a_session_and_a_valid_known_ticket() {
 
 #[tokio::test]
 async fn an_order_reserves_its_ticket_until_its_window_closes() {
-    let apps = spawn_apps().await;
-    let (_, ticket) = apps.listed_ticket(19.99).await;
+    let app = spawn_app().await;
+    let (_, ticket) = app.listed_ticket(19.99).await;
     let buyer = new_user_id();
     let before = Utc::now();
-    let response = apps.order(&buyer, &ticket).await;
+    let response = app.order(&buyer, &ticket).await;
     assert_eq!(response.status, 201, "{:?}", response.body);
     let order = &response.body;
     assert_eq!(order["status"], "created");
@@ -71,8 +64,8 @@ async fn an_order_reserves_its_ticket_until_its_window_closes() {
     assert!((899..=901).contains(&window), "{window}");
 
     let order_id = order["id"].as_str().unwrap();
-    apps.wait_for_ticket_holder(&ticket, Some(order_id)).await;
-    let events = apps.events("order.created").await;
+    app.wait_for_event("order.created", order_id).await;
+    let events = app.events("order.created").await;
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0]["data"]["ticket"],
@@ -80,7 +73,7 @@ async fn an_order_reserves_its_ticket_until_its_window_closes() {
     );
     assert_eq!(events[0]["data"]["version"], 0);
 
-    let second = apps.order(&new_user_id(), &ticket).await;
+    let second = app.order(&new_user_id(), &ticket).await;
     assert_eq!(
         (second.status, second.error_message()),
         (409, "Ticket is already reserved")
@@ -89,13 +82,13 @@ async fn an_order_reserves_its_ticket_until_its_window_closes() {
 
 #[tokio::test]
 async fn of_200_concurrent_buyers_of_one_ticket_exactly_one_gets_it() {
-    let apps = spawn_apps().await;
-    let (_, ticket) = apps.listed_ticket(50.0).await;
+    let app = spawn_app().await;
+    let (_, ticket) = app.listed_ticket(50.0).await;
     let buyers: Vec<String> = (0..200).map(|_| new_user_id()).collect();
     let attempts = buyers.iter().map(|buyer| {
-        let apps = &apps;
+        let app = &app;
         let ticket = ticket.clone();
-        async move { apps.order(buyer, &ticket).await.status }
+        async move { app.order(buyer, &ticket).await.status }
     });
     let statuses = futures::future::join_all(attempts).await;
     assert_eq!(
@@ -109,12 +102,12 @@ async fn of_200_concurrent_buyers_of_one_ticket_exactly_one_gets_it() {
         "{statuses:?}"
     );
     let created = eventually("one order.created", Duration::from_secs(10), || async {
-        let events = apps.events("order.created").await;
+        let events = app.events("order.created").await;
         (!events.is_empty()).then_some(events)
     })
     .await;
     assert_eq!(created.len(), 1);
-    let stored = apps
+    let stored = app
         .orders_collection()
         .await
         .count_documents(bson::doc! {})

@@ -1,23 +1,27 @@
+use common::events::{TicketDetails, TicketRemoved, TicketUpdated};
 use reqwest::Method;
 use serde_json::json;
 use testkit::new_user_id;
 
-use crate::helpers::{TestApps, spawn_apps};
+use crate::helpers::{TestApp, spawn_app};
 
 #[tokio::test]
 async fn an_order_shows_its_tickets_venue_date_and_seat() {
-    let apps = spawn_apps().await;
-    let (_, ticket) = apps
-        .listed_ticket_with(json!({
-            "title": "Concert", "price": 20, "venue": "Arena", "city": "Lyon",
-            "startsAt": "2099-05-01T20:00:00Z", "section": "A", "row": "3", "seat": "12",
-            "description": "Front row",
-        }))
-        .await;
+    let app = spawn_app().await;
+    let details = TicketDetails {
+        venue: Some("Arena".into()),
+        city: Some("Lyon".into()),
+        starts_at: Some("2099-05-01T20:00:00Z".parse().unwrap()),
+        section: Some("A".into()),
+        row: Some("3".into()),
+        seat: Some("12".into()),
+        description: Some("Front row".into()),
+    };
+    let (_, ticket) = app.listed_ticket_with(20.0, details).await;
     let buyer = new_user_id();
-    let order = apps.place(&buyer, &ticket).await;
-    let shown = apps
-        .orders_api(
+    let order = app.place(&buyer, &ticket).await;
+    let shown = app
+        .request(
             Method::GET,
             &format!("/api/orders/{order}"),
             Some(&buyer),
@@ -35,8 +39,8 @@ async fn an_order_shows_its_tickets_venue_date_and_seat() {
     assert_eq!(t["description"], "Front row");
 
     // A ticket listed with a title and a price only: the details are null.
-    let (_, plain) = apps.listed_ticket(10.0).await;
-    let placed = apps.order(&buyer, &plain).await;
+    let (_, plain) = app.listed_ticket(10.0).await;
+    let placed = app.order(&buyer, &plain).await;
     assert_eq!(placed.status, 201);
     for field in [
         "venue",
@@ -57,33 +61,25 @@ async fn an_order_shows_its_tickets_venue_date_and_seat() {
 
 #[tokio::test]
 async fn a_ticket_taken_off_sale_cannot_be_ordered() {
-    let apps = spawn_apps().await;
-    let (seller, ticket) = apps.listed_ticket(20.0).await;
-    let removed = apps
-        .call(
-            Method::DELETE,
-            format!("{}/api/tickets/{ticket}", apps.tickets),
-            Some(&seller),
-            None,
-        )
-        .await;
-    assert_eq!(removed.status, 204);
-    wait_for_removed(&apps, &ticket).await;
+    let app = spawn_app().await;
+    let (seller, ticket) = app.listed_ticket(20.0).await;
+    app.publish(removal(&ticket, &seller, 1)).await;
+    wait_for_removed(&app, &ticket).await;
     let buyer = new_user_id();
-    let refused = apps.order(&buyer, &ticket).await;
+    let refused = app.order(&buyer, &ticket).await;
     assert_eq!(
         (refused.status, refused.error_message()),
         (404, "Ticket not found")
     );
-    assert!(apps.events("order.created").await.is_empty());
+    assert!(app.events("order.created").await.is_empty());
 }
 
 #[tokio::test]
 async fn a_snapshot_says_whether_the_ticket_is_off_sale() {
-    let apps = spawn_apps().await;
-    let (seller, ticket) = apps.listed_ticket(20.0).await;
+    let app = spawn_app().await;
+    let (seller, ticket) = app.listed_ticket(20.0).await;
     // A replica that missed ticket.removed learns it from the ticket's whole state.
-    apps.publish(common::events::TicketSnapshot {
+    app.publish(common::events::TicketSnapshot {
         id: ticket.clone(),
         title: "Concert".into(),
         price_cents: 2000,
@@ -95,16 +91,25 @@ async fn a_snapshot_says_whether_the_ticket_is_off_sale() {
         sold: false,
     })
     .await;
-    wait_for_removed(&apps, &ticket).await;
-    assert_eq!(apps.order(&new_user_id(), &ticket).await.status, 404);
+    wait_for_removed(&app, &ticket).await;
+    assert_eq!(app.order(&new_user_id(), &ticket).await.status, 404);
 }
 
-async fn wait_for_removed(apps: &TestApps, ticket: &str) {
-    let tickets = apps
+/// `ticket.removed`, as tickets announces a ticket its seller took off sale.
+fn removal(ticket: &str, seller: &str, version: i64) -> TicketRemoved {
+    TicketRemoved {
+        id: ticket.to_owned(),
+        user_id: seller.to_owned(),
+        version,
+    }
+}
+
+async fn wait_for_removed(app: &TestApp, ticket: &str) {
+    let tickets = app
         .orders_collection()
         .await
         .client()
-        .database(&apps.orders_db.name)
+        .database(&app.db.name)
         .collection::<bson::Document>("tickets");
     let id: bson::oid::ObjectId = ticket.parse().unwrap();
     testkit::eventually(
@@ -120,37 +125,31 @@ async fn wait_for_removed(apps: &TestApps, ticket: &str) {
 
 /// orders placed an order from a replica that did not know of the removal yet: tickets
 /// lets the order win and announces the ticket reserved at the next version, which lists
-/// it again in the replica; once that order is cancelled the removal stands again.
+/// it again in the replica; once that order is cancelled the removal stands again, and
+/// tickets announces it again (tickets' side of this: its `remove.rs`).
 #[tokio::test]
 async fn a_ticket_update_after_its_removal_lists_it_again_in_the_replica() {
-    let apps = spawn_apps().await;
-    let (seller, ticket) = apps.listed_ticket(20.0).await;
-    let removed = apps
-        .call(
-            Method::DELETE,
-            format!("{}/api/tickets/{ticket}", apps.tickets),
-            Some(&seller),
-            None,
-        )
-        .await;
-    assert_eq!(removed.status, 204);
-    wait_for_removed(&apps, &ticket).await;
-    apps.publish(common::events::OrderCreated {
-        id: "507f1f77bcf86cd799439011".into(),
-        user_id: new_user_id(),
-        expires_at: chrono::Utc::now(),
-        ticket: common::events::OrderTicket {
-            id: ticket.clone(),
-            price_cents: 2000,
-        },
-        version: 0,
+    let app = spawn_app().await;
+    let (seller, ticket) = app.listed_ticket(20.0).await;
+    app.publish(removal(&ticket, &seller, 1)).await;
+    wait_for_removed(&app, &ticket).await;
+    // The order that won: tickets announces the ticket reserved by it.
+    app.publish(TicketUpdated {
+        id: ticket.clone(),
+        title: "Concert".into(),
+        price_cents: 2000,
+        user_id: seller.clone(),
+        order_id: Some("507f1f77bcf86cd799439011".into()),
+        version: 2,
+        details: TicketDetails::default(),
+        sold: false,
     })
     .await;
-    let tickets = apps
+    let tickets = app
         .orders_collection()
         .await
         .client()
-        .database(&apps.orders_db.name)
+        .database(&app.db.name)
         .collection::<bson::Document>("tickets");
     let id: bson::oid::ObjectId = ticket.parse().unwrap();
     let replica = testkit::eventually(
@@ -164,13 +163,7 @@ async fn a_ticket_update_after_its_removal_lists_it_again_in_the_replica() {
     .await;
     assert!(!replica.get_bool("removed").unwrap(), "{replica}");
     // That order cancelled: the removal stands again, and orders refuses the ticket.
-    apps.publish(common::events::OrderCancelled {
-        id: "507f1f77bcf86cd799439011".into(),
-        ticket: common::events::OrderTicketRef { id: ticket.clone() },
-        version: 1,
-        reason: Some(common::events::CancelReason::Buyer),
-    })
-    .await;
-    wait_for_removed(&apps, &ticket).await;
-    assert_eq!(apps.order(&new_user_id(), &ticket).await.status, 404);
+    app.publish(removal(&ticket, &seller, 3)).await;
+    wait_for_removed(&app, &ticket).await;
+    assert_eq!(app.order(&new_user_id(), &ticket).await.status, 404);
 }

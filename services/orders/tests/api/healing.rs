@@ -2,58 +2,59 @@ use std::time::Duration;
 
 use testkit::new_user_id;
 
-use crate::helpers::{Options, spawn_apps_with};
+use crate::helpers::{Options, spawn_app_with};
 
 #[tokio::test]
 async fn a_lapsed_reservation_whose_expiry_never_came_does_not_block_the_next_buyer() {
     // No expiration service runs here: the expiry of the first order is "lost".
-    let apps = spawn_apps_with(Options {
+    let app = spawn_app_with(Options {
         window: Duration::from_secs(1),
         payment_grace: Duration::from_secs(1),
         ..Options::default()
     })
     .await;
-    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let (_, ticket) = app.listed_ticket(10.0).await;
     let first_buyer = new_user_id();
-    let first = apps.place(&first_buyer, &ticket).await;
-    let blocked = apps.order(&new_user_id(), &ticket).await;
+    let first = app.place(&first_buyer, &ticket).await;
+    let blocked = app.order(&new_user_id(), &ticket).await;
     assert_eq!(blocked.status, 409);
 
     // Past the deadline but within the grace, a charge may still complete the first order.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let within_grace = apps.order(&new_user_id(), &ticket).await;
+    let within_grace = app.order(&new_user_id(), &ticket).await;
     assert_eq!(within_grace.status, 409, "{:?}", within_grace.body);
-    assert_eq!(apps.order_status(&first_buyer, &first).await, "created");
+    assert_eq!(app.order_status(&first_buyer, &first).await, "created");
 
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let second = apps.order(&new_user_id(), &ticket).await;
+    let second = app.order(&new_user_id(), &ticket).await;
     assert_eq!(second.status, 201, "{:?}", second.body);
-    assert_eq!(apps.order_status(&first_buyer, &first).await, "cancelled");
+    assert_eq!(app.order_status(&first_buyer, &first).await, "cancelled");
     let second_id = second.body["id"].as_str().unwrap();
-    apps.wait_for_ticket_holder(&ticket, Some(second_id)).await;
+    app.wait_for_event("order.created", second_id).await;
+    app.wait_for_event("order.cancelled", &first).await;
 }
 
 #[tokio::test]
 async fn the_sweeper_cancels_orders_whose_expiry_was_lost() {
-    let apps = spawn_apps_with(Options {
+    let app = spawn_app_with(Options {
         window: Duration::from_secs(1),
         sweeper_grace: Duration::from_millis(500),
         ..Options::default()
     })
     .await;
-    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let (_, ticket) = app.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.place(&buyer, &ticket).await;
-    apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
+    let order = app.place(&buyer, &ticket).await;
+    app.wait_for_event("order.created", &order).await;
     // Nobody publishes expiration.complete; the sweeper notices on its own.
-    apps.wait_for_status(&buyer, &order, "cancelled").await;
-    apps.wait_for_ticket_holder(&ticket, None).await;
+    app.wait_for_status(&buyer, &order, "cancelled").await;
+    app.wait_for_event("order.cancelled", &order).await;
 }
 
 #[tokio::test]
 async fn an_order_written_just_before_a_crash_is_announced_after_restart() {
-    let apps = spawn_apps_with(Options::default()).await;
-    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let app = spawn_app_with(Options::default()).await;
+    let (_, ticket) = app.listed_ticket(10.0).await;
     // The state of the database after a crash right after the insert: the order and its
     // event are stored, the relay never ran.
     let order = bson::oid::ObjectId::new();
@@ -67,7 +68,7 @@ async fn an_order_written_just_before_a_crash_is_announced_after_restart() {
         },
         version: 0,
     });
-    apps.orders_collection()
+    app.orders_collection()
         .await
         .insert_one(bson::doc! {
             "_id": order,
@@ -82,7 +83,6 @@ async fn an_order_written_just_before_a_crash_is_announced_after_restart() {
         .await
         .unwrap();
     // The running app's periodic sweep plays the restarted relay.
-    apps.wait_for_ticket_holder(&ticket, Some(&order.to_hex()))
-        .await;
-    assert_eq!(apps.events("order.created").await.len(), 1);
+    app.wait_for_event("order.created", &order.to_hex()).await;
+    assert_eq!(app.events("order.created").await.len(), 1);
 }

@@ -2,27 +2,26 @@ use std::time::Duration;
 
 use common::bus::{Bus, BusConfig};
 use common::config::HttpConfig;
-use common::events::{Envelope, Event};
+use common::events::{Envelope, Event, TicketCreated, TicketDetails};
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{JsonResponse, TestDatabase, eventually, new_user_id, session_cookie};
-use tokio_util::sync::CancellationToken;
+use testkit::{JsonResponse, RunningApp, TestDatabase, eventually, new_user_id};
 
-/// The orders service and the tickets service it follows, on one event stream.
-pub struct TestApps {
-    pub orders: String,
-    pub tickets: String,
+/// The orders service on an event stream of its own. Tickets reach it as the tickets
+/// service announces them: the tests publish those events.
+pub struct TestApp {
+    /// The service, and requests to it (`app.get(path)`, `app.request(..)`).
+    pub running: RunningApp,
     pub bus_config: BusConfig,
     pub bus: Bus,
-    pub orders_db: TestDatabase,
-    _tickets_db: TestDatabase,
-    client: reqwest::Client,
-    stop: CancellationToken,
+    pub db: TestDatabase,
 }
 
-impl Drop for TestApps {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.running
     }
 }
 
@@ -46,28 +45,13 @@ impl Default for Options {
     }
 }
 
-pub async fn spawn_apps() -> TestApps {
-    spawn_apps_with(Options::default()).await
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
 }
 
-pub async fn spawn_apps_with(options: Options) -> TestApps {
+pub async fn spawn_app_with(options: Options) -> TestApp {
     common::telemetry::init_for_tests();
     let bus_config = testkit::bus_config("orders");
-    let stop = CancellationToken::new();
-    let tickets_db = TestDatabase::new("tickets");
-    let tickets_app = tickets::App::build(tickets::Config {
-        http: HttpConfig::ephemeral(),
-        jwt: testkit::jwt_config(),
-        mongo: tickets_db.config(),
-        bus: bus_config.clone(),
-        listings_per_minute: 1_000_000,
-        live_streams_max: 1000,
-    })
-    .await
-    .expect("build tickets");
-    let tickets = format!("http://127.0.0.1:{}", tickets_app.port());
-    tokio::spawn(tickets_app.run_until_stopped(stop.clone()));
-
     let orders_db = TestDatabase::new("orders");
     let orders_app = orders::App::build_with_sweeper(
         orders::Config {
@@ -84,69 +68,35 @@ pub async fn spawn_apps_with(options: Options) -> TestApps {
     )
     .await
     .expect("build orders");
-    let orders = format!("http://127.0.0.1:{}", orders_app.port());
-    tokio::spawn(orders_app.run_until_stopped(stop.clone()));
-
-    TestApps {
-        orders,
-        tickets,
+    TestApp {
+        running: RunningApp::spawn(orders_app.port(), |stop| orders_app.run_until_stopped(stop)),
         bus: Bus::connect(&bus_config, "test").await.unwrap(),
         bus_config,
-        orders_db,
-        _tickets_db: tickets_db,
-        client: reqwest::Client::new(),
-        stop,
+        db: orders_db,
     }
 }
 
-impl TestApps {
-    pub async fn call(
-        &self,
-        method: Method,
-        url: String,
-        user: Option<&str>,
-        body: Option<Value>,
-    ) -> JsonResponse {
-        let mut request = self.client.request(method, url);
-        if let Some(user) = user {
-            request = request.header("cookie", session_cookie(user));
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        JsonResponse::from(request.send().await.expect("request")).await
-    }
-
-    pub async fn orders_api(
-        &self,
-        method: Method,
-        path: &str,
-        user: Option<&str>,
-        body: Option<Value>,
-    ) -> JsonResponse {
-        self.call(method, format!("{}{path}", self.orders), user, body)
-            .await
-    }
-
-    /// A ticket listed through the tickets service, once the orders service knows it.
+impl TestApp {
+    /// A ticket "Concert" listed by a new seller (its `ticket.created`), once the orders
+    /// service knows it: (seller, ticket id).
     pub async fn listed_ticket(&self, price: f64) -> (String, String) {
-        self.listed_ticket_with(json!({"title": "Concert", "price": price}))
+        self.listed_ticket_with(price, TicketDetails::default())
             .await
     }
 
-    /// As [`Self::listed_ticket`], listed with `body`.
-    pub async fn listed_ticket_with(&self, body: Value) -> (String, String) {
+    /// As [`Self::listed_ticket`], with `details`.
+    pub async fn listed_ticket_with(&self, price: f64, details: TicketDetails) -> (String, String) {
         let seller = new_user_id();
-        let created = self
-            .call(
-                Method::POST,
-                format!("{}/api/tickets", self.tickets),
-                Some(&seller),
-                Some(body),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{:?}", created.body);
-        let id = created.body["id"].as_str().unwrap().to_owned();
+        let id = bson::oid::ObjectId::new().to_hex();
+        self.publish(TicketCreated {
+            id: id.clone(),
+            title: "Concert".into(),
+            price_cents: (price * 100.0).round() as i64,
+            user_id: seller.clone(),
+            version: 0,
+            details,
+        })
+        .await;
         eventually(
             "the orders replica of the ticket",
             Duration::from_secs(10),
@@ -157,12 +107,10 @@ impl TestApps {
     }
 
     async fn replica_has(&self, ticket_id: &str) -> bool {
-        let client = mongodb::Client::with_uri_str(&self.orders_db.url)
-            .await
-            .unwrap();
+        let client = mongodb::Client::with_uri_str(&self.db.url).await.unwrap();
         let id: bson::oid::ObjectId = ticket_id.parse().unwrap();
         client
-            .database(&self.orders_db.name)
+            .database(&self.db.name)
             .collection::<bson::Document>("tickets")
             .find_one(bson::doc! {"_id": id})
             .await
@@ -171,7 +119,7 @@ impl TestApps {
     }
 
     pub async fn order(&self, buyer: &str, ticket_id: &str) -> JsonResponse {
-        self.orders_api(
+        self.request(
             Method::POST,
             "/api/orders",
             Some(buyer),
@@ -187,32 +135,23 @@ impl TestApps {
         placed.body["id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn ticket(&self, id: &str) -> Value {
-        self.call(
-            Method::GET,
-            format!("{}/api/tickets/{id}", self.tickets),
-            None,
-            None,
-        )
-        .await
-        .body
-    }
-
-    /// Waits until the tickets service shows the ticket held by `order_id` (or free).
-    pub async fn wait_for_ticket_holder(&self, ticket_id: &str, order_id: Option<&str>) {
+    /// Waits until the service has announced `subject` (`order.created`, …) for the order
+    /// `order_id`: what the tickets service reserves or frees the ticket on.
+    pub async fn wait_for_event(&self, subject: &str, order_id: &str) -> Value {
         eventually(
-            &format!("ticket held by {order_id:?}"),
+            &format!("{subject} for {order_id}"),
             Duration::from_secs(10),
             || async {
-                (self.ticket(ticket_id).await["orderId"].as_str() == order_id).then_some(())
+                let events = self.events(subject).await;
+                events.into_iter().find(|e| e["data"]["id"] == order_id)
             },
         )
-        .await;
+        .await
     }
 
     pub async fn order_status(&self, buyer: &str, order_id: &str) -> String {
         let order = self
-            .orders_api(
+            .request(
                 Method::GET,
                 &format!("/api/orders/{order_id}"),
                 Some(buyer),
@@ -240,10 +179,10 @@ impl TestApps {
     }
 
     pub async fn orders_collection(&self) -> mongodb::Collection<bson::Document> {
-        mongodb::Client::with_uri_str(&self.orders_db.url)
+        mongodb::Client::with_uri_str(&self.db.url)
             .await
             .unwrap()
-            .database(&self.orders_db.name)
+            .database(&self.db.name)
             .collection("orders")
     }
 }

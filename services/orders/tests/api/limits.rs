@@ -2,27 +2,26 @@ use common::events::{UserBanned, UserUnbanned};
 use reqwest::Method;
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::{Options, spawn_apps, spawn_apps_with};
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_buyer_holds_at_most_the_maximum_of_unpaid_orders_even_when_racing() {
-    let apps = spawn_apps_with(Options {
+    let app = spawn_app_with(Options {
         max_active_orders: 2,
         ..Options::default()
     })
     .await;
     let mut tickets = Vec::new();
     for _ in 0..6 {
-        tickets.push(apps.listed_ticket(10.0).await.1);
+        tickets.push(app.listed_ticket(10.0).await.1);
     }
     let buyer = new_user_id();
     // Orders that could not be placed (the ticket is held) take no place.
-    assert_eq!(apps.order(&new_user_id(), &tickets[5]).await.status, 201);
+    assert_eq!(app.order(&new_user_id(), &tickets[5]).await.status, 201);
     for _ in 0..3 {
-        assert_eq!(apps.order(&buyer, &tickets[5]).await.status, 409);
+        assert_eq!(app.order(&buyer, &tickets[5]).await.status, 409);
     }
-    let placed =
-        futures::future::join_all(tickets[..4].iter().map(|t| apps.order(&buyer, t))).await;
+    let placed = futures::future::join_all(tickets[..4].iter().map(|t| app.order(&buyer, t))).await;
     let mut statuses: Vec<u16> = placed.iter().map(|r| r.status).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 201, 429, 429], "four at once, room for two");
@@ -39,8 +38,8 @@ async fn a_buyer_holds_at_most_the_maximum_of_unpaid_orders_even_when_racing() {
         .as_str()
         .unwrap()
         .to_owned();
-    let cancelled = apps
-        .orders_api(
+    let cancelled = app
+        .request(
             Method::DELETE,
             &format!("/api/orders/{first}"),
             Some(&buyer),
@@ -49,20 +48,20 @@ async fn a_buyer_holds_at_most_the_maximum_of_unpaid_orders_even_when_racing() {
         .await;
     assert_eq!(cancelled.status, 204);
     let free = placed.iter().position(|r| r.status == 429).unwrap();
-    apps.wait_for_ticket_holder(&tickets[free], None).await;
-    assert_eq!(apps.order(&buyer, &tickets[free]).await.status, 201);
-    assert_eq!(apps.order(&new_user_id(), &tickets[4]).await.status, 201);
+    app.wait_for_event("order.cancelled", &first).await;
+    assert_eq!(app.order(&buyer, &tickets[free]).await.status, 201);
+    assert_eq!(app.order(&new_user_id(), &tickets[4]).await.status, 201);
 }
 
 #[tokio::test]
 async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled() {
-    let apps = spawn_apps().await;
-    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let app = spawn_app().await;
+    let (_, ticket) = app.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.place(&buyer, &ticket).await;
-    apps.wait_for_ticket_holder(&ticket, Some(&order)).await;
+    let order = app.place(&buyer, &ticket).await;
+    app.wait_for_event("order.created", &order).await;
 
-    apps.publish(UserBanned {
+    app.publish(UserBanned {
         id: buyer.clone(),
         version: 1,
     })
@@ -72,36 +71,36 @@ async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled
         "the buyer refused",
         std::time::Duration::from_secs(1),
         || async {
-            let response = apps
-                .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+            let response = app
+                .request(Method::GET, "/api/orders", Some(&buyer), None)
                 .await;
             (response.status == 403).then_some(())
         },
     )
     .await;
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
-    let listed = apps
-        .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+    let listed = app
+        .request(Method::GET, "/api/orders", Some(&buyer), None)
         .await;
     assert_eq!(listed.error_message(), "Account suspended");
     // Their hold ends: the ticket is for sale again.
-    apps.wait_for_ticket_holder(&ticket, None).await;
-    let cancelled = apps.events("order.cancelled").await;
+    app.wait_for_event("order.cancelled", &order).await;
+    let cancelled = app.events("order.cancelled").await;
     assert_eq!(cancelled.len(), 1);
     assert_eq!(cancelled[0]["data"]["reason"], "banned");
 
     // A late, older unban changes nothing; a newer one lets them back.
-    apps.publish(UserUnbanned {
+    app.publish(UserUnbanned {
         id: buyer.clone(),
         version: 0,
     })
     .await;
     crate::helpers::settle().await;
-    let still = apps
-        .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+    let still = app
+        .request(Method::GET, "/api/orders", Some(&buyer), None)
         .await;
     assert_eq!(still.status, 403);
-    apps.publish(UserUnbanned {
+    app.publish(UserUnbanned {
         id: buyer.clone(),
         version: 2,
     })
@@ -110,12 +109,12 @@ async fn a_banned_buyer_is_refused_at_once_and_their_unpaid_orders_are_cancelled
         "the buyer back",
         std::time::Duration::from_secs(5),
         || async {
-            let response = apps
-                .orders_api(Method::GET, "/api/orders", Some(&buyer), None)
+            let response = app
+                .request(Method::GET, "/api/orders", Some(&buyer), None)
                 .await;
             (response.status == 200).then_some(response)
         },
     )
     .await;
-    assert_eq!(apps.order_status(&buyer, &order).await, "cancelled");
+    assert_eq!(app.order_status(&buyer, &order).await, "cancelled");
 }

@@ -1,6 +1,7 @@
-//! Integration tests of the orders service, run with a real tickets service on the same
-//! event stream (each with its own database), against NATS JetStream and the
-//! MongoDB-compatible test server.
+//! Integration tests of the orders service against NATS JetStream and the
+//! MongoDB-compatible test server. Tickets reach it as the tickets service announces them:
+//! the tests publish those events (what tickets does with orders' events is tested in
+//! tickets; the two together in the client's tests and the smoke test).
 #![allow(clippy::unwrap_used)]
 
 mod cancel;

@@ -8,44 +8,44 @@ use reqwest::Method;
 use testkit::{eventually, new_user_id};
 
 use crate::events::payment_for;
-use crate::helpers::{Options, TestApps, settle, spawn_apps, spawn_apps_with};
+use crate::helpers::{Options, TestApp, settle, spawn_app, spawn_app_with};
 
-async fn placed_order(apps: &TestApps, price: f64) -> (String, String) {
-    let (_, ticket) = apps.listed_ticket(price).await;
+async fn placed_order(app: &TestApp, price: f64) -> (String, String) {
+    let (_, ticket) = app.listed_ticket(price).await;
     let buyer = new_user_id();
-    let order = apps.order(&buyer, &ticket).await;
+    let order = app.order(&buyer, &ticket).await;
     assert_eq!(order.status, 201, "{:?}", order.body);
     (buyer, order.body["id"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
 async fn an_expiry_at_the_deadline_waits_out_the_grace_so_a_charge_in_flight_completes() {
-    let apps = spawn_apps_with(Options {
+    let app = spawn_app_with(Options {
         window: Duration::from_secs(1),
         payment_grace: Duration::from_secs(4),
         ..Options::default()
     })
     .await;
-    let (buyer, order) = placed_order(&apps, 10.0).await;
+    let (buyer, order) = placed_order(&app, 10.0).await;
     // The deadline passes and the expiry arrives, while a charge is still in flight.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    apps.publish(ExpirationComplete {
+    app.publish(ExpirationComplete {
         order_id: order.clone(),
     })
     .await;
     settle().await;
-    assert_eq!(apps.order_status(&buyer, &order).await, "created");
+    assert_eq!(app.order_status(&buyer, &order).await, "created");
     // The charge succeeds within the grace: the order completes, never cancelled.
-    apps.publish(payment_for(&order)).await;
-    apps.wait_for_status(&buyer, &order, "complete").await;
+    app.publish(payment_for(&order)).await;
+    app.wait_for_status(&buyer, &order, "complete").await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(apps.order_status(&buyer, &order).await, "complete");
-    assert!(apps.events("order.cancelled").await.is_empty());
-    let completed = apps.events("order.completed").await;
+    assert_eq!(app.order_status(&buyer, &order).await, "complete");
+    assert!(app.events("order.cancelled").await.is_empty());
+    let completed = app.events("order.completed").await;
     assert_eq!(completed.len(), 1);
     assert_eq!(completed[0]["data"]["paymentId"], format!("pay-{order}"));
     // Stored with the order, so its snapshot names the payment too.
-    let stored = apps
+    let stored = app
         .orders_collection()
         .await
         .find_one(bson::doc! {"_id": order.parse::<bson::oid::ObjectId>().unwrap()})
@@ -57,51 +57,49 @@ async fn an_expiry_at_the_deadline_waits_out_the_grace_so_a_charge_in_flight_com
 
 #[tokio::test]
 async fn an_unpaid_order_is_cancelled_once_the_grace_has_passed() {
-    let apps = spawn_apps_with(Options {
+    let app = spawn_app_with(Options {
         window: Duration::from_secs(1),
         payment_grace: Duration::from_secs(2),
         ..Options::default()
     })
     .await;
-    let (buyer, order) = placed_order(&apps, 10.0).await;
+    let (buyer, order) = placed_order(&app, 10.0).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    apps.publish(ExpirationComplete {
+    app.publish(ExpirationComplete {
         order_id: order.clone(),
     })
     .await;
-    apps.wait_for_status(&buyer, &order, "cancelled").await;
+    app.wait_for_status(&buyer, &order, "cancelled").await;
 }
 
 #[tokio::test]
 async fn a_payment_of_another_amount_or_currency_does_not_complete_the_order() {
-    let apps = spawn_apps().await;
-    let (buyer, order) = placed_order(&apps, 10.0).await;
-    apps.publish(PaymentCreated {
+    let app = spawn_app().await;
+    let (buyer, order) = placed_order(&app, 10.0).await;
+    app.publish(PaymentCreated {
         amount_cents: 999,
         ..payment_for(&order)
     })
     .await;
-    apps.publish(PaymentCreated {
+    app.publish(PaymentCreated {
         id: format!("eur-{order}"),
         currency: "eur".into(),
         ..payment_for(&order)
     })
     .await;
     settle().await;
-    assert_eq!(apps.order_status(&buyer, &order).await, "created");
+    assert_eq!(app.order_status(&buyer, &order).await, "created");
     // The right charge still completes it.
-    apps.publish(payment_for(&order)).await;
-    apps.wait_for_status(&buyer, &order, "complete").await;
+    app.publish(payment_for(&order)).await;
+    app.wait_for_status(&buyer, &order, "complete").await;
 }
 
 #[tokio::test]
 async fn a_refund_shows_on_the_order_once() {
-    let apps = spawn_apps().await;
-    let (buyer, order) = placed_order(&apps, 10.0).await;
+    let app = spawn_app().await;
+    let (buyer, order) = placed_order(&app, 10.0).await;
     let path = format!("/api/orders/{order}");
-    let before = apps
-        .orders_api(Method::GET, &path, Some(&buyer), None)
-        .await;
+    let before = app.request(Method::GET, &path, Some(&buyer), None).await;
     assert!(before.body["refund"].is_null(), "{:?}", before.body);
     let refunded = PaymentRefunded {
         id: "refund-1".into(),
@@ -113,14 +111,14 @@ async fn a_refund_shows_on_the_order_once() {
         currency: "usd".into(),
         reason: "order cancelled".into(),
     };
-    apps.publish(refunded.clone()).await;
-    apps.publish(refunded).await;
+    app.publish(refunded.clone()).await;
+    app.publish(refunded).await;
     let shown = eventually(
         "the refund on the order",
         Duration::from_secs(10),
         || async {
-            let body = apps
-                .orders_api(Method::GET, &path, Some(&buyer), None)
+            let body = app
+                .request(Method::GET, &path, Some(&buyer), None)
                 .await
                 .body;
             (!body["refund"].is_null()).then_some(body)
@@ -131,7 +129,7 @@ async fn a_refund_shows_on_the_order_once() {
     assert_eq!(shown["refund"]["currency"], "usd");
     assert_eq!(shown["refund"]["status"], "succeeded");
     settle().await;
-    let stored = apps
+    let stored = app
         .orders_collection()
         .await
         .find_one(bson::doc! {"_id": order.parse::<bson::oid::ObjectId>().unwrap()})

@@ -7,12 +7,12 @@ use testkit::openapi::{
 };
 use testkit::{new_user_id, session_cookie};
 
-use crate::helpers::spawn_apps;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn the_document_and_the_router_describe_the_same_routes() {
-    let apps = spawn_apps().await;
-    let doc = fetch_document(&apps.orders, "/api/orders/openapi.json").await;
+    let app = spawn_app().await;
+    let doc = fetch_document(&app.address, "/api/orders/openapi.json").await;
     let listed = operation_names(&doc);
     assert_eq!(
         listed,
@@ -24,7 +24,7 @@ async fn the_document_and_the_router_describe_the_same_routes() {
             "POST /api/orders",
         ]
     );
-    assert_router_matches_document(&apps.orders, &doc, &session_cookie(&new_user_id())).await;
+    assert_router_matches_document(&app.address, &doc, &session_cookie(&new_user_id())).await;
     assert_routes_only_through_the_document(&[
         ("http/mod.rs", include_str!("../../src/http/mod.rs")),
         ("http/openapi.rs", include_str!("../../src/http/openapi.rs")),

@@ -1,23 +1,23 @@
 use reqwest::Method;
 use testkit::new_user_id;
 
-use crate::helpers::spawn_apps;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn a_buyer_sees_only_their_orders_newest_first_in_pages() {
-    let apps = spawn_apps().await;
+    let app = spawn_app().await;
     let buyer = new_user_id();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (_, ticket) = apps.listed_ticket(10.0).await;
-        ids.push(apps.place(&buyer, &ticket).await);
+        let (_, ticket) = app.listed_ticket(10.0).await;
+        ids.push(app.place(&buyer, &ticket).await);
     }
-    let (_, other_ticket) = apps.listed_ticket(10.0).await;
-    apps.order(&new_user_id(), &other_ticket).await;
+    let (_, other_ticket) = app.listed_ticket(10.0).await;
+    app.order(&new_user_id(), &other_ticket).await;
     ids.reverse();
 
-    let first = apps
-        .orders_api(Method::GET, "/api/orders?limit=2", Some(&buyer), None)
+    let first = app
+        .request(Method::GET, "/api/orders?limit=2", Some(&buyer), None)
         .await;
     assert_eq!(first.status, 200);
     let page: Vec<&str> = first
@@ -37,7 +37,7 @@ async fn a_buyer_sees_only_their_orders_newest_first_in_pages() {
         .unwrap()
         .to_owned();
     let next = link.trim_start_matches('<').split('>').next().unwrap();
-    let second = apps.orders_api(Method::GET, next, Some(&buyer), None).await;
+    let second = app.request(Method::GET, next, Some(&buyer), None).await;
     let page: Vec<&str> = second
         .body
         .as_array()
@@ -46,38 +46,31 @@ async fn a_buyer_sees_only_their_orders_newest_first_in_pages() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(page, ids[2..]);
-    assert_eq!(
-        apps.orders_api(Method::GET, "/api/orders", None, None)
-            .await
-            .status,
-        401
-    );
+    assert_eq!(app.get("/api/orders").await.status, 401);
 }
 
 #[tokio::test]
 async fn an_order_is_404_when_unknown_and_403_for_another_user() {
-    let apps = spawn_apps().await;
-    let (_, ticket) = apps.listed_ticket(10.0).await;
+    let app = spawn_app().await;
+    let (_, ticket) = app.listed_ticket(10.0).await;
     let buyer = new_user_id();
-    let order = apps.place(&buyer, &ticket).await;
+    let order = app.place(&buyer, &ticket).await;
     let path = format!("/api/orders/{order}");
     assert_eq!(
-        apps.orders_api(Method::GET, &path, Some(&buyer), None)
+        app.request(Method::GET, &path, Some(&buyer), None)
             .await
             .status,
         200
     );
-    let stranger = apps
-        .orders_api(Method::GET, &path, Some(&new_user_id()), None)
+    let stranger = app
+        .request(Method::GET, &path, Some(&new_user_id()), None)
         .await;
     assert_eq!(
         (stranger.status, stranger.error_message()),
         (403, "Not your order")
     );
     for missing in ["/api/orders/507f1f77bcf86cd799439011", "/api/orders/x"] {
-        let response = apps
-            .orders_api(Method::GET, missing, Some(&buyer), None)
-            .await;
+        let response = app.request(Method::GET, missing, Some(&buyer), None).await;
         assert_eq!(
             (response.status, response.error_message()),
             (404, "Order not found")

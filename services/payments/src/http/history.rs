@@ -10,7 +10,7 @@ use common::openapi::{SessionErrors, Unavailable};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Payment;
 
 #[derive(Deserialize, IntoParams)]
@@ -145,7 +145,7 @@ pub async fn list_payments(
         .order_id
         .ok_or_else(|| ApiError::field("orderId", "orderId is required"))?;
     let order_id = parse_id(&raw, "Order")?;
-    let store = &state.settlement.store;
+    let store = &state.store;
     let order = store
         .find_order(order_id)
         .await

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::gateway::{Charge, ChargeOutcome, GatewayError};
+use crate::state::AppState;
 use crate::store::{OrderReplica, Payment};
 use crate::webhook;
 
@@ -148,7 +148,6 @@ pub async fn create_payment(
 ) -> ApiResult<impl IntoResponse> {
     let (order_id, payment_method) = body.validate()?;
     let order = state
-        .settlement
         .store
         .find_order(order_id)
         .await
@@ -159,7 +158,6 @@ pub async fn create_payment(
     }
     check_payable(&state, &order).await?;
     if !state
-        .settlement
         .store
         .claim_charge(order_id, Utc::now() + CHARGE_SLOT)
         .await
@@ -173,7 +171,7 @@ pub async fn create_payment(
     // cancel a charge half-way, between Stripe taking the money and the payment record.
     let charging = tokio::spawn(async move {
         let result = charge(&state, order_id, payment_method).await;
-        if let Err(err) = state.settlement.store.release_charge(order_id).await {
+        if let Err(err) = state.store.release_charge(order_id).await {
             tracing::warn!(order.id = %order_id, error = %err, "could not release the charging slot; it lapses by itself");
         }
         result
@@ -183,7 +181,6 @@ pub async fn create_payment(
 
 async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> {
     let paid = state
-        .settlement
         .store
         .is_paid(&order.id.to_hex())
         .await
@@ -207,7 +204,6 @@ async fn charge(
     // Read and checked again inside the slot: a request that held it may have just paid,
     // or the order changed meanwhile.
     let order = state
-        .settlement
         .store
         .find_order(order_id)
         .await
@@ -261,7 +257,7 @@ async fn charge(
     let settlement = &state.settlement;
     match outcome {
         ChargeOutcome::Succeeded { stripe_id } => {
-            settlement
+            state
                 .store
                 .remember_intent(
                     &charge.order_id,
@@ -296,7 +292,7 @@ async fn charge(
             stripe_id,
             client_secret,
         } => {
-            settlement
+            state
                 .store
                 .remember_intent(
                     &charge.order_id,
@@ -372,7 +368,7 @@ pub async fn stripe_webhook(
                         .into(),
                 ));
             };
-            settlement
+            state
                 .store
                 .set_intent_status(stripe_id, "succeeded")
                 .await
@@ -392,7 +388,7 @@ pub async fn stripe_webhook(
                     "payment_intent event without id or status".into(),
                 ));
             };
-            settlement
+            state
                 .store
                 .set_intent_status(stripe_id, status)
                 .await
@@ -408,7 +404,7 @@ pub async fn stripe_webhook(
                     handled: false,
                 }));
             };
-            let due = settlement
+            let due = state
                 .store
                 .refund_due_now(stripe_id)
                 .await
