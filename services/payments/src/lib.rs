@@ -9,6 +9,7 @@ mod gateway;
 mod http;
 mod listeners;
 mod settlement;
+mod state;
 mod store;
 mod webhook;
 
