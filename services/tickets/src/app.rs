@@ -1,5 +1,4 @@
 use anyhow::Context;
-use axum::extract::FromRef;
 use common::auth::bans::BanStore;
 use common::auth::{Jwt, Sessions};
 use common::bus::Bus;
@@ -13,24 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::live::{self, Hub};
+use crate::state::AppState;
 use crate::store::TicketStore;
 use crate::{http, listeners};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub tickets: TicketStore,
-    pub sessions: Sessions,
-    /// Listings per seller per minute.
-    pub listings: KeyedLimit,
-    /// Ticket changes for the live streams.
-    pub live: Hub,
-}
-
-impl FromRef<AppState> for Sessions {
-    fn from_ref(state: &AppState) -> Self {
-        state.sessions.clone()
-    }
-}
 
 /// The tickets service: HTTP API, outbox relay and event listeners.
 pub struct App {
@@ -95,7 +79,7 @@ impl App {
             .await?;
 
         let state = AppState {
-            tickets,
+            store: tickets,
             sessions: Sessions::new(Jwt::new(&config.jwt.public_keys), bans),
             listings: KeyedLimit::per_minute(
                 config.listings_per_minute,

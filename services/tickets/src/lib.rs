@@ -7,6 +7,7 @@ mod domain;
 mod http;
 mod listeners;
 mod live;
+mod state;
 mod store;
 
 pub use app::App;

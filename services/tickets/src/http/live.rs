@@ -18,8 +18,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::live::Change;
+use crate::state::AppState;
 
 /// A comment line this often keeps proxies and browsers from timing the stream out.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -62,7 +62,7 @@ pub async fn ticket_events(
     // Changes from now on, before reading: none can fall between the read and the stream.
     let changes = state.live.subscribe();
     let ticket = state
-        .tickets
+        .store
         .find(id)
         .await
         .map_err(ApiError::internal)?

@@ -7,7 +7,7 @@ mod tickets;
 
 use axum::Router;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let (routes, _document) = openapi::routes();

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{live, tickets};
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const DOCUMENT_PATH: &str = "/api/tickets/openapi.json";
 

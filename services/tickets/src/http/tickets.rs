@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::domain::{
     DETAIL_LIMITS, DetailsEdit, EditError, RemoveError, State as TicketState, Ticket, Title,
     capitalized, city_key, parse_starts_at, parse_text,
 };
+use crate::state::AppState;
 use crate::store::{Search, Sort};
 
 /// `{title, price}` and optional details; loose values so every bad field is reported at
@@ -238,7 +238,7 @@ pub async fn create_ticket(
     state.listings.check(&user.id)?;
     let ticket = Ticket::new(title, price, &user.id, details.apply(Default::default()));
     state
-        .tickets
+        .store
         .insert(&ticket)
         .await
         .map_err(ApiError::Internal)?;
@@ -495,7 +495,7 @@ pub async fn list_tickets(
 ) -> ApiResult<impl IntoResponse> {
     let search = query.parse()?;
     let mut batch = state
-        .tickets
+        .store
         // A banned seller's tickets leave the listing at once, and come back on unban.
         .list_available(&search, &state.sessions.bans.snapshot())
         .await
@@ -531,7 +531,7 @@ pub async fn show_ticket(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TicketView>> {
     let ticket = state
-        .tickets
+        .store
         .find(parse_id(&id, "Ticket")?)
         .await
         .map_err(ApiError::internal)?
@@ -564,7 +564,7 @@ pub async fn update_ticket(
 ) -> ApiResult<Json<TicketView>> {
     let (title, price, details) = body.validate()?;
     let id = parse_id(&id, "Ticket")?;
-    let tickets = &state.tickets;
+    let tickets = &state.store;
     let edited = change(
         || tickets.find(id),
         |ticket| match ticket.edit(&user.id, title.clone(), price, &details) {
@@ -662,7 +662,7 @@ pub async fn my_tickets(
         }
     };
     let batch = state
-        .tickets
+        .store
         .list_of_seller(&user.id, status, &page)
         .await
         .map_err(ApiError::internal)?;
@@ -716,7 +716,7 @@ pub async fn remove_ticket(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "Ticket")?;
-    let tickets = &state.tickets;
+    let tickets = &state.store;
     change(
         || tickets.find(id),
         |ticket| match ticket.remove(&user.id) {
