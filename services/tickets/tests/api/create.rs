@@ -4,18 +4,13 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::{spawn_app, spawn_app_with_listings_per_minute};
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn creating_a_ticket_needs_a_session() {
     let app = spawn_app().await;
     let response = app
-        .request(
-            Method::POST,
-            "/api/tickets",
-            None,
-            Some(json!({"title": "Gig", "price": 10})),
-        )
+        .post("/api/tickets", json!({"title": "Gig", "price": 10}))
         .await;
     assert_eq!(response.status, 401);
     assert_eq!(response.error_message(), "Not authenticated");
@@ -137,7 +132,7 @@ async fn a_created_ticket_is_returned_and_announced_in_cents() {
 
 #[tokio::test]
 async fn a_seller_listing_faster_than_the_limit_gets_429_and_others_do_not() {
-    let app = spawn_app_with_listings_per_minute(2).await;
+    let app = spawn_app_with(|config| config.listings_per_minute = 2).await;
     let (seller, other) = (new_user_id(), new_user_id());
     for _ in 0..2 {
         assert_eq!(app.create(&seller, "Concert", 10.0).await.status, 201);

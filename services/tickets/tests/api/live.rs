@@ -3,15 +3,15 @@
 use std::time::{Duration, Instant};
 
 use common::bus::BusConfig;
-use common::config::HttpConfig;
 use common::events::{OrderCancelled, OrderCreated, OrderTicket, OrderTicketRef};
+use reqwest::Method;
 use serde_json::Value;
-use testkit::{TestDatabase, new_user_id};
+use testkit::{TestClient, TestDatabase, new_user_id};
 use tickets::{App, Config};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_config};
 
 /// One message of an event stream.
 #[derive(Debug, Default)]
@@ -212,12 +212,8 @@ async fn spawn_replica(
     bus: &BusConfig,
 ) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
     let config = Config {
-        http: HttpConfig::ephemeral(),
-        jwt: testkit::jwt_config(),
-        mongo: db.config(),
-        bus: bus.clone(),
-        listings_per_minute: 1_000_000,
         live_streams_max: max,
+        ..test_config(db, bus)
     };
     let app = App::build(config).await.expect("build tickets app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -227,18 +223,16 @@ async fn spawn_replica(
 }
 
 async fn list(address: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{address}/api/tickets"))
-        .header("cookie", testkit::session_cookie(&new_user_id()))
-        .json(&serde_json::json!({"title": "Concert", "price": 20.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let response = TestClient::new(address)
+        .request(
+            Method::POST,
+            "/api/tickets",
+            Some(&new_user_id()),
+            Some(serde_json::json!({"title": "Concert", "price": 20.0})),
+        )
+        .await;
+    assert_eq!(response.status, 201);
+    response.body["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -298,30 +292,29 @@ async fn a_stream_shows_changes_made_by_another_replica() {
     let (one, _stop_one, _running_one) = spawn_replica(10, &db, &bus).await;
     let (two, _stop_two, _running_two) = spawn_replica(10, &db, &bus).await;
     let seller = new_user_id();
-    let client = reqwest::Client::new();
-    let listed: Value = client
-        .post(format!("{one}/api/tickets"))
-        .header("cookie", testkit::session_cookie(&seller))
-        .json(&serde_json::json!({"title": "Concert", "price": 20.0}))
-        .send()
+    let listed = TestClient::new(&one)
+        .request(
+            Method::POST,
+            "/api/tickets",
+            Some(&seller),
+            Some(serde_json::json!({"title": "Concert", "price": 20.0})),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let id = listed["id"].as_str().unwrap();
 
     // Open on the second replica; the seller edits through the first.
     let mut stream = EventStream::open(&two, id, None).await;
     stream.expect("the state", Duration::from_secs(5)).await;
-    let edited = client
-        .put(format!("{one}/api/tickets/{id}"))
-        .header("cookie", testkit::session_cookie(&seller))
-        .json(&serde_json::json!({"title": "Concert (late)", "price": 25.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(edited.status(), 200);
+    let edited = TestClient::new(&one)
+        .request(
+            Method::PUT,
+            &format!("/api/tickets/{id}"),
+            Some(&seller),
+            Some(serde_json::json!({"title": "Concert (late)", "price": 25.0})),
+        )
+        .await;
+    assert_eq!(edited.status, 200);
     let update = stream
         .expect("the first replica's change", Duration::from_secs(5))
         .await;
@@ -340,7 +333,7 @@ async fn a_ticket_taken_off_sale_says_so_and_the_stream_stays_open() {
     stream.expect("the state", Duration::from_secs(5)).await;
     let removed = app
         .request(
-            reqwest::Method::DELETE,
+            Method::DELETE,
             &format!("/api/tickets/{id}"),
             Some(&seller),
             None,

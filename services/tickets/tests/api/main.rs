@@ -13,5 +13,6 @@ mod mine;
 mod openapi;
 mod read;
 mod remove;
+mod request_ids;
 mod search;
 mod update;

@@ -2,9 +2,9 @@
 #![allow(clippy::cloned_ref_to_slice_refs)] // `[id.clone()]` reads as the expected list
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::new_user_id;
+use testkit::{TestClient, new_user_id};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, test_config};
 
 async fn list(app: &TestApp, body: Value) -> String {
     let created = app
@@ -327,27 +327,18 @@ async fn older_tickets_get_their_search_fields_at_start_up() {
         .unwrap();
     assert!(matching(&app, "q=old").await.is_empty());
     // Another process of the service starts on the same database.
-    let restarted = tickets::App::build(tickets::Config {
-        http: common::config::HttpConfig::ephemeral(),
-        jwt: testkit::jwt_config(),
-        mongo: app.db.config(),
-        bus: app.bus_config.clone(),
-        listings_per_minute: 10,
-        live_streams_max: 10,
-    })
-    .await
-    .unwrap();
+    let restarted = tickets::App::build(test_config(&app.db, &app.bus_config))
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", restarted.port());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(restarted.run_until_stopped(stop.clone()));
     let _stop = stop.drop_guard();
     for (query, expected) in [("q=old", [id.clone()]), ("sort=startsAt", [id.clone()])] {
-        let page: Value = reqwest::get(format!("{address}/api/tickets?{query}"))
+        let page = TestClient::new(&address)
+            .get(&format!("/api/tickets?{query}"))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .body;
         assert_eq!(ids(&page), expected, "{query}");
     }
 }
