@@ -1,10 +1,7 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRef;
 use common::auth::bans::BanStore;
-use common::auth::keys::Jwk;
 use common::auth::{CookiePolicy, Jwt, Sessions, TokenSigner};
 use common::bus::Bus;
 use common::health::Readiness;
@@ -19,45 +16,8 @@ use crate::domain::lockout::LockRule;
 use crate::domain::password::Passwords;
 use crate::http;
 use crate::limits::AddressLimits;
-use crate::store::{FailureStore, SessionStore, UserStore};
-
-/// What the handlers share. axum clones the state for every request: one reference count
-/// here instead of one per store and key (measurable on `currentuser`, `make bench`).
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub users: UserStore,
-    pub session_store: SessionStore,
-    pub failures: FailureStore,
-    /// Verifies access tokens and knows the bans, like every service.
-    pub sessions: Sessions,
-    pub signer: TokenSigner,
-    /// The public keys, as `/.well-known/jwks.json` serves them.
-    pub jwks: Arc<Vec<Jwk>>,
-    pub refresh_ttl: Duration,
-    /// How long a password-reset token stays valid (`PASSWORD_RESET_TTL_MINUTES`).
-    pub reset_ttl: Duration,
-    pub cookies: CookiePolicy,
-    pub passwords: Passwords,
-    pub limits: AddressLimits,
-    /// Lower-cased emails of the admins (`ADMIN_EMAILS`).
-    pub admins: Arc<Vec<String>>,
-}
-
-impl FromRef<AppState> for Sessions {
-    fn from_ref(state: &AppState) -> Self {
-        state.sessions.clone()
-    }
-}
+use crate::state::{AppState, Shared};
+use crate::store::{FailureStore, SessionStore, Store, UserStore};
 
 /// The auth service, bound and ready to serve.
 pub struct App(Service);
@@ -117,10 +77,12 @@ impl App {
         let mut public_keys = vec![own_key];
         public_keys.extend(config.sessions.extra_keys.public_keys.iter().cloned());
         public_keys.dedup();
-        let state = AppState(Arc::new(Shared {
-            users,
-            session_store,
-            failures,
+        let state = AppState::new(Shared {
+            store: Store {
+                users,
+                sessions: session_store,
+                failures,
+            },
             sessions: Sessions::new(Jwt::new(&public_keys), bans),
             signer: TokenSigner::new(&config.sessions.private_key, config.sessions.access_ttl),
             jwks: Arc::new(public_keys.iter().map(|key| key.jwk()).collect()),
@@ -132,7 +94,7 @@ impl App {
             passwords,
             limits,
             admins: Arc::new(config.admin_emails.clone()),
-        }));
+        });
         Ok(Ready {
             routes: http::router(state),
             readiness: Readiness::default().mongo(db).nats(&bus),

@@ -6,6 +6,7 @@ mod config;
 mod domain;
 mod http;
 mod limits;
+mod state;
 mod store;
 
 pub use app::App;

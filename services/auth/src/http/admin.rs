@@ -8,7 +8,7 @@ use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult};
 use common::http::ApiPath;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `POST /api/users/{id}/ban`
 #[utoipa::path(
@@ -68,7 +68,7 @@ async fn set_banned(
         return Err(ApiError::Forbidden("Only admins may do this".into()));
     }
     let id = ObjectId::parse_str(id).map_err(|_| ApiError::NotFound("User not found".into()))?;
-    let users = &state.users;
+    let users = &state.store.users;
     change(
         || users.find(id),
         |user| {
@@ -85,7 +85,8 @@ async fn set_banned(
     if banned {
         // No new access tokens either; the ones out there are refused by the ban list.
         state
-            .session_store
+            .store
+            .sessions
             .revoke_all(id)
             .await
             .map_err(ApiError::internal)?;

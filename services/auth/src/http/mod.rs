@@ -10,7 +10,7 @@ mod users;
 
 use axum::Router;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Registered in [`openapi`], which also serves their OpenAPI document.
 pub fn router(state: AppState) -> Router {

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{admin, keys, reset, sessions, users};
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub const DOCUMENT_PATH: &str = "/api/users/openapi.json";
 

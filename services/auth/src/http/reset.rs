@@ -22,11 +22,11 @@ use serde_json::Value;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::domain::email::{Email, INVALID_EMAIL};
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::domain::reset::{self, INVALID_TOKEN, ResetToken};
 use crate::http::session::{ClientAddress, hash_error};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// What `password-reset` answers, whatever the email.
@@ -100,7 +100,7 @@ async fn issue(state: AppState, email: Email) {
     let ttl = chrono::Duration::from_std(state.reset_ttl).unwrap_or(chrono::Duration::MAX);
     let now = Utc::now();
     let expires_at = bson::DateTime::from_chrono(now.checked_add_signed(ttl).unwrap_or(now));
-    let users = &state.users;
+    let users = &state.store.users;
     let token = &token;
     let outcome = change(
         || users.find_by_email(&email),
@@ -178,6 +178,7 @@ pub async fn confirm_reset(
     let invalid = || ApiError::field("token", INVALID_TOKEN);
     let token_hash = reset::hash(token);
     let user = state
+        .store
         .users
         .find_by_reset_token(&token_hash)
         .await
@@ -200,12 +201,14 @@ pub async fn confirm_reset(
     // The same write moves the credentials version: from then on, refresh refuses every
     // session started before.
     if !state
+        .store
         .users
         .reset_password(user.id, &token_hash, hash, bson::DateTime::now())
         .await
         .map_err(ApiError::internal)?
     {
         let banned = state
+            .store
             .users
             .find(user.id)
             .await
@@ -220,7 +223,7 @@ pub async fn confirm_reset(
     // The password is set and the token spent: what follows is eager, and failing at it
     // must not answer an error that a retry (with the spent token) cannot mend. Sessions
     // from before are refused at refresh anyway; a lock ends on its own.
-    match state.session_store.revoke_all(user.id).await {
+    match state.store.sessions.revoke_all(user.id).await {
         Ok(()) => tracing::info!(user.id = %user.id, "password reset; every session ended"),
         Err(err) => tracing::error!(
             user.id = %user.id,
@@ -228,7 +231,7 @@ pub async fn confirm_reset(
             "password reset; ending the sessions failed (refresh refuses them)"
         ),
     }
-    if let Err(err) = state.failures.unlock(&user.email).await {
+    if let Err(err) = state.store.failures.unlock(&user.email).await {
         tracing::error!(user.id = %user.id, error = %err, "password reset; lifting a sign-in lock failed");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -8,9 +8,9 @@ use common::auth::SUSPENDED;
 use common::error::{ApiError, ApiResult};
 use tower_cookies::Cookies;
 
-use crate::app::AppState;
 use crate::domain::password::HashError;
 use crate::http::users::INVALID_CREDENTIALS;
+use crate::state::AppState;
 use crate::store::{Issued, UserDoc};
 
 /// Signs the user in: a new session (refresh token) and an access token in it.
@@ -24,11 +24,13 @@ use crate::store::{Issued, UserDoc};
 /// old version, which refresh refuses.
 pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiResult<()> {
     let issued = state
-        .session_store
+        .store
+        .sessions
         .start(user.id, user.credentials_version, state.refresh_ttl)
         .await
         .map_err(ApiError::internal)?;
     let now = state
+        .store
         .users
         .find(user.id)
         .await
@@ -44,7 +46,7 @@ pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiRe
     if let Some(refusal) = refusal {
         tracing::info!(user.id = %user.id, "the account changed while a session started: refused");
         // Eager: its credentials version is refused at refresh anyway.
-        if let Err(err) = state.session_store.revoke(&issued.session_id).await {
+        if let Err(err) = state.store.sessions.revoke(&issued.session_id).await {
             tracing::warn!(error = %err, "ending a refused session failed");
         }
         return Err(refusal);

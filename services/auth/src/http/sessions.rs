@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower_cookies::Cookies;
 
-use crate::app::AppState;
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::http::session::{self, clear_cookies, hash_error};
 use crate::http::users::{INVALID_CREDENTIALS, UserResponse};
+use crate::state::AppState;
 use crate::store::{RefreshError, SessionStore, UserDoc};
 
 /// `POST /api/users/refresh`: a new access token, and the refresh token rotated.
@@ -100,7 +100,8 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
         .map(|cookie| cookie.value().to_owned())
         .ok_or(ApiError::NotAuthenticated)?;
     let issued = state
-        .session_store
+        .store
+        .sessions
         .rotate(&token, state.refresh_ttl)
         .await
         .map_err(|err| match err {
@@ -112,6 +113,7 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
             RefreshError::Store(err) => ApiError::internal(err),
         })?;
     let user = state
+        .store
         .users
         .find(issued.user_id)
         .await
@@ -119,7 +121,8 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
         .ok_or(ApiError::NotAuthenticated)?;
     if user.banned {
         state
-            .session_store
+            .store
+            .sessions
             .revoke(&issued.session_id)
             .await
             .map_err(ApiError::internal)?;
@@ -133,7 +136,8 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
             "a session from before the password changed tried to refresh; ended"
         );
         state
-            .session_store
+            .store
+            .sessions
             .revoke(&issued.session_id)
             .await
             .map_err(ApiError::internal)?;
@@ -171,7 +175,8 @@ pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResu
     };
     if let Some(session_id) = from_refresh.or_else(from_access) {
         state
-            .session_store
+            .store
+            .sessions
             .revoke(&session_id)
             .await
             .map_err(ApiError::internal)?;
@@ -199,7 +204,8 @@ pub async fn signout_everywhere(
 ) -> ApiResult<StatusCode> {
     let id = session::user_id(&claims.id)?;
     state
-        .session_store
+        .store
+        .sessions
         .revoke_all(id)
         .await
         .map_err(ApiError::internal)?;
@@ -264,6 +270,7 @@ pub async fn change_password(
     };
     let id = session::user_id(&claims.id)?;
     let user = state
+        .store
         .users
         .find(id)
         .await
@@ -281,6 +288,7 @@ pub async fn change_password(
     // Conditioned on the user as read: a concurrent change (another new password, a ban)
     // wins, and this one asks to try again.
     if !state
+        .store
         .users
         .set_password(&user, hash)
         .await
@@ -292,7 +300,7 @@ pub async fn change_password(
     }
     // Every earlier session is refused at refresh from now on (the credentials version
     // moved with the password); ending them here as well is eager, not what makes it so.
-    if let Err(err) = state.session_store.revoke_all(user.id).await {
+    if let Err(err) = state.store.sessions.revoke_all(user.id).await {
         tracing::error!(user.id = %user.id, error = %err, "password changed; ending the earlier sessions failed (refresh refuses them)");
     } else {
         tracing::info!(user.id = %user.id, "password changed; every session ended");

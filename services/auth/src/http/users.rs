@@ -12,10 +12,10 @@ use serde_json::Value;
 use tower_cookies::Cookies;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::domain::email::{Email, INVALID_EMAIL};
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::http::session::{self, ClientAddress, hash_error};
+use crate::state::AppState;
 use crate::store::{StoreError, UserDoc};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
@@ -89,6 +89,7 @@ pub async fn signup(
 
     let hash = state.passwords.hash(password).await.map_err(hash_error)?;
     let user = state
+        .store
         .users
         .insert(&email, hash)
         .await
@@ -139,6 +140,7 @@ pub async fn signin(
     state.limits.signin.check(&client)?;
     // The same answer for every email, account or not: nothing to enumerate.
     if let Some(wait) = state
+        .store
         .failures
         .locked_for(email.as_str())
         .await
@@ -148,6 +150,7 @@ pub async fn signin(
     }
 
     let user = state
+        .store
         .users
         .find_by_email(&email)
         .await
@@ -161,6 +164,7 @@ pub async fn signin(
     match user {
         Some(user) if valid => {
             state
+                .store
                 .failures
                 .clear(email.as_str())
                 .await
@@ -173,6 +177,7 @@ pub async fn signin(
         }
         _ => {
             state
+                .store
                 .failures
                 .record_failure(email.as_str())
                 .await
