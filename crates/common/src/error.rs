@@ -2,7 +2,8 @@
 //! `{"errors":[{"message":"…","field":"…"}]}`.
 //!
 //! Domain and store layers use their own `thiserror` enums and convert into [`ApiError`]
-//! at the handler boundary. Internal causes are logged once here and never sent to clients.
+//! at the handler boundary. Internal causes are never sent to clients: they ride on the
+//! response ([`ErrorCause`]) to the one line that logs the finished request.
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
@@ -176,11 +177,13 @@ fn is_store_unreachable(err: &anyhow::Error) -> bool {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(err) => tracing::error!(error = ?err, "internal error"),
-            Self::Unavailable(reason) => tracing::warn!(reason, "dependency unavailable"),
-            _ => {}
-        }
+        // Not logged here: the cause rides on the response to the finished request's line
+        // (`telemetry::log_finished`), so a failure is one line, with its cause.
+        let cause = match &self {
+            Self::Internal(err) => Some(format!("{err:?}")),
+            Self::Unavailable(reason) => Some(reason.clone()),
+            _ => None,
+        };
         let status = self.status();
         let retry_after = self.retry_after();
         let mut response = (
@@ -196,6 +199,9 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cookie"));
         }
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(ErrorCause(cause.into()));
+        }
         if let Some(after) = retry_after {
             // Whole seconds, rounded up: "0" would invite an immediate retry.
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -206,6 +212,11 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Why a request failed (a 500's cause, a 503's reason), carried on the response to the
+/// line that logs the finished request, never sent to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub std::sync::Arc<str>);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -278,6 +289,11 @@ mod tests {
             body,
             serde_json::json!({"errors":[{"message":"Something went wrong"}]})
         );
+        // The cause goes to the log line only.
+        let response =
+            ApiError::internal(anyhow::anyhow!("db password is hunter2")).into_response();
+        let cause = response.extensions().get::<ErrorCause>().unwrap();
+        assert!(cause.0.contains("hunter2"));
     }
 
     #[tokio::test]

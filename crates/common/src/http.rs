@@ -1,4 +1,5 @@
 //! The HTTP plumbing every service shares: the JSON body extractor with our error shape,
+//! ids from paths (a malformed one is a 404),
 //! the default layers (404/405 in JSON, body limit, timeout, tracing) and serving with
 //! graceful shutdown.
 
@@ -42,6 +43,17 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Debug, Clone, Copy, Default, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+/// Parses a record's id from a URL path. A malformed id cannot name an existing record,
+/// so it is a 404 "`what` not found", like an unknown one.
+pub fn parse_id(raw: &str, what: &str) -> Result<bson::oid::ObjectId, ApiError> {
+    raw.parse().map_err(|_| not_found(what))
+}
+
+/// The 404 for a record that does not exist.
+pub fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(format!("{what} not found"))
+}
 
 /// Adds what every service's router needs around its own routes. The body limit is not
 /// here: [`HttpServer::serve`] puts it around the whole service ([`with_body_limit`]).
@@ -145,6 +157,15 @@ mod tests {
             .header("content-type", "application/json")
             .body(body.into())
             .unwrap()
+    }
+
+    #[test]
+    fn malformed_ids_are_not_found() {
+        for raw in ["", "123", "zzzzzzzzzzzzzzzzzzzzzzzz", "../etc/passwd"] {
+            let err = parse_id(raw, "Ticket").err();
+            assert!(matches!(err, Some(ApiError::NotFound(_))), "{raw}");
+        }
+        assert!(parse_id("507f1f77bcf86cd799439011", "Ticket").is_ok());
     }
 
     #[tokio::test]

@@ -26,5 +26,6 @@ pub mod redrive;
 pub mod request_id;
 pub mod service;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod trace_context;

@@ -23,6 +23,7 @@ use crate::bus::Bus;
 use crate::events::{Envelope, Event};
 use crate::outbox::PendingEvent;
 use crate::shutdown::BackgroundTasks;
+use crate::store::StoreResult;
 
 /// What to do with a delivered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,19 +171,23 @@ impl<'a, S: Clone + Send + Sync + 'static> Subscriptions<'a, S> {
         }
     }
 
-    /// Consumes `E` with `handler(state, event)`.
+    /// Consumes `E` with `handler(state, event)`, which answers with an [`Outcome`] or a
+    /// [`Handled`].
     pub async fn on<E, F, Fut>(&mut self, handler: F) -> anyhow::Result<&mut Self>
     where
         E: Event,
         F: Fn(S, Envelope<E>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        Fut: Future<Output: Into<Outcome>> + Send + 'static,
     {
         let state = self.state.clone();
         let handle = spawn(
             self.bus,
             self.service,
             self.options,
-            move |event: Envelope<E>| handler(state.clone(), event),
+            move |event: Envelope<E>| {
+                let handled = handler(state.clone(), event);
+                async move { handled.await.into() }
+            },
             self.tasks.token(),
         )
         .await?;
@@ -491,6 +496,17 @@ fn redriven_for_another_service(message: &Message, service: &str) -> bool {
         .is_some_and(|target| target.as_str() != service)
 }
 
+/// A handler's answer written with `?`: `Err` is an answer reached early (a malformed id
+/// rejected, a store failure retried: [`crate::store::StoreError`] converts), `Ok` the
+/// answer at the end.
+pub type Handled = Result<Outcome, Outcome>;
+
+impl From<Handled> for Outcome {
+    fn from(handled: Handled) -> Self {
+        handled.unwrap_or_else(|early| early)
+    }
+}
+
 /// An id carried by an event. A malformed one can never be applied, so the message is
 /// rejected (dead-lettered) rather than retried.
 pub fn event_id(raw: &str, what: &str) -> Result<bson::oid::ObjectId, Outcome> {
@@ -543,6 +559,53 @@ impl VersionCheck {
     }
 }
 
+/// What [`apply_in_order`] did with a replica's update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The update was written.
+    Written,
+    /// It was not: the replica holds `known_version` of the record (`None`: not the
+    /// record at all), and `check` says what that means.
+    NotWritten {
+        check: VersionCheck,
+        known_version: Option<i64>,
+    },
+}
+
+impl Applied {
+    /// The listener's answer: ack what was written, otherwise as
+    /// [`VersionCheck::outcome_when_behind`], asking the owner for the record's state
+    /// (`resync(known_version)`) when the gap lasts.
+    pub fn outcome_when_behind(self, resync: impl FnOnce(Option<i64>) -> PendingEvent) -> Outcome {
+        match self {
+            Self::Written => Outcome::Ack,
+            Self::NotWritten {
+                check,
+                known_version,
+            } => check.outcome_when_behind(|| resync(known_version)),
+        }
+    }
+}
+
+/// Applies the update to version `incoming` of a replicated record in version order:
+/// `write` writes it only on top of the version before (true when it did); when it did
+/// not, `known_version` reads the version the replica holds, and [`VersionCheck`] says
+/// whether the update was applied already or an earlier one is missing.
+pub async fn apply_in_order(
+    incoming: i64,
+    write: impl Future<Output = StoreResult<bool>>,
+    known_version: impl Future<Output = StoreResult<Option<i64>>>,
+) -> StoreResult<Applied> {
+    if write.await? {
+        return Ok(Applied::Written);
+    }
+    let known_version = known_version.await?;
+    Ok(Applied::NotWritten {
+        check: VersionCheck::of(known_version, incoming),
+        known_version,
+    })
+}
+
 /// What a message says about the request that caused it (its headers): the request id
 /// and the trace the handling continues.
 struct Cause {
@@ -552,6 +615,7 @@ struct Cause {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -577,6 +641,36 @@ mod tests {
             VersionCheck::Apply.outcome_when_not_applied(),
             Outcome::Retry(Duration::ZERO)
         );
+    }
+
+    #[tokio::test]
+    async fn an_update_not_written_is_judged_by_the_version_read_back() {
+        let written = apply_in_order(4, async { Ok(true) }, async { Ok(Some(3)) }).await;
+        assert_eq!(written.unwrap(), Applied::Written);
+        let again = apply_in_order(4, async { Ok(false) }, async { Ok(Some(4)) }).await;
+        assert_eq!(
+            again.unwrap(),
+            Applied::NotWritten {
+                check: VersionCheck::AlreadyApplied,
+                known_version: Some(4)
+            }
+        );
+        let missing = apply_in_order(4, async { Ok(false) }, async { Ok(None) })
+            .await
+            .unwrap();
+        let resync = missing.outcome_when_behind(|known| {
+            assert_eq!(known, None);
+            PendingEvent::keyed(
+                "k",
+                crate::events::TicketResyncRequested {
+                    id: "t".into(),
+                    known_version: known,
+                    requested_by: "test".into(),
+                },
+            )
+        });
+        assert!(matches!(resync, Outcome::Behind { resync } if resync.len() == 1));
+        assert_eq!(Outcome::from(Handled::Err(Outcome::Ack)), Outcome::Ack);
     }
 
     #[test]

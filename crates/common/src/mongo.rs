@@ -1,14 +1,14 @@
-//! MongoDB connection, id parsing and error classification shared by the services.
+//! MongoDB connection, indexes, inserts decided by a unique index and error
+//! classification shared by the services.
 
 use std::time::Duration;
 
 use bson::Document;
-use bson::oid::ObjectId;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use crate::config::MongoConfig;
-use crate::error::ApiError;
+use crate::store::StoreResult;
 
 /// The client settings from `MONGO_URL`, with timeouts short enough that a dead database
 /// shows up in readiness checks and requests quickly instead of hanging. Fails only on a
@@ -125,28 +125,36 @@ pub async fn ensure_indexes<T: Send + Sync>(
     Ok(())
 }
 
-/// Parses an id from a URL path. A malformed id cannot name an existing record,
-/// so it is a 404 "`what` not found", like an unknown one.
-pub fn parse_id(raw: &str, what: &str) -> Result<ObjectId, ApiError> {
-    raw.parse().map_err(|_| not_found(what))
+/// What an insert guarded by a unique index did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The document is stored.
+    New,
+    /// One with the same unique key was there already; nothing was written.
+    Duplicate,
 }
 
-/// The 404 for a record that does not exist.
-pub fn not_found(what: &str) -> ApiError {
-    ApiError::NotFound(format!("{what} not found"))
+/// Inserts `document` unless one with its unique key exists: the one way the services
+/// let a unique index decide a race (an order for a held ticket, a payment recorded by
+/// the webhook and the charge at once, an email already in use).
+pub async fn insert_unless_duplicate<T: serde::Serialize + Send + Sync>(
+    collection: &Collection<T>,
+    document: &T,
+) -> StoreResult<Inserted> {
+    match collection.insert_one(document).await {
+        Ok(_) => Ok(Inserted::New),
+        Err(err) if is_duplicate_key(&err) => Ok(Inserted::Duplicate),
+        Err(err) => Err(err.into()),
+    }
 }
 
-/// Inserts `document` unless one with its unique key exists: true when inserted, false
-/// when it was there already (a replica seeing a record again, say).
+/// Inserts `document` unless it is there already: true when inserted (a replica seeing
+/// a record again is a duplicate).
 pub async fn insert_once<T: serde::Serialize + Send + Sync>(
     collection: &Collection<T>,
     document: &T,
-) -> mongodb::error::Result<bool> {
-    match collection.insert_one(document).await {
-        Ok(_) => Ok(true),
-        Err(err) if is_duplicate_key(&err) => Ok(false),
-        Err(err) => Err(err),
-    }
+) -> StoreResult<bool> {
+    Ok(insert_unless_duplicate(collection, document).await? == Inserted::New)
 }
 
 /// True when the write failed on a unique index (E11000).
@@ -160,19 +168,5 @@ pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
             .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
         ErrorKind::Command(e) => e.code == 11000,
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn malformed_ids_are_not_found() {
-        for raw in ["", "123", "zzzzzzzzzzzzzzzzzzzzzzzz", "../etc/passwd"] {
-            let err = parse_id(raw, "Ticket").err();
-            assert!(matches!(err, Some(ApiError::NotFound(_))), "{raw}");
-        }
-        assert!(parse_id("507f1f77bcf86cd799439011", "Ticket").is_ok());
     }
 }

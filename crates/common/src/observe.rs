@@ -62,7 +62,8 @@ async fn handle(
         route: route.as_ref().map_or("", MatchedPath::as_str),
         path: uri.path(),
     };
-    crate::telemetry::log_finished(response.status(), latency, Some(line));
+    let cause = crate::telemetry::cause_of(&response);
+    crate::telemetry::log_finished(response.status(), latency, Some(line), cause);
     response
 }
 

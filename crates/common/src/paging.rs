@@ -1,14 +1,20 @@
 //! Keyset paging for list endpoints: `?limit=&cursor=`, newest first, with a
 //! `Link: <…>; rel="next"` header when there is more.
 //!
-//! The cursor is the last id of the previous page; the next page is `_id < cursor` on an
+//! The cursor is the last id of the previous page ([`Page::fetch`] reads a page,
+//! [`Page::finish`] gives its `Link`); the next page is `_id < cursor` on an
 //! index ending in `_id`, so a page costs the same however deep it is.
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue, header};
 use bson::oid::ObjectId;
+use bson::{Document, doc};
+use futures::TryStreamExt;
+use mongodb::Collection;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorItem};
+use crate::store::StoreResult;
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -72,28 +78,62 @@ impl Page {
         self.limit + 1
     }
 
-    /// Trims a fetched batch to the page and gives the `Link` header for the next page.
+    /// One page (plus one) of the documents of `collection` matching `filter`, newest
+    /// first (by `_id`), from the cursor on.
+    pub async fn fetch<T>(
+        &self,
+        collection: &Collection<T>,
+        mut filter: Document,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: DeserializeOwned + Send + Sync,
+    {
+        if let Some(cursor) = self.cursor {
+            filter.insert("_id", doc! {"$lt": cursor});
+        }
+        Ok(collection
+            .find(filter)
+            .sort(doc! {"_id": -1})
+            .limit(self.fetch_limit())
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Trims a fetched batch to the page and gives the headers with the `Link` to the
+    /// next page, if there is one. `path` may carry a query of its own (filters the next
+    /// page keeps).
     pub fn finish<T>(
         &self,
         mut items: Vec<T>,
         path: &str,
         id_of: impl Fn(&T) -> ObjectId,
-    ) -> (Vec<T>, Option<HeaderValue>) {
+    ) -> (Vec<T>, HeaderMap) {
         let more = items.len() as i64 > self.limit;
         items.truncate(self.limit as usize);
+        let separator = if path.contains('?') { '&' } else { '?' };
         let link = more
             .then(|| items.last().map(&id_of))
             .flatten()
             .and_then(|last| {
                 HeaderValue::from_str(&format!(
-                    "<{path}?limit={}&cursor={}>; rel=\"next\"",
+                    "<{path}{separator}limit={}&cursor={}>; rel=\"next\"",
                     self.limit,
                     last.to_hex()
                 ))
                 .ok()
             });
-        (items, link)
+        (items, link_header(link))
     }
+}
+
+/// The response headers with `Link: <…>; rel="next"` when there is a next page.
+pub fn link_header(next: Option<HeaderValue>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(link) = next {
+        headers.insert(header::LINK, link);
+    }
+    headers
 }
 
 #[cfg(test)]
@@ -123,17 +163,24 @@ mod tests {
     fn a_next_link_only_when_there_is_more() {
         let page = query(Some("2"), None).parse().unwrap();
         let ids: Vec<ObjectId> = (0..3).map(|_| ObjectId::new()).collect();
-        let (items, link) = page.finish(ids.clone(), "/api/tickets", |id| *id);
+        let (items, headers) = page.finish(ids.clone(), "/api/tickets", |id| *id);
         assert_eq!(items.len(), 2);
-        let link = link.unwrap();
         assert_eq!(
-            link.to_str().unwrap(),
+            headers[header::LINK].to_str().unwrap(),
             format!(
                 "</api/tickets?limit=2&cursor={}>; rel=\"next\"",
                 ids[1].to_hex()
             )
         );
-        let (_, link) = page.finish(ids[..2].to_vec(), "/api/tickets", |id| *id);
-        assert!(link.is_none());
+        let (_, headers) = page.finish(ids.clone(), "/api/tickets/mine?status=sold", |id| *id);
+        assert_eq!(
+            headers[header::LINK].to_str().unwrap(),
+            format!(
+                "</api/tickets/mine?status=sold&limit=2&cursor={}>; rel=\"next\"",
+                ids[1].to_hex()
+            )
+        );
+        let (_, headers) = page.finish(ids[..2].to_vec(), "/api/tickets", |id| *id);
+        assert!(headers.get(header::LINK).is_none());
     }
 }

@@ -118,9 +118,8 @@ pub fn init_for_tests() {
 
 /// As [`crate::observe`] for the services, as tower-http layers (the web client): a span
 /// per request ([`request_span`]) and one line when it ends ([`log_finished`]). A 5xx is
-/// logged once, at error level with its cause, where it is made
-/// (`error::ApiError`); here it is a warning line like any other finished request, and
-/// tower-http's own "response failed" line is off.
+/// logged once, on that line with its cause (`error::ErrorCause`); tower-http's own
+/// "response failed" line is off.
 pub fn http_trace_layer() -> TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     RequestSpan,
@@ -181,8 +180,16 @@ pub struct RecordResponse;
 
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &Span) {
-        log_finished(response.status(), latency, None);
+        log_finished(response.status(), latency, None, cause_of(response));
     }
+}
+
+/// The cause an [`crate::error::ApiError`] put on its response, if any.
+pub fn cause_of<B>(response: &Response<B>) -> Option<&str> {
+    response
+        .extensions()
+        .get::<crate::error::ErrorCause>()
+        .map(|cause| &*cause.0)
 }
 
 /// What a finished request's line says about the request when it has no span to say it.
@@ -197,7 +204,8 @@ pub struct RequestLine<'a> {
 /// traffic and are counted by the metrics anyway, so their line is at debug
 /// (`RUST_LOG=debug` shows it): formatting and writing a line per request costs more than
 /// answering `currentuser` (`make bench`). Client errors are at info, server errors a
-/// warning. Status and latency go on this line, not on the span: recording a field on a
+/// warning with their cause (`error`), a 500 an error: the one line a failure leaves.
+/// Status and latency go on this line, not on the span: recording a field on a
 /// span re-parses and re-writes all its fields in the JSON format. `request` names the
 /// request when the line is not inside its span (the values are only read when the line
 /// is written).
@@ -205,19 +213,31 @@ pub fn log_finished(
     status: axum::http::StatusCode,
     latency: Duration,
     request: Option<RequestLine<'_>>,
+    cause: Option<&str>,
 ) {
     let latency_ms = latency.as_millis() as u64;
     let code = status.as_u16();
     let method = request.map(|r| r.method);
     let route = request.map(|r| r.route);
     let path = request.map(|r| r.path);
-    if status.is_server_error() {
+    if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(
+            status = code,
+            latency_ms,
+            method,
+            route,
+            path,
+            error = cause,
+            "request failed"
+        );
+    } else if status.is_server_error() {
         tracing::warn!(
             status = code,
             latency_ms,
             method,
             route,
             path,
+            error = cause,
             "request failed"
         );
     } else if status.is_client_error() {

@@ -312,17 +312,25 @@ impl TicketReplica {
             removed: false,
         }
     }
+}
 
-    pub fn from_created(id: ObjectId, e: TicketCreated) -> Self {
+/// A ticket seen for the first time (`ticket.created`), by the id the event carries.
+impl From<(ObjectId, TicketCreated)> for TicketReplica {
+    fn from((id, e): (ObjectId, TicketCreated)) -> Self {
         Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
+}
 
-    pub fn from_updated(id: ObjectId, e: TicketUpdated) -> Self {
+/// A ticket's next version (`ticket.updated`).
+impl From<(ObjectId, TicketUpdated)> for TicketReplica {
+    fn from((id, e): (ObjectId, TicketUpdated)) -> Self {
         Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
     }
+}
 
-    /// A snapshot, which says whether the ticket is off sale.
-    pub fn from_snapshot(id: ObjectId, e: common::events::TicketSnapshot) -> Self {
+/// A ticket's whole state (`ticket.snapshot`), which says whether it is off sale.
+impl From<(ObjectId, common::events::TicketSnapshot)> for TicketReplica {
+    fn from((id, e): (ObjectId, common::events::TicketSnapshot)) -> Self {
         Self {
             removed: e.removed,
             ..Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)

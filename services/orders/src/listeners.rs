@@ -10,7 +10,7 @@ use common::events::{
     CancelReason, Envelope, ExpirationComplete, OrderResyncRequested, PaymentCreated,
     PaymentRefunded, TicketCreated, TicketRemoved, TicketSnapshot, TicketUpdated, UserBanned,
 };
-use common::listener::{Outcome, Subscriptions, event_id};
+use common::listener::{Handled, Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
 
 use crate::domain::{PaymentReceived, Refund, TicketReplica};
@@ -25,21 +25,21 @@ pub async fn spawn_all(
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
     Subscriptions::new(bus, SERVICE, orders.clone(), tasks)
-        .on(on_ticket_created)
+        .on(ticket_created)
         .await?
-        .on(on_ticket_updated)
+        .on(ticket_updated)
         .await?
-        .on(on_ticket_snapshot)
+        .on(ticket_snapshot)
         .await?
-        .on(on_ticket_removed)
+        .on(ticket_removed)
         .await?
-        .on(on_expiration_complete)
+        .on(expiration_complete)
         .await?
-        .on(on_payment_created)
+        .on(payment_created)
         .await?
-        .on(on_payment_refunded)
+        .on(payment_refunded)
         .await?
-        .on(on_order_resync_requested)
+        .on(order_resync_requested)
         .await?;
     Ok(())
 }
@@ -53,98 +53,71 @@ pub async fn follow_bans(
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<BanList> {
     Subscriptions::new(bus, SERVICE, (orders.clone(), bans.clone()), tasks)
-        .on(on_user_banned)
+        .on(user_banned)
         .await?
-        .on(|(_, bans): (Transitions, BanStore), event| bans.on_unbanned(event))
+        .on(|(_, bans): (Transitions, BanStore), event| bans.user_unbanned(event))
         .await?;
     bans.watch(tasks).await
 }
 
-async fn on_user_banned(
+async fn user_banned(
     (orders, bans): (Transitions, BanStore),
     event: Envelope<UserBanned>,
-) -> Outcome {
+) -> Handled {
     let user_id = event.data.id.clone();
     // Recorded first: a redelivery after a partial cancel finds the rest still unpaid.
-    if let outcome @ (Outcome::Retry(_) | Outcome::Reject(_)) = bans.on_banned(event).await {
-        return outcome;
+    if let outcome @ (Outcome::Retry(_) | Outcome::Reject(_)) = bans.user_banned(event).await {
+        return Err(outcome);
     }
-    let unpaid = match orders.store.unpaid_of_user(&user_id).await {
-        Ok(unpaid) => unpaid,
-        Err(err) => return Outcome::retry_after_error(&err.into()),
-    };
-    for id in unpaid {
+    for id in orders.store.unpaid_of_user(&user_id).await? {
         if let Err(err) = orders.cancel(id, &user_id, CancelReason::Banned).await {
-            return Outcome::retry_after_error(&anyhow::anyhow!("cancelling order {id}: {err}"));
+            return Err(Outcome::retry_after_error(&anyhow::anyhow!(
+                "cancelling order {id}: {err}"
+            )));
         }
     }
-    Outcome::Ack
+    Ok(Outcome::Ack)
 }
 
-async fn on_ticket_created(orders: Transitions, event: Envelope<TicketCreated>) -> Outcome {
-    let data = event.data;
-    let id = match event_id(&data.id, "ticket") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
-    replica::created(&orders.store, TicketReplica::from_created(id, data)).await
+async fn ticket_created(orders: Transitions, event: Envelope<TicketCreated>) -> Handled {
+    let id = event_id(&event.data.id, "ticket")?;
+    replica::created(&orders.store, TicketReplica::from((id, event.data))).await
 }
 
-async fn on_ticket_updated(orders: Transitions, event: Envelope<TicketUpdated>) -> Outcome {
-    let data = event.data;
-    let id = match event_id(&data.id, "ticket") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
-    replica::updated(&orders.store, TicketReplica::from_updated(id, data)).await
+async fn ticket_updated(orders: Transitions, event: Envelope<TicketUpdated>) -> Handled {
+    let id = event_id(&event.data.id, "ticket")?;
+    replica::updated(&orders.store, TicketReplica::from((id, event.data))).await
 }
 
-async fn on_ticket_removed(orders: Transitions, event: Envelope<TicketRemoved>) -> Outcome {
-    let data = event.data;
-    let id = match event_id(&data.id, "ticket") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
-    replica::removed(&orders.store, id, data.version).await
+async fn ticket_removed(orders: Transitions, event: Envelope<TicketRemoved>) -> Handled {
+    let id = event_id(&event.data.id, "ticket")?;
+    replica::removed(&orders.store, id, event.data.version).await
 }
 
-async fn on_ticket_snapshot(orders: Transitions, event: Envelope<TicketSnapshot>) -> Outcome {
-    let data = event.data;
-    let id = match event_id(&data.id, "ticket") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
-    replica::snapshot(&orders.store, TicketReplica::from_snapshot(id, data)).await
+async fn ticket_snapshot(orders: Transitions, event: Envelope<TicketSnapshot>) -> Handled {
+    let id = event_id(&event.data.id, "ticket")?;
+    replica::snapshot(&orders.store, TicketReplica::from((id, event.data))).await
 }
 
-async fn on_expiration_complete(
-    orders: Transitions,
-    event: Envelope<ExpirationComplete>,
-) -> Outcome {
-    let id = match event_id(&event.data.order_id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
-    match orders.expire(id, None).await {
+async fn expiration_complete(orders: Transitions, event: Envelope<ExpirationComplete>) -> Handled {
+    let id = event_id(&event.data.order_id, "order")?;
+    Ok(match orders.expire(id, None).await {
         Ok(Expired::Cancelled | Expired::AlreadyFinal) => Outcome::Ack,
         // The deadline passed but a charge may still complete it: look again after the grace.
         Ok(Expired::NotYet(wait)) => Outcome::Retry(wait + Duration::from_millis(50)),
         Err(err) => err.into_outcome(Outcome::Reject(format!("unknown order {id}"))),
-    }
+    })
 }
 
-async fn on_payment_created(orders: Transitions, event: Envelope<PaymentCreated>) -> Outcome {
+async fn payment_created(orders: Transitions, event: Envelope<PaymentCreated>) -> Handled {
     let data = event.data;
-    let id = match event_id(&data.order_id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+    let id = event_id(&data.order_id, "order")?;
     let payment = PaymentReceived {
         id: data.id,
         amount_cents: data.amount_cents,
         currency: data.currency,
     };
-    match orders.pay(id, &payment).await {
+    Ok(match orders.pay(id, &payment).await {
         Ok(Paid::Completed | Paid::AlreadyCompleted) => Outcome::Ack,
         Ok(Paid::Refused(why)) => {
             // Not an error here: payments refunds every charge that did not complete its
@@ -153,41 +126,35 @@ async fn on_payment_created(orders: Transitions, event: Envelope<PaymentCreated>
             Outcome::Ack
         }
         Err(err) => err.into_outcome(Outcome::Reject(format!("unknown order {id}"))),
-    }
+    })
 }
 
-async fn on_payment_refunded(orders: Transitions, event: Envelope<PaymentRefunded>) -> Outcome {
+async fn payment_refunded(orders: Transitions, event: Envelope<PaymentRefunded>) -> Handled {
     let data = event.data;
-    let id = match event_id(&data.order_id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+    let id = event_id(&data.order_id, "order")?;
     let refund = Refund {
         payment_id: data.payment_id,
         amount_cents: data.amount_cents,
         currency: data.currency,
     };
-    match orders.store.record_refund(id, &refund).await {
-        Ok(true) => Outcome::Ack,
-        Ok(false) => Outcome::Reject(format!("refund for unknown order {id}")),
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+    Ok(if orders.store.record_refund(id, &refund).await? {
+        Outcome::Ack
+    } else {
+        Outcome::Reject(format!("refund for unknown order {id}"))
+    })
 }
 
 /// A service following orders lost track of one: announce its whole current state.
-async fn on_order_resync_requested(
+async fn order_resync_requested(
     orders: Transitions,
     event: Envelope<OrderResyncRequested>,
-) -> Outcome {
-    let id = match event_id(&event.data.id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+) -> Handled {
+    let id = event_id(&event.data.id, "order")?;
     tracing::info!(order.id = %id, by = event.data.requested_by, known = ?event.data.known_version, "order state requested");
-    match orders.announce(id).await {
+    Ok(match orders.announce(id).await {
         Ok(()) => Outcome::Ack,
         Err(err) => err.into_outcome(Outcome::Reject(format!(
             "state requested for unknown order {id}"
         ))),
-    }
+    })
 }

@@ -14,6 +14,7 @@ use bson::doc;
 use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
 use common::change::{ChangeError, Decision, change};
+use common::store::{StoreError, StoreResult};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,7 @@ impl Quota {
         &self,
         user_id: &str,
         order_id: ObjectId,
-    ) -> Result<bool, ChangeError<mongodb::error::Error>> {
+    ) -> Result<bool, ChangeError<StoreError>> {
         let empty = Buyer {
             key: key(user_id),
             places: Vec::new(),
@@ -113,7 +114,7 @@ impl Quota {
         &self,
         user_id: &str,
         order_id: ObjectId,
-    ) -> Result<(), ChangeError<mongodb::error::Error>> {
+    ) -> Result<(), ChangeError<StoreError>> {
         change(
             || self.load(user_id),
             |(buyer, _)| {
@@ -136,8 +137,8 @@ impl Quota {
 
     /// Replaces the places of the record as read, if it is still at that version (a whole
     /// new list: `$pull` with a condition silently removes nothing on FerretDB).
-    async fn save(&self, read: Buyer, places: Vec<Place>) -> mongodb::error::Result<bool> {
-        let places = bson::to_bson(&places).map_err(mongodb::error::Error::custom)?;
+    async fn save(&self, read: Buyer, places: Vec<Place>) -> StoreResult<bool> {
+        let places = bson::to_bson(&places)?;
         let written = self
             .buyers
             .update_one(
@@ -149,10 +150,7 @@ impl Quota {
     }
 
     /// The buyer's record, and for each of its orders in the store whether it is unpaid.
-    async fn load(
-        &self,
-        user_id: &str,
-    ) -> mongodb::error::Result<Option<(Buyer, HashMap<ObjectId, bool>)>> {
+    async fn load(&self, user_id: &str) -> StoreResult<Option<(Buyer, HashMap<ObjectId, bool>)>> {
         let Some(buyer) = self.buyers.find_one(doc! {"_id": key(user_id)}).await? else {
             return Ok(None);
         };

@@ -5,59 +5,51 @@
 
 use bson::oid::ObjectId;
 use common::events::TicketResyncRequested;
-use common::listener::{Outcome, VersionCheck};
+use common::listener::{Handled, Outcome, apply_in_order};
 use common::outbox::PendingEvent;
+use common::store::StoreResult;
 
 use crate::domain::TicketReplica;
 use crate::listeners::SERVICE;
 use crate::store::OrderStore;
 
 /// A ticket seen for the first time (or again: a redelivery changes nothing).
-pub async fn created(store: &OrderStore, ticket: TicketReplica) -> Outcome {
-    match store.insert_ticket(&ticket).await {
-        Ok(_) => Outcome::Ack,
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+pub async fn created(store: &OrderStore, ticket: TicketReplica) -> Handled {
+    store.insert_ticket(&ticket).await?;
+    Ok(Outcome::Ack)
 }
 
 /// The next version of a ticket, applied only on top of the one before it.
-pub async fn updated(store: &OrderStore, ticket: TicketReplica) -> Outcome {
-    match store.update_ticket(&ticket).await {
-        Ok(true) => Outcome::Ack,
-        Ok(false) => match store.find_ticket(ticket.id).await {
-            Ok(local) => {
-                let known_version = local.map(|t| t.version);
-                VersionCheck::of(known_version, ticket.version)
-                    .outcome_when_behind(|| resync_request(ticket.id, known_version))
-            }
-            Err(err) => Outcome::retry_after_error(&err.into()),
-        },
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+pub async fn updated(store: &OrderStore, ticket: TicketReplica) -> Handled {
+    let id = ticket.id;
+    let applied = apply_in_order(
+        ticket.version,
+        store.update_ticket(&ticket),
+        known_version(store, id),
+    )
+    .await?;
+    Ok(applied.outcome_when_behind(|known| resync_request(id, known)))
 }
 
 /// The ticket was taken off sale, at `version`: applied only on top of the version before.
-pub async fn removed(store: &OrderStore, id: ObjectId, version: i64) -> Outcome {
-    match store.remove_ticket(id, version).await {
-        Ok(true) => Outcome::Ack,
-        Ok(false) => match store.find_ticket(id).await {
-            Ok(local) => {
-                let known_version = local.map(|t| t.version);
-                VersionCheck::of(known_version, version)
-                    .outcome_when_behind(|| resync_request(id, known_version))
-            }
-            Err(err) => Outcome::retry_after_error(&err.into()),
-        },
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+pub async fn removed(store: &OrderStore, id: ObjectId, version: i64) -> Handled {
+    let applied = apply_in_order(
+        version,
+        store.remove_ticket(id, version),
+        known_version(store, id),
+    )
+    .await?;
+    Ok(applied.outcome_when_behind(|known| resync_request(id, known)))
 }
 
 /// The ticket's whole state: applied when newer than the replica's, whatever was missed.
-pub async fn snapshot(store: &OrderStore, ticket: TicketReplica) -> Outcome {
-    match store.apply_ticket_snapshot(&ticket).await {
-        Ok(()) => Outcome::Ack,
-        Err(err) => Outcome::retry_after_error(&err.into()),
-    }
+pub async fn snapshot(store: &OrderStore, ticket: TicketReplica) -> Handled {
+    store.apply_ticket_snapshot(&ticket).await?;
+    Ok(Outcome::Ack)
+}
+
+async fn known_version(store: &OrderStore, id: ObjectId) -> StoreResult<Option<i64>> {
+    Ok(store.find_ticket(id).await?.map(|ticket| ticket.version))
 }
 
 fn resync_request(id: ObjectId, known_version: Option<i64>) -> PendingEvent {

@@ -4,16 +4,17 @@
 use bson::oid::ObjectId;
 use bson::{Document, doc};
 use chrono::{DateTime, Utc};
-use common::mongo::{ensure_indexes, index};
+use common::mongo::{Inserted, ensure_indexes, index, insert_once, insert_unless_duplicate};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent, push_if_version};
 use common::paging::Page;
+use common::store::StoreResult;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 
 use crate::domain::{Order, Refund, TicketReplica};
 
 /// The `$set` that makes a replica's ticket `ticket`.
-fn replica_set(ticket: &TicketReplica) -> mongodb::error::Result<Document> {
+fn replica_set(ticket: &TicketReplica) -> StoreResult<Document> {
     Ok(doc! {"$set": {
         "title": &ticket.title,
         "priceCents": ticket.price_cents,
@@ -30,14 +31,6 @@ fn replica_set(ticket: &TicketReplica) -> mongodb::error::Result<Document> {
 /// index on it lets one insert decide a race for a ticket: exactly one active order per
 /// ticket, with no transaction, on MongoDB and FerretDB alike (docs/STORE-CONTRACT.md).
 const ACTIVE_TICKET_ID: &str = "activeTicketId";
-
-#[derive(Debug, thiserror::Error)]
-pub enum InsertError {
-    #[error("the ticket is held by another order")]
-    TicketHeld,
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
 
 #[derive(Clone)]
 pub struct OrderStore {
@@ -59,8 +52,8 @@ impl OrderStore {
         &self.orders
     }
 
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        ensure_indexes(
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        Ok(ensure_indexes(
             &self.orders,
             &[
                 index("one_active_order_per_ticket", doc! {ACTIVE_TICKET_ID: 1})
@@ -70,57 +63,38 @@ impl OrderStore {
                 index("unpaid_by_expiry", doc! {"status": 1, "expiresAt": 1}),
             ],
         )
-        .await
+        .await?)
     }
 
-    /// Places the order with its `order.created` event in one insert, which fails with
-    /// [`InsertError::TicketHeld`] when another active order holds the ticket.
-    pub async fn insert(&self, order: &Order) -> Result<(), InsertError> {
-        let mut document = bson::to_document(order).map_err(anyhow::Error::from)?;
+    /// Places the order with its `order.created` event in one insert:
+    /// [`Inserted::Duplicate`] (nothing written) when another active order holds the ticket.
+    pub async fn insert(&self, order: &Order) -> StoreResult<Inserted> {
+        let mut document = bson::to_document(order)?;
         document.insert(ACTIVE_TICKET_ID, &order.ticket.id);
         document.insert(PENDING_EVENTS, vec![order.status_event().to_bson()]);
-        match self
-            .orders
-            .clone_with_type::<Document>()
-            .insert_one(document)
-            .await
-        {
-            Ok(_) => {
-                self.outbox.notify();
-                Ok(())
-            }
-            Err(err) if common::mongo::is_duplicate_key(&err) => Err(InsertError::TicketHeld),
-            Err(err) => Err(InsertError::Other(err.into())),
+        let inserted =
+            insert_unless_duplicate(&self.orders.clone_with_type::<Document>(), &document).await?;
+        if inserted == Inserted::New {
+            self.outbox.notify();
         }
+        Ok(inserted)
     }
 
-    pub async fn find(&self, id: ObjectId) -> mongodb::error::Result<Option<Order>> {
-        self.orders.find_one(doc! {"_id": id}).await
+    pub async fn find(&self, id: ObjectId) -> StoreResult<Option<Order>> {
+        Ok(self.orders.find_one(doc! {"_id": id}).await?)
     }
 
     /// The order holding a ticket, if any.
-    pub async fn find_holder(&self, ticket_id: &str) -> mongodb::error::Result<Option<Order>> {
-        self.orders
+    pub async fn find_holder(&self, ticket_id: &str) -> StoreResult<Option<Order>> {
+        Ok(self
+            .orders
             .find_one(doc! {ACTIVE_TICKET_ID: ticket_id})
-            .await
+            .await?)
     }
 
-    pub async fn list_for_user(
-        &self,
-        user_id: &str,
-        page: &Page,
-    ) -> mongodb::error::Result<Vec<Order>> {
-        let mut filter = doc! {"userId": user_id};
-        if let Some(cursor) = page.cursor {
-            filter.insert("_id", doc! {"$lt": cursor});
-        }
-        self.orders
-            .find(filter)
-            .sort(doc! {"_id": -1})
-            .limit(page.fetch_limit())
-            .await?
-            .try_collect()
-            .await
+    /// A buyer's orders, newest first: one page (plus one).
+    pub async fn list_for_user(&self, user_id: &str, page: &Page) -> StoreResult<Vec<Order>> {
+        page.fetch(&self.orders, doc! {"userId": user_id}).await
     }
 
     /// Writes a transition if the order is still at `expected_version`, with its event.
@@ -130,7 +104,7 @@ impl OrderStore {
         expected_version: i64,
         changed: &Order,
         event: PendingEvent,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut set = doc! {"status": changed.status.as_str(), "version": changed.version};
         if let Some(payment_id) = &changed.payment_id {
             set.insert("paymentId", payment_id);
@@ -158,7 +132,7 @@ impl OrderStore {
     }
 
     /// The ids of a buyer's unpaid orders.
-    pub async fn unpaid_of_user(&self, user_id: &str) -> mongodb::error::Result<Vec<ObjectId>> {
+    pub async fn unpaid_of_user(&self, user_id: &str) -> StoreResult<Vec<ObjectId>> {
         let orders: Vec<Order> = self
             .orders
             .find(doc! {"userId": user_id, "status": "created"})
@@ -173,14 +147,14 @@ impl OrderStore {
         &self,
         before: DateTime<Utc>,
         limit: i64,
-    ) -> mongodb::error::Result<Vec<Order>> {
-        self.orders
+    ) -> StoreResult<Vec<Order>> {
+        Ok(self.orders
             .find(doc! {"status": "created", "expiresAt": {"$lt": bson::DateTime::from_chrono(before)}})
             .sort(doc! {"expiresAt": 1})
             .limit(limit)
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
     /// Publishes `event` about the order as read, only if it is still at that version (a
@@ -189,16 +163,12 @@ impl OrderStore {
         &self,
         read: &Order,
         event: PendingEvent,
-    ) -> mongodb::error::Result<bool> {
-        push_if_version(&self.orders, read.id, read.version, event, &self.outbox).await
+    ) -> StoreResult<bool> {
+        Ok(push_if_version(&self.orders, read.id, read.version, event, &self.outbox).await?)
     }
 
     /// Shows a refund on its order, once per refunded payment. False for an unknown order.
-    pub async fn record_refund(
-        &self,
-        id: ObjectId,
-        refund: &Refund,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn record_refund(&self, id: ObjectId, refund: &Refund) -> StoreResult<bool> {
         let result = self
             .orders
             .update_one(
@@ -213,21 +183,18 @@ impl OrderStore {
         Ok(self.find(id).await?.is_some())
     }
 
-    pub async fn find_ticket(&self, id: ObjectId) -> mongodb::error::Result<Option<TicketReplica>> {
-        self.tickets.find_one(doc! {"_id": id}).await
+    pub async fn find_ticket(&self, id: ObjectId) -> StoreResult<Option<TicketReplica>> {
+        Ok(self.tickets.find_one(doc! {"_id": id}).await?)
     }
 
     /// Adds a ticket seen for the first time; false when it is there already.
-    pub async fn insert_ticket(&self, ticket: &TicketReplica) -> mongodb::error::Result<bool> {
-        common::mongo::insert_once(&self.tickets, ticket).await
+    pub async fn insert_ticket(&self, ticket: &TicketReplica) -> StoreResult<bool> {
+        insert_once(&self.tickets, ticket).await
     }
 
     /// Applies a ticket's whole state when it is newer than the replica's (or the replica
     /// lacks the ticket).
-    pub async fn apply_ticket_snapshot(
-        &self,
-        ticket: &TicketReplica,
-    ) -> mongodb::error::Result<()> {
+    pub async fn apply_ticket_snapshot(&self, ticket: &TicketReplica) -> StoreResult<()> {
         let newer = self
             .tickets
             .update_one(
@@ -244,7 +211,7 @@ impl OrderStore {
 
     /// Marks a ticket off sale at `version`; false when the replica is not at the version
     /// just before it.
-    pub async fn remove_ticket(&self, id: ObjectId, version: i64) -> mongodb::error::Result<bool> {
+    pub async fn remove_ticket(&self, id: ObjectId, version: i64) -> StoreResult<bool> {
         let result = self
             .tickets
             .update_one(
@@ -257,7 +224,7 @@ impl OrderStore {
 
     /// Applies the next version of a ticket; false when the replica is not at the version
     /// just before it.
-    pub async fn update_ticket(&self, ticket: &TicketReplica) -> mongodb::error::Result<bool> {
+    pub async fn update_ticket(&self, ticket: &TicketReplica) -> StoreResult<bool> {
         let result = self
             .tickets
             .update_one(

@@ -9,11 +9,12 @@ use bson::oid::ObjectId;
 use chrono::Utc;
 use common::change::{ChangeError, Decision, change_from};
 use common::events::CancelReason;
+use common::store::StoreError;
 
 use crate::domain::{CancelError, Completion, Expiry, Order, PaymentReceived, Transition};
 use crate::store::OrderStore;
 
-pub type Result<T> = std::result::Result<T, ChangeError<mongodb::error::Error>>;
+pub type Result<T> = std::result::Result<T, ChangeError<StoreError>>;
 
 /// The rules an order's life depends on besides its own state.
 #[derive(Debug, Clone)]

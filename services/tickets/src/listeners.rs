@@ -8,7 +8,7 @@ use common::events::{
     Envelope, OrderCancelled, OrderCompleted, OrderCreated, OrderResyncRequested, OrderSnapshot,
     TicketResyncRequested,
 };
-use common::listener::{Outcome, Subscriptions, event_id};
+use common::listener::{Handled, Outcome, Subscriptions, event_id};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
@@ -23,15 +23,15 @@ pub async fn spawn_all(
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
     Subscriptions::new(bus, SERVICE, store.clone(), tasks)
-        .on(on_order_created)
+        .on(order_created)
         .await?
-        .on(on_order_cancelled)
+        .on(order_cancelled)
         .await?
-        .on(on_order_completed)
+        .on(order_completed)
         .await?
-        .on(on_order_snapshot)
+        .on(order_snapshot)
         .await?
-        .on(on_ticket_resync_requested)
+        .on(ticket_resync_requested)
         .await?;
     Ok(())
 }
@@ -51,40 +51,40 @@ enum Write {
     Announce(PendingEvent),
 }
 
-async fn on_order_created(store: TicketStore, event: Envelope<OrderCreated>) -> Outcome {
+async fn order_created(store: TicketStore, event: Envelope<OrderCreated>) -> Handled {
     let order = event.data;
     reserve(&store, order.id, &order.ticket.id, order.ticket.price_cents).await
 }
 
 /// The holding order was paid: the ticket is sold, for the price it was reserved at.
-async fn on_order_completed(store: TicketStore, event: Envelope<OrderCompleted>) -> Outcome {
+async fn order_completed(store: TicketStore, event: Envelope<OrderCompleted>) -> Handled {
     sell(&store, event.data.id, &event.data.ticket.id).await
 }
 
-async fn on_order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>) -> Outcome {
+async fn order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>) -> Handled {
     release(&store, event.data.id, &event.data.ticket.id).await
 }
 
 /// An order's whole state, asked for when this service lost track of it: a live order
 /// holds its ticket, a cancelled one releases it, as their events would have.
-async fn on_order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> Outcome {
+async fn order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> Handled {
     let order = event.data;
     let (ticket_id, price_cents) = (&order.ticket.id, order.ticket.price_cents);
     match order.status.as_str() {
         "cancelled" => release(&store, order.id, ticket_id).await,
-        "complete" => match reserve(&store, order.id.clone(), ticket_id, price_cents).await {
+        "complete" => match reserve(&store, order.id.clone(), ticket_id, price_cents).await? {
             Outcome::Ack => sell(&store, order.id, ticket_id).await,
-            outcome => outcome,
+            outcome => Ok(outcome),
         },
         _ => reserve(&store, order.id, ticket_id, price_cents).await,
     }
 }
 
 /// A replica lost track of a ticket: announce its whole current state.
-async fn on_ticket_resync_requested(
+async fn ticket_resync_requested(
     store: TicketStore,
     event: Envelope<TicketResyncRequested>,
-) -> Outcome {
+) -> Handled {
     let request = event.data;
     tracing::info!(ticket.id = request.id, by = request.requested_by, known = ?request.known_version, "ticket state requested");
     apply(&store, &request.id, |ticket| {
@@ -98,7 +98,7 @@ async fn reserve(
     order_id: String,
     ticket_id: &str,
     price_cents: i64,
-) -> Outcome {
+) -> Handled {
     apply(store, ticket_id, |ticket| {
         match ticket.reserve(&order_id, price_cents) {
             Reserve::Apply(reserved) => Decision::Write(
@@ -138,7 +138,7 @@ fn order_state_request(order_id: &str, ticket: &Ticket) -> PendingEvent {
     )
 }
 
-async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Handled {
     apply(store, ticket_id, |ticket| match ticket.sell(&order_id) {
         Sell::Apply(sold) => Decision::Write(
             Write::Save {
@@ -161,7 +161,7 @@ async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome
     .await
 }
 
-async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Outcome {
+async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Handled {
     apply(store, ticket_id, |ticket| match ticket.release(&order_id) {
         Release::Apply(free) => Decision::Write(
             Write::Save {
@@ -182,11 +182,8 @@ async fn apply(
     store: &TicketStore,
     ticket_id: &str,
     decide: impl Fn(&Ticket) -> Decision<Write, Outcome>,
-) -> Outcome {
-    let id = match event_id(ticket_id, "ticket") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+) -> Handled {
+    let id = event_id(ticket_id, "ticket")?;
     let written = change(
         || store.find(id),
         decide,
@@ -204,7 +201,7 @@ async fn apply(
         },
     )
     .await;
-    written.unwrap_or_else(|err| {
+    Ok(written.unwrap_or_else(|err| {
         err.into_outcome(Outcome::Reject(format!("unknown ticket {ticket_id}")))
-    })
+    }))
 }

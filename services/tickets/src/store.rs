@@ -8,6 +8,7 @@ use bson::{Document, doc};
 use common::mongo::{ensure_indexes, index};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent, push_if_version};
 use common::paging::Page;
+use common::store::StoreResult;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 
@@ -131,8 +132,8 @@ impl TicketStore {
     /// a city or matching words: one index per sort and shape, equality fields first. The
     /// remaining filters (price or date range, removed, hidden sellers) are checked on the
     /// index's documents. Sellers read theirs by `userId`.
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        ensure_indexes(
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        Ok(ensure_indexes(
             &self.tickets,
             &[
                 index("available_newest_first", doc! {"orderId": 1, "_id": -1}),
@@ -171,11 +172,11 @@ impl TicketStore {
                 index("by_seller_newest_first", doc! {"userId": 1, "_id": -1}),
             ],
         )
-        .await
+        .await?)
     }
 
     /// Inserts a new ticket with its `ticket.created` event.
-    pub async fn insert(&self, ticket: &Ticket) -> anyhow::Result<()> {
+    pub async fn insert(&self, ticket: &Ticket) -> StoreResult<()> {
         let mut document = bson::to_document(ticket)?;
         document.extend(derived(ticket));
         let event = PendingEvent::new(ticket.created_event());
@@ -188,8 +189,8 @@ impl TicketStore {
         Ok(())
     }
 
-    pub async fn find(&self, id: ObjectId) -> mongodb::error::Result<Option<Ticket>> {
-        self.tickets.find_one(doc! {"_id": id}).await
+    pub async fn find(&self, id: ObjectId) -> StoreResult<Option<Ticket>> {
+        Ok(self.tickets.find_one(doc! {"_id": id}).await?)
     }
 
     /// Free tickets matching `search`, in its order, one page plus one (to detect the next
@@ -198,7 +199,7 @@ impl TicketStore {
         &self,
         search: &Search,
         hidden_sellers: &HashSet<String>,
-    ) -> mongodb::error::Result<Vec<Ticket>> {
+    ) -> StoreResult<Vec<Ticket>> {
         let mut filter = doc! {"orderId": null, "removedAt": null};
         match search.words.as_slice() {
             [] => {}
@@ -240,19 +241,20 @@ impl TicketStore {
             let after = search.sort.after(key, id);
             filter = doc! {"$and": [filter, after]};
         }
-        self.tickets
+        Ok(self
+            .tickets
             .find(filter)
             .sort(search.sort.order())
             .limit(search.limit + 1)
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
     /// Writes the search fields of tickets stored before they existed, each conditioned on
     /// the version read (a ticket changed meanwhile got them from that change). Run at
     /// start-up; idempotent.
-    pub async fn backfill_search_fields(&self) -> mongodb::error::Result<u64> {
+    pub async fn backfill_search_fields(&self) -> StoreResult<u64> {
         let mut written = 0;
         let mut stalled = 0;
         while stalled < 3 {
@@ -291,7 +293,7 @@ impl TicketStore {
         user_id: &str,
         state: Option<State>,
         page: &Page,
-    ) -> mongodb::error::Result<Vec<Ticket>> {
+    ) -> StoreResult<Vec<Ticket>> {
         let mut filter = doc! {"userId": user_id, "removedAt": null};
         match state {
             None | Some(State::Removed) => {}
@@ -306,16 +308,7 @@ impl TicketStore {
                 filter.insert("soldForCents", doc! {"$ne": null});
             }
         }
-        if let Some(cursor) = page.cursor {
-            filter.insert("_id", doc! {"$lt": cursor});
-        }
-        self.tickets
-            .find(filter)
-            .sort(doc! {"_id": -1})
-            .limit(page.fetch_limit())
-            .await?
-            .try_collect()
-            .await
+        page.fetch(&self.tickets, filter).await
     }
 
     /// Writes `changed` if the stored ticket is still at `expected_version`, with `event`
@@ -330,7 +323,7 @@ impl TicketStore {
         changed: &Ticket,
         event: PendingEvent,
         released: Option<&str>,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut filter = doc! {"_id": changed.id, "version": expected_version};
         if let Some(holder) = &changed.order_id {
             filter.insert(RELEASED_ORDER_IDS, doc! {"$nin": [holder]});
@@ -370,19 +363,15 @@ impl TicketStore {
         &self,
         read: &Ticket,
         event: PendingEvent,
-    ) -> mongodb::error::Result<bool> {
-        push_if_version(&self.tickets, read.id, read.version, event, &self.outbox).await
+    ) -> StoreResult<bool> {
+        Ok(push_if_version(&self.tickets, read.id, read.version, event, &self.outbox).await?)
     }
 
     /// Records that an order not holding the ticket was cancelled (no version change, no
     /// event), so its late creation will not reserve the ticket. Conditioned on the ticket
     /// as read: if it was reserved meanwhile (by this very order, say), nothing is written
     /// and the caller decides again. False when it was not as read.
-    pub async fn remember_release(
-        &self,
-        read: &Ticket,
-        order_id: &str,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn remember_release(&self, read: &Ticket, order_id: &str) -> StoreResult<bool> {
         let result = self
             .tickets
             .update_one(

@@ -89,7 +89,7 @@ impl BanStore {
         user_id: &str,
         banned: bool,
         version: i64,
-    ) -> mongodb::error::Result<bool> {
+    ) -> crate::store::StoreResult<bool> {
         let newer = self
             .bans
             .update_one(
@@ -110,7 +110,7 @@ impl BanStore {
         crate::mongo::insert_once(&self.bans, &record).await
     }
 
-    pub async fn banned_ids(&self) -> mongodb::error::Result<HashSet<String>> {
+    pub async fn banned_ids(&self) -> crate::store::StoreResult<HashSet<String>> {
         let records: Vec<BanDoc> = self
             .bans
             .find(doc! {"banned": true})
@@ -132,9 +132,9 @@ impl BanStore {
         tasks: &mut BackgroundTasks,
     ) -> anyhow::Result<BanList> {
         Subscriptions::new(bus, service, self.clone(), tasks)
-            .on(Self::on_banned)
+            .on(Self::user_banned)
             .await?
-            .on(Self::on_unbanned)
+            .on(Self::user_unbanned)
             .await?;
         self.watch(tasks).await
     }
@@ -167,19 +167,19 @@ impl BanStore {
     }
 
     /// The handler of `user.banned`.
-    pub async fn on_banned(self, event: Envelope<UserBanned>) -> Outcome {
+    pub async fn user_banned(self, event: Envelope<UserBanned>) -> Outcome {
         self.record(&event.data.id, true, event.data.version).await
     }
 
     /// The handler of `user.unbanned`.
-    pub async fn on_unbanned(self, event: Envelope<UserUnbanned>) -> Outcome {
+    pub async fn user_unbanned(self, event: Envelope<UserUnbanned>) -> Outcome {
         self.record(&event.data.id, false, event.data.version).await
     }
 
     async fn record(&self, user_id: &str, banned: bool, version: i64) -> Outcome {
         match self.apply(user_id, banned, version).await {
             Ok(_) => Outcome::Ack,
-            Err(err) => Outcome::retry_after_error(&err.into()),
+            Err(err) => err.into(),
         }
     }
 }

@@ -88,8 +88,7 @@ async fn set_banned(
             .store
             .sessions
             .revoke_all(id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
     }
     tracing::info!(user.id = %id, banned, by = %admin.id, "ban changed");
     Ok(StatusCode::NO_CONTENT)

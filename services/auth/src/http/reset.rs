@@ -27,7 +27,6 @@ use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::domain::reset::{self, INVALID_TOKEN, ResetToken};
 use crate::http::session::{ClientAddress, hash_error};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 /// What `password-reset` answers, whatever the email.
 pub const RESET_REQUESTED: &str =
@@ -115,7 +114,6 @@ async fn issue(state: AppState, email: Email) {
             users
                 .request_password_reset(&read, token, expires_at)
                 .await
-                .map_err(StoreError::from)
         },
     )
     .await;
@@ -181,8 +179,7 @@ pub async fn confirm_reset(
         .store
         .users
         .find_by_reset_token(&token_hash)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(invalid)?;
     let unexpired = user
         .password_reset
@@ -204,15 +201,13 @@ pub async fn confirm_reset(
         .store
         .users
         .reset_password(user.id, &token_hash, hash, bson::DateTime::now())
-        .await
-        .map_err(ApiError::internal)?
+        .await?
     {
         let banned = state
             .store
             .users
             .find(user.id)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .is_some_and(|now| now.banned);
         return Err(if banned {
             ApiError::Forbidden(SUSPENDED.into())

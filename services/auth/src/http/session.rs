@@ -27,14 +27,12 @@ pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiRe
         .store
         .sessions
         .start(user.id, user.credentials_version, state.refresh_ttl)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let now = state
         .store
         .users
         .find(user.id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let refusal = match &now {
         None => Some(ApiError::NotAuthenticated),
         Some(now) if now.banned => Some(ApiError::Forbidden(SUSPENDED.into())),

@@ -110,22 +110,20 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
                 tracing::warn!("a refresh token was used twice; its session is revoked");
                 ApiError::NotAuthenticated
             }
-            RefreshError::Store(err) => ApiError::internal(err),
+            RefreshError::Store(err) => err.into(),
         })?;
     let user = state
         .store
         .users
         .find(issued.user_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(ApiError::NotAuthenticated)?;
     if user.banned {
         state
             .store
             .sessions
             .revoke(&issued.session_id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         return Err(ApiError::Forbidden(SUSPENDED.into()));
     }
     // A session started under an earlier password (a change or a reset since): refused
@@ -139,8 +137,7 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
             .store
             .sessions
             .revoke(&issued.session_id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         return Err(ApiError::NotAuthenticated);
     }
     session::set_cookies(state, cookies, &user, &issued)?;
@@ -178,8 +175,7 @@ pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResu
             .store
             .sessions
             .revoke(&session_id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
     }
     clear_cookies(&state, &cookies);
     Ok(StatusCode::NO_CONTENT)
@@ -207,8 +203,7 @@ pub async fn signout_everywhere(
         .store
         .sessions
         .revoke_all(id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     clear_cookies(&state, &cookies);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -273,8 +268,7 @@ pub async fn change_password(
         .store
         .users
         .find(id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(ApiError::NotAuthenticated)?;
     let valid = state
         .passwords
@@ -291,8 +285,7 @@ pub async fn change_password(
         .store
         .users
         .set_password(&user, hash)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
     {
         return Err(ApiError::Conflict(
             "The account changed meanwhile; please try again".into(),

@@ -16,7 +16,7 @@ use crate::domain::email::{Email, INVALID_EMAIL};
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::http::session::{self, ClientAddress, hash_error};
 use crate::state::AppState;
-use crate::store::{StoreError, UserDoc};
+use crate::store::UserDoc;
 
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
 const LOCKED: &str = "Too many failed sign-ins for this email; please wait before trying again";
@@ -92,11 +92,8 @@ pub async fn signup(
         .store
         .users
         .insert(&email, hash)
-        .await
-        .map_err(|err| match err {
-            StoreError::EmailTaken => ApiError::Conflict("Email is already in use".into()),
-            other => ApiError::internal(other),
-        })?;
+        .await?
+        .ok_or_else(|| ApiError::Conflict("Email is already in use".into()))?;
     tracing::info!(user.id = %user.id, "user signed up");
     session::start(&state, &cookies, &user).await?;
     Ok((StatusCode::CREATED, Json(UserResponse::from(&user))))
@@ -143,8 +140,7 @@ pub async fn signin(
         .store
         .failures
         .locked_for(email.as_str())
-        .await
-        .map_err(ApiError::internal)?
+        .await?
     {
         return Err(ApiError::TooManyRequests(LOCKED.into(), wait));
     }
@@ -153,8 +149,7 @@ pub async fn signin(
         .store
         .users
         .find_by_email(&email)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let hash = user.as_ref().map(|u| u.password_hash.as_str());
     let valid = state
         .passwords
@@ -167,8 +162,7 @@ pub async fn signin(
                 .store
                 .failures
                 .clear(email.as_str())
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             if user.banned {
                 return Err(ApiError::Forbidden(SUSPENDED.into()));
             }
@@ -180,8 +174,7 @@ pub async fn signin(
                 .store
                 .failures
                 .record_failure(email.as_str())
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()))
         }
     }

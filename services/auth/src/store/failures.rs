@@ -10,6 +10,8 @@
 
 use bson::doc;
 use chrono::Utc;
+use common::mongo::insert_once;
+use common::store::StoreResult;
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 
@@ -30,18 +32,15 @@ impl FailureStore {
     }
 
     /// How long sign-in of `email` stays locked, if it is.
-    pub async fn locked_for(
-        &self,
-        email: &str,
-    ) -> mongodb::error::Result<Option<std::time::Duration>> {
+    pub async fn locked_for(&self, email: &str) -> StoreResult<Option<std::time::Duration>> {
         let record = self.failures.find_one(doc! {"_id": email}).await?;
         Ok(record.and_then(|record| record.locked_for(Utc::now())))
     }
 
     /// Counts a failure, and locks the email when it reaches the maximum.
-    pub async fn record_failure(&self, email: &str) -> mongodb::error::Result<()> {
+    pub async fn record_failure(&self, email: &str) -> StoreResult<()> {
         let now = Utc::now();
-        common::mongo::insert_once(&self.failures, &Failures::new(email, now)).await?;
+        insert_once(&self.failures, &Failures::new(email, now)).await?;
         let window = chrono::Duration::from_std(self.rule.window).unwrap_or(chrono::Duration::MAX);
         let window_start = now.checked_sub_signed(window).unwrap_or(now);
         self.failures
@@ -83,7 +82,7 @@ impl FailureStore {
     /// A password reset lifts a lock in force and forgets the failures: whoever reset the
     /// password holds the email, and this is how a locked-out user gets back in. The
     /// number of past locks is kept, so the next lock still lasts longer.
-    pub async fn unlock(&self, email: &str) -> mongodb::error::Result<()> {
+    pub async fn unlock(&self, email: &str) -> StoreResult<()> {
         self.failures
             .update_one(
                 doc! {"_id": email},
@@ -95,7 +94,7 @@ impl FailureStore {
 
     /// A successful sign-in forgets the failures (a lock in force is checked before the
     /// password, so it is never lifted this way), and keeps the number of past locks.
-    pub async fn clear(&self, email: &str) -> mongodb::error::Result<()> {
+    pub async fn clear(&self, email: &str) -> StoreResult<()> {
         self.failures
             .update_one(doc! {"_id": email}, doc! {"$set": {"count": 0}})
             .await?;

@@ -6,7 +6,7 @@ mod users;
 
 pub use failures::FailureStore;
 pub use sessions::{Issued, RefreshError, SessionStore};
-pub use users::{StoreError, UserDoc, UserStore};
+pub use users::{UserDoc, UserStore};
 
 /// Auth's collections, one store each: they share nothing but the database.
 #[derive(Clone)]

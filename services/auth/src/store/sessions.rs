@@ -11,6 +11,7 @@ use bson::doc;
 use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
 use common::mongo::{ensure_indexes, index};
+use common::store::{StoreError, StoreResult};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,7 +62,13 @@ pub enum RefreshError {
     #[error("refresh token reused; the session is revoked")]
     Reused,
     #[error(transparent)]
-    Store(#[from] mongodb::error::Error),
+    Store(#[from] StoreError),
+}
+
+impl From<mongodb::error::Error> for RefreshError {
+    fn from(err: mongodb::error::Error) -> Self {
+        Self::Store(err.into())
+    }
 }
 
 #[derive(Clone)]
@@ -76,8 +83,8 @@ impl SessionStore {
         }
     }
 
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        ensure_indexes(&self.sessions, &[index("by_user", doc! {"userId": 1})]).await
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        Ok(ensure_indexes(&self.sessions, &[index("by_user", doc! {"userId": 1})]).await?)
     }
 
     /// Starts a session for the user under the credentials version its password was
@@ -87,7 +94,7 @@ impl SessionStore {
         user_id: ObjectId,
         credentials_version: i64,
         ttl: std::time::Duration,
-    ) -> mongodb::error::Result<Issued> {
+    ) -> StoreResult<Issued> {
         let now = Utc::now();
         let session_id = uuid::Uuid::new_v4().simple().to_string();
         let (secret, token_hash) = new_secret();
@@ -160,7 +167,7 @@ impl SessionStore {
         token.split_once('.').map(|(id, _)| id)
     }
 
-    pub async fn revoke(&self, session_id: &str) -> mongodb::error::Result<()> {
+    pub async fn revoke(&self, session_id: &str) -> StoreResult<()> {
         self.sessions
             .update_one(doc! {"_id": session_id}, doc! {"$set": {"revoked": true}})
             .await?;
@@ -168,7 +175,7 @@ impl SessionStore {
     }
 
     /// Ends every session of the user (sign-out everywhere, a new password, a ban).
-    pub async fn revoke_all(&self, user_id: ObjectId) -> mongodb::error::Result<()> {
+    pub async fn revoke_all(&self, user_id: ObjectId) -> StoreResult<()> {
         self.sessions
             .update_many(
                 doc! {"userId": user_id, "revoked": false},

@@ -2,7 +2,8 @@
 
 use bson::oid::ObjectId;
 use bson::{Document, doc};
-use common::mongo::{ensure_indexes, index};
+use common::mongo::{Inserted, ensure_indexes, index, insert_unless_duplicate};
+use common::store::StoreResult;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
@@ -53,14 +54,6 @@ const RESET_TOKEN_HASH: &str = "passwordReset.tokenHash";
 const RESET_EXPIRES_AT: &str = "passwordReset.expiresAt";
 const CREDENTIALS_VERSION: &str = "credentialsVersion";
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("email is already in use")]
-    EmailTaken,
-    #[error(transparent)]
-    Mongo(#[from] mongodb::error::Error),
-}
-
 #[derive(Clone)]
 pub struct UserStore {
     users: Collection<UserDoc>,
@@ -80,8 +73,8 @@ impl UserStore {
     }
 
     /// The unique index on `email` is what makes concurrent signups safe.
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        ensure_indexes(
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        Ok(ensure_indexes(
             &self.users,
             &[
                 index("email_unique", doc! {"email": 1}).unique(),
@@ -90,15 +83,16 @@ impl UserStore {
                 index("password_reset_token", doc! {RESET_TOKEN_HASH: 1}).sparse(),
             ],
         )
-        .await
+        .await?)
     }
 
-    /// Inserts the user together with its `user.created` event: one atomic write.
+    /// Inserts the user together with its `user.created` event: one atomic write. `None`
+    /// (nothing written) when the email is in use.
     pub async fn insert(
         &self,
         email: &Email,
         password_hash: String,
-    ) -> Result<UserDoc, StoreError> {
+    ) -> StoreResult<Option<UserDoc>> {
         let id = ObjectId::new();
         let created = PendingEvent::new(UserCreated {
             id: id.to_hex(),
@@ -116,27 +110,26 @@ impl UserStore {
             password_reset: None,
             credentials_version: 0,
         };
-        match self.users.insert_one(&user).await {
-            Ok(_) => {
+        match insert_unless_duplicate(&self.users, &user).await? {
+            Inserted::New => {
                 self.outbox.notify();
-                Ok(user)
+                Ok(Some(user))
             }
-            Err(err) if common::mongo::is_duplicate_key(&err) => Err(StoreError::EmailTaken),
-            Err(err) => Err(err.into()),
+            Inserted::Duplicate => Ok(None),
         }
     }
 
-    pub async fn find_by_email(&self, email: &Email) -> Result<Option<UserDoc>, StoreError> {
+    pub async fn find_by_email(&self, email: &Email) -> StoreResult<Option<UserDoc>> {
         Ok(self.users.find_one(doc! {"email": email.as_str()}).await?)
     }
 
-    pub async fn find(&self, id: ObjectId) -> mongodb::error::Result<Option<UserDoc>> {
-        self.users.find_one(doc! {"_id": id}).await
+    pub async fn find(&self, id: ObjectId) -> StoreResult<Option<UserDoc>> {
+        Ok(self.users.find_one(doc! {"_id": id}).await?)
     }
 
     /// Bans or unbans the user as read, with the event every service follows, if it is
     /// still at the version read. False when it changed meanwhile.
-    pub async fn set_banned(&self, read: &UserDoc, banned: bool) -> mongodb::error::Result<bool> {
+    pub async fn set_banned(&self, read: &UserDoc, banned: bool) -> StoreResult<bool> {
         let version = read.version + 1;
         let id = read.id.to_hex();
         let event = if banned {
@@ -144,19 +137,16 @@ impl UserStore {
         } else {
             PendingEvent::new(UserUnbanned { id, version })
         };
-        self.update_with_event(read, doc! {"banned": banned}, event)
-            .await
+        Ok(self
+            .update_with_event(read, doc! {"banned": banned}, event)
+            .await?)
     }
 
     /// Replaces the password hash of the user as read, if it is still at that version, and
     /// increments the credentials version with it (every earlier session is refused from
     /// then on). A pending password reset is dropped with it: its link was for the old
     /// password.
-    pub async fn set_password(
-        &self,
-        read: &UserDoc,
-        password_hash: String,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn set_password(&self, read: &UserDoc, password_hash: String) -> StoreResult<bool> {
         Ok(self
             .users
             .update_one(
@@ -180,7 +170,7 @@ impl UserStore {
         read: &UserDoc,
         token: &ResetToken,
         expires_at: bson::DateTime,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         let event = PendingEvent::new(UserPasswordResetRequested {
             user_id: read.id.to_hex(),
             token: token.expose().to_owned(),
@@ -188,7 +178,7 @@ impl UserStore {
             email: Some(read.email.clone()),
         });
         let reset = doc! {RESET: {"tokenHash": token.hash(), "expiresAt": expires_at}};
-        self.update_with_event(read, reset, event).await
+        Ok(self.update_with_event(read, reset, event).await?)
     }
 
     /// Sets `fields` on the user as read and moves it to the next version, with `event`
@@ -199,7 +189,7 @@ impl UserStore {
         read: &UserDoc,
         mut fields: Document,
         event: PendingEvent,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         fields.insert("version", read.version + 1);
         let changed = self
             .users
@@ -217,13 +207,11 @@ impl UserStore {
     }
 
     /// The user whose pending reset has this token hash, expired or not.
-    pub async fn find_by_reset_token(
-        &self,
-        token_hash: &str,
-    ) -> mongodb::error::Result<Option<UserDoc>> {
-        self.users
+    pub async fn find_by_reset_token(&self, token_hash: &str) -> StoreResult<Option<UserDoc>> {
+        Ok(self
+            .users
             .find_one(doc! {RESET_TOKEN_HASH: token_hash})
-            .await
+            .await?)
     }
 
     /// Sets the password of the user whose pending reset has this token hash and has not
@@ -238,7 +226,7 @@ impl UserStore {
         token_hash: &str,
         password_hash: String,
         now: bson::DateTime,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         Ok(self
             .users
             .update_one(

@@ -1,14 +1,14 @@
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult, ErrorBody};
-use common::http::{ApiJson, ApiPath, ApiQuery};
+use common::http::{ApiJson, ApiPath, ApiQuery, not_found, parse_id};
 use common::money::Cents;
-use common::mongo::{not_found, parse_id};
+use common::mongo::Inserted;
 use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
 use common::paging::PageQuery;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use crate::domain::{Order, TicketSnapshot};
 use crate::state::AppState;
-use crate::store::InsertError;
 use crate::transitions::Cancelled;
 
 #[derive(Deserialize, ToSchema)]
@@ -149,8 +148,7 @@ pub async fn create_order(
     let ticket = state
         .store
         .find_ticket(ticket_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         // A ticket taken off sale by its seller is gone for buyers.
         .filter(|ticket| !ticket.removed)
         .ok_or_else(|| not_found("Ticket"))?;
@@ -202,17 +200,17 @@ pub async fn create_order(
 /// rather than turning the buyer away.
 async fn insert(state: &AppState, order: &Order) -> ApiResult<()> {
     for attempt in 0..2 {
-        match state.store.insert(order).await {
-            Ok(()) => return Ok(()),
-            Err(InsertError::TicketHeld)
+        // A duplicate: another active order holds the ticket.
+        match state.store.insert(order).await? {
+            Inserted::New => return Ok(()),
+            Inserted::Duplicate
                 if attempt == 0
                     && state
                         .transitions
                         .free_lapsed_holder(&order.ticket.id)
                         .await
                         .map_err(|err| err.into_api_error("Order"))? => {}
-            Err(InsertError::TicketHeld) => break,
-            Err(InsertError::Other(err)) => return Err(ApiError::Internal(err)),
+            Inserted::Duplicate => break,
         }
     }
     Err(ApiError::Conflict("Ticket is already reserved".into()))
@@ -239,16 +237,8 @@ pub async fn list_orders(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let page = query.parse()?;
-    let batch = state
-        .store
-        .list_for_user(&user.id, &page)
-        .await
-        .map_err(ApiError::internal)?;
-    let (orders, next) = page.finish(batch, "/api/orders", |o| o.id);
-    let mut headers = HeaderMap::new();
-    if let Some(link) = next {
-        headers.insert(header::LINK, link);
-    }
+    let batch = state.store.list_for_user(&user.id, &page).await?;
+    let (orders, headers) = page.finish(batch, "/api/orders", |o| o.id);
     Ok((
         headers,
         Json(orders.iter().map(OrderView::from).collect::<Vec<_>>()),
@@ -259,8 +249,7 @@ async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order
     let order = state
         .store
         .find(parse_id(id, "Order")?)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Order"))?;
     if order.user_id != user_id {
         return Err(ApiError::Forbidden("Not your order".into()));

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use common::error::{ApiError, ApiResult, ErrorBody};
 use common::http::ApiPath;
-use common::mongo::{not_found, parse_id};
+use common::http::{not_found, parse_id};
 use common::openapi::Unavailable;
 use futures::Stream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -64,8 +64,7 @@ pub async fn ticket_events(
     let ticket = state
         .store
         .find(id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Ticket"))?;
     let current = Change::of(&ticket);
     let seen = headers

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use chrono::{SecondsFormat, Utc};
@@ -8,11 +8,11 @@ use common::auth::CurrentUser;
 use common::change::{Decision, change};
 use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
 use common::http::{ApiJson, ApiPath, ApiQuery};
+use common::http::{not_found, parse_id};
 use common::money::Cents;
-use common::mongo::{not_found, parse_id};
 use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
 use common::outbox::PendingEvent;
-use common::paging::PageQuery;
+use common::paging::{PageQuery, link_header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -237,11 +237,7 @@ pub async fn create_ticket(
     let (title, price, details) = body.validate()?;
     state.listings.check(&user.id)?;
     let ticket = Ticket::new(title, price, &user.id, details.apply(Default::default()));
-    state
-        .store
-        .insert(&ticket)
-        .await
-        .map_err(ApiError::Internal)?;
+    state.store.insert(&ticket).await?;
     tracing::info!(ticket.id = %ticket.id, user.id = user.id, "ticket listed");
     Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
 }
@@ -498,16 +494,14 @@ pub async fn list_tickets(
         .store
         // A banned seller's tickets leave the listing at once, and come back on unban.
         .list_available(&search, &state.sessions.bans.snapshot())
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let more = batch.len() as i64 > search.limit;
     batch.truncate(search.limit as usize);
-    let mut headers = HeaderMap::new();
-    if let Some(last) = batch.last().filter(|_| more)
-        && let Some(link) = query.next_link(search.limit, search.sort, last)
-    {
-        headers.insert(header::LINK, link);
-    }
+    let next = batch
+        .last()
+        .filter(|_| more)
+        .and_then(|last| query.next_link(search.limit, search.sort, last));
+    let headers = link_header(next);
     let body: Vec<TicketView> = batch.iter().map(TicketView::from).collect();
     Ok((headers, Json(body)))
 }
@@ -533,8 +527,7 @@ pub async fn show_ticket(
     let ticket = state
         .store
         .find(parse_id(&id, "Ticket")?)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Ticket"))?;
     Ok(Json(TicketView::from(&ticket)))
 }
@@ -661,26 +654,13 @@ pub async fn my_tickets(
             return Err(ApiError::Validation(errors));
         }
     };
-    let batch = state
-        .store
-        .list_of_seller(&user.id, status, &page)
-        .await
-        .map_err(ApiError::internal)?;
-    let (tickets, next) = page.finish(batch, "/api/tickets/mine", |t| t.id);
-    let mut headers = HeaderMap::new();
-    if let Some(link) = next {
-        let with_status = match status {
-            Some(status) => link
-                .to_str()
-                .ok()
-                .map(|l| l.replacen("?", &format!("?status={}&", status.as_str()), 1))
-                .and_then(|l| l.parse().ok()),
-            None => Some(link),
-        };
-        if let Some(link) = with_status {
-            headers.insert(header::LINK, link);
-        }
-    }
+    let batch = state.store.list_of_seller(&user.id, status, &page).await?;
+    // The next page keeps the status filter.
+    let path = match status {
+        Some(status) => format!("/api/tickets/mine?status={}", status.as_str()),
+        None => "/api/tickets/mine".to_owned(),
+    };
+    let (tickets, headers) = page.finish(batch, &path, |t| t.id);
     let body: Vec<MyTicketView> = tickets
         .iter()
         .map(|t| MyTicketView {
