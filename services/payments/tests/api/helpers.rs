@@ -11,27 +11,26 @@ use common::events::{
 use payments::{App, Config, GatewayConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{JsonResponse, TestDatabase, eventually, new_user_id, session_cookie};
-use tokio_util::sync::CancellationToken;
-
-use crate::stripe_stand_in::StripeStandIn;
+use testkit::stripe::StripeStandIn;
+use testkit::{JsonResponse, RunningApp, TestDatabase, eventually, new_user_id};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_standin";
 
 pub struct TestApp {
-    pub address: String,
+    /// The service, and requests to it (`app.get(path)`, `app.request(..)`).
+    pub running: RunningApp,
     pub stripe: StripeStandIn,
     pub bus_config: BusConfig,
     pub bus: Bus,
     pub db: Arc<TestDatabase>,
     gateway: GatewayConfig,
-    client: reqwest::Client,
-    stop: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.running
     }
 }
 
@@ -43,10 +42,10 @@ pub async fn spawn_app() -> TestApp {
         api_base: Some(stripe.url.clone()),
         timeout: Duration::from_secs(1),
     };
-    spawn_with(gateway, stripe).await
+    spawn_app_with(gateway, stripe).await
 }
 
-pub async fn spawn_with(gateway: GatewayConfig, stripe: StripeStandIn) -> TestApp {
+pub async fn spawn_app_with(gateway: GatewayConfig, stripe: StripeStandIn) -> TestApp {
     common::telemetry::init_for_tests();
     let db = Arc::new(TestDatabase::new("payments"));
     let bus_config = testkit::bus_config("payments");
@@ -69,18 +68,13 @@ async fn start(
     })
     .await
     .expect("build payments");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
     TestApp {
-        address,
+        running: RunningApp::spawn(app.port(), |stop| app.run_until_stopped(stop)),
         stripe,
         bus: Bus::connect(&bus_config, "test").await.unwrap(),
         bus_config,
         db,
         gateway,
-        client: reqwest::Client::new(),
-        stop,
     }
 }
 
@@ -88,8 +82,7 @@ impl TestApp {
     /// Stops this instance and starts a new one on the same database, stream and Stripe
     /// stand-in: a restart (or a deployment) of the service.
     pub async fn restart(self) -> TestApp {
-        self.stop.cancel();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.running.stop().await;
         start(
             self.gateway.clone(),
             self.stripe.clone(),
@@ -147,14 +140,8 @@ impl TestApp {
 
     /// `GET /api/payments?orderId=…`.
     pub async fn history(&self, user: Option<&str>, order_id: &str) -> JsonResponse {
-        let mut request = self
-            .client
-            .get(format!("{}/api/payments", self.address))
-            .query(&[("orderId", order_id)]);
-        if let Some(user) = user {
-            request = request.header("cookie", session_cookie(user));
-        }
-        JsonResponse::from(request.send().await.unwrap()).await
+        let path = format!("/api/payments?orderId={order_id}");
+        self.request(Method::GET, &path, user, None).await
     }
 
     pub async fn publish<E: Event>(&self, data: E) {
@@ -211,31 +198,20 @@ impl TestApp {
     }
 
     pub async fn pay(&self, user: Option<&str>, order_id: &str, method: &str) -> JsonResponse {
-        self.post(user, json!({"orderId": order_id, "paymentMethod": method}))
+        let body = json!({"orderId": order_id, "paymentMethod": method});
+        self.request(Method::POST, "/api/payments", user, Some(body))
             .await
-    }
-
-    pub async fn post(&self, user: Option<&str>, body: Value) -> JsonResponse {
-        let mut request = self
-            .client
-            .request(Method::POST, format!("{}/api/payments", self.address))
-            .json(&body);
-        if let Some(user) = user {
-            request = request.header("cookie", session_cookie(user));
-        }
-        JsonResponse::from(request.send().await.unwrap()).await
     }
 
     pub async fn webhook(&self, body: &Value, signature: Option<String>) -> JsonResponse {
         let mut request = self
-            .client
-            .post(format!("{}/api/payments/webhook", self.address))
+            .builder(Method::POST, "/api/payments/webhook")
             .header("content-type", "application/json")
             .body(serde_json::to_vec(body).unwrap());
         if let Some(signature) = signature {
             request = request.header("stripe-signature", signature);
         }
-        JsonResponse::from(request.send().await.unwrap()).await
+        testkit::send(request).await
     }
 
     pub async fn collection(&self, name: &str) -> mongodb::Collection<bson::Document> {

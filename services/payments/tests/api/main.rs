@@ -8,5 +8,4 @@ mod helpers;
 mod openapi;
 mod pay;
 mod refunds;
-mod stripe_stand_in;
 mod webhook;

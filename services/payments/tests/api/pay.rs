@@ -2,11 +2,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payments::GatewayConfig;
+use reqwest::Method;
 use serde_json::json;
+use testkit::stripe::StripeStandIn;
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::{spawn_app, spawn_with};
-use crate::stripe_stand_in::StripeStandIn;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_payment_charges_the_order_price_in_cents_once_and_is_announced() {
@@ -54,7 +55,12 @@ async fn payment_input_and_ownership_are_checked_first() {
     let (buyer, order) = app.open_order().await;
     assert_eq!(app.pay(None, &order, "pm_card_visa").await.status, 401);
     let invalid = app
-        .post(Some(&buyer), json!({"orderId": "x", "paymentMethod": ""}))
+        .request(
+            Method::POST,
+            "/api/payments",
+            Some(&buyer),
+            Some(json!({"orderId": "x", "paymentMethod": ""})),
+        )
         .await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.error_fields(), ["orderId", "paymentMethod"]);
@@ -153,7 +159,7 @@ async fn stripe_unreachable_is_503() {
         api_base: Some("http://127.0.0.1:9/".into()),
         timeout: Duration::from_secs(1),
     };
-    let app = spawn_with(unreachable, StripeStandIn::start().await).await;
+    let app = spawn_app_with(unreachable, StripeStandIn::start().await).await;
     let (buyer, order) = app.open_order().await;
     let response = app.pay(Some(&buyer), &order, "pm_card_visa").await;
     assert_eq!(response.status, 503);
@@ -179,7 +185,7 @@ async fn two_concurrent_payments_for_one_order_charge_once() {
 #[tokio::test]
 async fn the_simulated_gateway_pays_without_any_network_call() {
     let stripe = StripeStandIn::start().await;
-    let app = spawn_with(GatewayConfig::Simulated, stripe).await;
+    let app = spawn_app_with(GatewayConfig::Simulated, stripe).await;
     let (buyer, order) = app.open_order().await;
     let response = app.pay(Some(&buyer), &order, "pm_card_visa").await;
     assert_eq!(response.status, 201);

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payments::GatewayConfig;
+use reqwest::Method;
 use serde_json::json;
+use testkit::stripe::{StripeStandIn, charge_refunded_event, succeeded_event};
 use testkit::{eventually, new_user_id};
 
-use crate::helpers::{TestApp, WEBHOOK_SECRET, spawn_app, spawn_with};
-use crate::stripe_stand_in::{StripeStandIn, charge_refunded_event, succeeded_event};
+use crate::helpers::{TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_with};
 
 fn signed(body: &serde_json::Value) -> Option<String> {
     Some(payments::sign_webhook(
@@ -286,7 +287,7 @@ async fn the_buyer_sees_the_payments_and_refunds_of_an_order() {
 
 #[tokio::test]
 async fn the_simulated_gateway_refunds_and_cancels_too() {
-    let app = spawn_with(GatewayConfig::Simulated, StripeStandIn::start().await).await;
+    let app = spawn_app_with(GatewayConfig::Simulated, StripeStandIn::start().await).await;
     let (buyer, order) = app.open_order().await;
     let paid = app.pay(Some(&buyer), &order, "pm_card_visa").await;
     assert_eq!(paid.status, 201);
@@ -312,16 +313,12 @@ async fn a_charge_that_lands_after_the_order_was_cancelled_is_refunded_not_kept(
     app.stripe.set_latency(Duration::from_millis(900));
     let paying = {
         let (buyer, order) = (buyer.clone(), order.clone());
-        let address = app.address.clone();
+        let http = app.http.clone();
         tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{address}/api/payments"))
-                .header("cookie", testkit::session_cookie(&buyer))
-                .json(&json!({"orderId": order, "paymentMethod": "pm_card_visa"}))
-                .send()
+            let body = json!({"orderId": order, "paymentMethod": "pm_card_visa"});
+            http.request(Method::POST, "/api/payments", Some(&buyer), Some(body))
                 .await
-                .unwrap()
-                .status()
+                .status
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,8 +1,8 @@
 use chrono::Utc;
 use serde_json::json;
+use testkit::stripe::succeeded_event;
 
 use crate::helpers::{WEBHOOK_SECRET, spawn_app};
-use crate::stripe_stand_in::succeeded_event;
 
 fn signed(body: &serde_json::Value) -> Option<String> {
     Some(payments::sign_webhook(
