@@ -29,6 +29,7 @@ chaos: install build ## Fault harness: load + random SIGKILLs for SECONDS (120),
 
 redrive: ## Replay the `make up` stack's dead letters after a fix (ARGS: --service NAME, --dry-run)
 	@set -a && source $(STATE)/servers.env && set +a && \
+		env $${NATS_USERS_DIR:+NATS_USER=admin NATS_PASSWORD_FILE=$$NATS_USERS_DIR/admin} \
 		cargo run --quiet --release --locked -p admin -- redrive $(ARGS)
 
 test: ## Install what is missing, start private test servers, run fmt, clippy and every test

@@ -69,7 +69,10 @@ set -a
 # shellcheck disable=SC1091
 source "$state/servers.env"
 set +a
-CHAOS_URL="http://127.0.0.1:$HTTP_PORT" CHAOS_STATE="$state" CHAOS_PROCS="$procs" \
+# The harness reads the dead letters as the stack's operator (the `admin` NATS user).
+nats_admin=()
+[ -n "${NATS_USERS_DIR:-}" ] && nats_admin=(NATS_USER=admin NATS_PASSWORD_FILE="$NATS_USERS_DIR/admin")
+env "${nats_admin[@]}" CHAOS_URL="http://127.0.0.1:$HTTP_PORT" CHAOS_STATE="$state" CHAOS_PROCS="$procs" \
   CHAOS_SEED="${SEED:-${CHAOS_SEED:-}}" CHAOS_WINDOW="$EXPIRATION_WINDOW_SECONDS" \
   "$python" "$GITTIX_ROOT/e2e/chaos/chaos.py" 2>&1 | tee "$state/chaos.out"
 status=${PIPESTATUS[0]}

@@ -225,6 +225,37 @@ py_venv() {
   echo "$venv/bin/python"
 }
 
+# The NATS users of a stack, from the committed permission model (infra/nats/permissions.json,
+# generated from crates/common/src/bus_permissions.rs) with the stream ($2) and subject
+# prefix ($3) this stack uses. A password per user is generated once per state folder into
+# $1/<user> (mode 0600; never committed, kept across restarts). Prints nats.conf's
+# `authorization` block.
+nats_authorization() {
+  local dir=$1 stream=$2 prefix=$3 model="$GITTIX_ROOT/infra/nats/permissions.json" user
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  for user in $(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["users"]))' "$model"); do
+    [ -s "$dir/$user" ] || (umask 077 && head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$dir/$user")
+  done
+  python3 - "$model" "$dir" "$stream" "$prefix" <<'PY'
+import json, sys
+model_path, folder, stream, prefix = sys.argv[1:]
+model = json.load(open(model_path))
+# The model names the deployment's stream and prefix: each is one subject token.
+swap = {model["stream"]: stream, model["prefix"]: prefix}
+local = lambda subject: ".".join(swap.get(token, token) for token in subject.split("."))
+users = [
+    {
+        "user": user,
+        "password": open(f"{folder}/{user}").read().strip(),
+        "permissions": {side: {"allow": [local(s) for s in allowed]} for side, allowed in rules.items()},
+    }
+    for user, rules in model["users"].items()
+]
+print("authorization: " + json.dumps({"users": users}, indent=2))
+PY
+}
+
 # Ports of the private test servers (`make test`), apart from those of `make up`.
 TEST_NATS_PORT=${TEST_NATS_PORT:-14322}
 TEST_MONGO_PORT=${TEST_MONGO_PORT:-27318}

@@ -16,6 +16,11 @@
 #   every write before the publisher's acknowledgement, so an event JetStream acknowledged
 #   survives a SIGKILL of nats-server (or of the machine); the server's default, 2 min,
 #   does not (scripts/test.d/nats-durability.sh checks it).
+# NATS_AUTH (0): 1 gives NATS the users of the permission model (infra/nats/permissions.json,
+#   for EVENTS_STREAM and EVENTS_SUBJECT_PREFIX): one per service and `admin`, each with a
+#   password generated once into STATE/nats-users/<user>; servers.env then names that
+#   folder as NATS_USERS_DIR. The stack runs this way; the test servers of `cargo test`
+#   stay open (each test has a stream and prefix of its own).
 # Every server runs under a supervisor (lib.sh start_daemon) that restarts it when it dies.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -36,13 +41,14 @@ MAILPIT_SMTP_PORT=${MAILPIT_SMTP_PORT:-11025}
 MAILPIT_UI_PORT=${MAILPIT_UI_PORT:-18025}
 
 start() {
-  local mongo_url nats_url redis_url nats_monitor_url=""
+  local mongo_url nats_url redis_url nats_monitor_url="" nats_users_dir=""
 
   if [ -n "${NATS_URL:-}" ]; then
     nats_url=$NATS_URL
   else
     nats_url="nats://127.0.0.1:$NATS_PORT"
     nats_monitor_url="http://127.0.0.1:$NATS_MONITOR_PORT"
+    [ "${NATS_AUTH:-0}" = 1 ] && nats_users_dir="$state/nats-users"
     start_nats
   fi
   if [ -n "${REDIS_URL:-}" ]; then
@@ -66,6 +72,7 @@ MONGO_URL=$mongo_url
 NATS_URL=$nats_url
 REDIS_URL=$redis_url
 NATS_MONITOR_URL=$nats_monitor_url
+NATS_USERS_DIR=$nats_users_dir
 MAIL_SMTP_URL=smtp://127.0.0.1:$MAILPIT_SMTP_PORT
 MAILPIT_URL=http://127.0.0.1:$MAILPIT_UI_PORT
 ENV
@@ -77,12 +84,17 @@ start_nats() {
     port_open "$NATS_MONITOR_PORT" && die "port $NATS_MONITOR_PORT (NATS_MONITOR_PORT) is taken by another process"
     mkdir -p "$state/nats"
     # The JetStream settings that have no command-line flag live in a generated config file.
+    install -m 600 /dev/null "$state/nats.conf"
     cat >"$state/nats.conf" <<CONF
 # Written by scripts/servers.sh; the command line adds the ports and the store folder.
 jetstream {
   sync_interval: $NATS_SYNC_INTERVAL
 }
 CONF
+    if [ -n "$nats_users_dir" ]; then
+      nats_authorization "$nats_users_dir" "${EVENTS_STREAM:-GITTIX}" "${EVENTS_SUBJECT_PREFIX:-gittix}" >>"$state/nats.conf" \
+        || die "could not render the NATS users from infra/nats/permissions.json"
+    fi
     start_daemon "$state" nats nats-server --config "$state/nats.conf" --jetstream --store_dir "$state/nats" \
       --addr 127.0.0.1 --port "$NATS_PORT" --http_port "$NATS_MONITOR_PORT" --server_name gittix-local
   fi

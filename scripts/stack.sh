@@ -26,6 +26,11 @@
 #   (MAIL_TRANSPORT=smtp://127.0.0.1:MAIL_SMTP_PORT unless MAIL_TRANSPORT is set), its Redis
 #   keys under NOTIFICATIONS_KEY_PREFIX (gittix:notifications), its Mongo database
 #   `notifications`.
+# NATS runs with the permission model of a deployment (infra/nats/permissions.json): each
+#   service connects as its own user (NATS_USER, NATS_PASSWORD_FILE), whose password is
+#   generated once per state folder in nats-users/, and may publish only its own events and
+#   consume only those it listens to. With NATS_URL (a server of your own), its users are
+#   yours to set: NATS_USER, NATS_PASSWORD pass through to every service.
 # Every process (servers, services, nginx) runs under a supervisor that restarts it with
 # capped backoff when it dies, as Kubernetes would (lib.sh start_daemon); each restart is
 # logged in logs/supervisor.log and the process's log, and counted in the status table.
@@ -169,7 +174,7 @@ CONF
 }
 
 start_services() {
-  local name proc port payment_gateway=simulated key_env
+  local name proc port payment_gateway=simulated key_env nats_env
   session_keys
   # Real Stripe when keys are given (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET pass through
   # from the environment); otherwise the simulated gateway, which says so loudly.
@@ -181,7 +186,12 @@ start_services() {
     # Only auth may sign sessions.
     key_env=(-u JWT_PRIVATE_KEY)
     [ "$name" = auth ] && key_env=(JWT_PRIVATE_KEY="$JWT_PRIVATE_KEY")
-    start_daemon "$state" "$proc" env "${key_env[@]}" \
+    # Each service as its own NATS user (the client uses no bus: none).
+    nats_env=()
+    if [ -n "${NATS_USERS_DIR:-}" ] && [ -f "$NATS_USERS_DIR/$name" ]; then
+      nats_env=(NATS_USER="$name" NATS_PASSWORD="" NATS_PASSWORD_FILE="$NATS_USERS_DIR/$name")
+    fi
+    start_daemon "$state" "$proc" env "${key_env[@]}" "${nats_env[@]}" \
       APP_ENV="${APP_ENV:-development}" HOST=127.0.0.1 PORT="$port" \
       JWT_PUBLIC_KEYS="$JWT_PUBLIC_KEYS" COOKIE_SECURE="${COOKIE_SECURE:-false}" \
       MONGO_URL="$MONGO_URL" MONGO_DB="$name" NATS_URL="$NATS_URL" REDIS_URL="$REDIS_URL" \
@@ -210,7 +220,7 @@ start() {
     done
   fi
   NATS_PORT=${NATS_PORT:-14222} MONGO_PORT=${MONGO_PORT:-27217} REDIS_PORT=${REDIS_PORT:-16379} \
-    MAILPIT_SMTP_PORT=$MAIL_SMTP_PORT MAILPIT_UI_PORT=$MAIL_UI_PORT \
+    MAILPIT_SMTP_PORT=$MAIL_SMTP_PORT MAILPIT_UI_PORT=$MAIL_UI_PORT NATS_AUTH=1 \
     "$GITTIX_ROOT/scripts/servers.sh" start "$state"
   start_services
   conf=$(render_nginx_conf)

@@ -17,7 +17,8 @@ passes the settings in the environment:
   CHAOS_PROCS          "name:port …" of the processes to kill (a port answers /readyz for
                        services, a TCP port for servers)
   CHAOS_EXPLAINED_DEAD a regex of dead-letter reasons that are expected (none by default)
-  MONGO_URL, NATS_URL, NATS_MONITOR_URL, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX
+  MONGO_URL, NATS_URL, NATS_MONITOR_URL, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, and
+  NATS_USER, NATS_PASSWORD_FILE (the stack's `admin` NATS user, when it has users)
 The kills are seeded: one seed gives the same schedule of targets, signals and times
 (the requests interleave as the machine runs them). Prints a line per invariant, the
 figures, and `chaos: N passed, M failed` last; exits 1 on any failure.
@@ -316,7 +317,14 @@ def consumers():
 async def dead_letters():
     import nats
 
-    nc = await nats.connect(env("NATS_URL"), connect_timeout=3, allow_reconnect=False)
+    # As the operator's NATS user when the stack has users (scripts/chaos.sh passes them):
+    # only it may read every service's dead letters.
+    user = os.environ.get("NATS_USER")
+    auth = {}
+    if user:
+        with open(env("NATS_PASSWORD_FILE")) as secret:
+            auth = {"user": user, "password": secret.read().strip(), "inbox_prefix": f"_INBOX_{user}"}
+    nc = await nats.connect(env("NATS_URL"), connect_timeout=3, allow_reconnect=False, **auth)
     try:
         js = nc.jetstream()
         sub = await js.subscribe(f"{PREFIX}.dead.>", ordered_consumer=True)
