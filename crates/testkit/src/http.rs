@@ -38,6 +38,15 @@ impl TestClient {
         Self::new(self.address.clone())
     }
 
+    /// The same browser (its cookies: they do not depend on the port) at another address,
+    /// such as another process of the service.
+    pub fn at(&self, address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            http: self.http.clone(),
+        }
+    }
+
     /// `method path`, signed in as `user` (a session cookie as auth issues it, sent instead
     /// of the jar's) or as the jar has it (`None`), with `body` as JSON.
     pub async fn request(

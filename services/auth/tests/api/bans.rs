@@ -2,16 +2,16 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use testkit::{TestDatabase, bus_config, eventually, stored_events};
+use testkit::{RunningApp, TestDatabase, bus_config, eventually, stored_events};
 
-use crate::helpers::{ADMIN_EMAIL, browser, spawn_with, test_config_with_bus};
+use crate::helpers::{ADMIN_EMAIL, spawn_app_with, test_config_with_bus};
 
 #[tokio::test]
 async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
     let db = TestDatabase::new("auth");
     let bus = bus_config("auth");
-    let app = spawn_with(test_config_with_bus(db.config(), bus.clone()), db).await;
-    let (admin, ann, bob) = (browser(), browser(), browser());
+    let app = spawn_app_with(test_config_with_bus(db.config(), bus.clone()), db).await;
+    let (admin, ann, bob) = (app.browser(), app.browser(), app.browser());
     app.signup_in(&admin, ADMIN_EMAIL).await;
     let ann_id = app.signup_in(&ann, "ann@example.com").await.body["id"]
         .as_str()
@@ -21,29 +21,39 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
     let ban_path = format!("/api/users/{ann_id}/ban");
 
     assert_eq!(
-        app.send(&browser(), Method::POST, &ban_path, None)
+        app.browser()
+            .request(Method::POST, &ban_path, None, None)
             .await
             .status,
         401
     );
-    let by_bob = app.send(&bob, Method::POST, &ban_path, None).await;
+    let by_bob = bob.request(Method::POST, &ban_path, None, None).await;
     assert_eq!(by_bob.status, 403, "{:?}", by_bob.body);
     for unknown in [
         "/api/users/507f1f77bcf86cd799439011/ban",
         "/api/users/nonsense/ban",
     ] {
         assert_eq!(
-            app.send(&admin, Method::POST, unknown, None).await.status,
+            admin
+                .request(Method::POST, unknown, None, None)
+                .await
+                .status,
             404
         );
     }
 
     assert_eq!(
-        app.send(&admin, Method::POST, &ban_path, None).await.status,
+        admin
+            .request(Method::POST, &ban_path, None, None)
+            .await
+            .status,
         204
     );
     assert_eq!(
-        app.send(&admin, Method::POST, &ban_path, None).await.status,
+        admin
+            .request(Method::POST, &ban_path, None, None)
+            .await
+            .status,
         204,
         "banning twice is a no-op"
     );
@@ -51,9 +61,7 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
     // Refused within a second by auth itself, though her access token is unexpired (an
     // empty password change: 400 while she may, 403 once she may not).
     eventually("ann refused", Duration::from_secs(1), || async {
-        let response = app
-            .send(&ann, Method::POST, "/api/users/password", Some(json!({})))
-            .await;
+        let response = ann.post("/api/users/password", json!({})).await;
         assert!(matches!(response.status, 400 | 403), "{}", response.status);
         (response.status == 403).then_some(())
     })
@@ -61,13 +69,7 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
     assert!(started.elapsed() < Duration::from_secs(1));
     let signin = || async {
         let credentials = json!({"email": "ann@example.com", "password": "correct horse"});
-        app.send(
-            &browser(),
-            Method::POST,
-            "/api/users/signin",
-            Some(credentials),
-        )
-        .await
+        app.browser().post("/api/users/signin", credentials).await
     };
     let refused = signin().await;
     assert_eq!(
@@ -75,19 +77,14 @@ async fn only_admins_ban_known_users_and_the_ban_is_announced_and_enforced() {
         (403, "Account suspended")
     );
     assert_eq!(
-        app.send(&ann, Method::POST, "/api/users/refresh", None)
+        ann.request(Method::POST, "/api/users/refresh", None, None)
             .await
             .status,
         401,
         "her sessions were revoked"
     );
 
-    assert_eq!(
-        app.send(&admin, Method::DELETE, &ban_path, None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(admin.delete(&ban_path).await.status, 204);
     eventually("ann may sign in again", Duration::from_secs(5), || async {
         (signin().await.status == 200).then_some(())
     })
@@ -116,19 +113,20 @@ async fn a_restarted_process_refuses_a_banned_user_from_its_first_answer() {
     let db = TestDatabase::new("auth");
     let bus = bus_config("auth");
     let config = test_config_with_bus(db.config(), bus.clone());
-    let app = spawn_with(config.clone(), db).await;
-    let (admin, ann) = (browser(), browser());
+    let app = spawn_app_with(config.clone(), db).await;
+    let (admin, ann) = (app.browser(), app.browser());
     app.signup_in(&admin, ADMIN_EMAIL).await;
     let ann_id = app.signup_in(&ann, "ann@example.com").await.body["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let ban = format!("/api/users/{ann_id}/ban");
-    assert_eq!(app.send(&admin, Method::POST, &ban, None).await.status, 204);
+    assert_eq!(
+        admin.request(Method::POST, &ban, None, None).await.status,
+        204
+    );
     eventually("ann refused", Duration::from_secs(5), || async {
-        let response = app
-            .send(&ann, Method::POST, "/api/users/password", Some(json!({})))
-            .await;
+        let response = ann.post("/api/users/password", json!({})).await;
         (response.status == 403).then_some(())
     })
     .await;
@@ -136,20 +134,16 @@ async fn a_restarted_process_refuses_a_banned_user_from_its_first_answer() {
     // Another process on the same database and stream (a restart, or a new replica):
     // the bans are read before it serves, so there is no window of "not banned yet".
     let restarted = auth::App::build(config).await.unwrap();
-    let address = format!("http://127.0.0.1:{}", restarted.port());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(restarted.run_until_stopped(stop.clone()));
+    let restarted = RunningApp::spawn(restarted.port(), |stop| restarted.run_until_stopped(stop));
     let ready = testkit::eventually("the new process ready", Duration::from_secs(10), || async {
-        let response = reqwest::get(format!("{address}/readyz")).await.ok()?;
-        response.status().is_success().then_some(())
+        let status = restarted.browser().get("/readyz").await.status;
+        (200..300).contains(&status).then_some(())
     });
     ready.await;
     let first = ann
-        .post(format!("{address}/api/users/password"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    stop.cancel();
-    assert_eq!(first.status(), 403);
+        .at(restarted.address.clone())
+        .post("/api/users/password", json!({}))
+        .await;
+    drop(restarted);
+    assert_eq!(first.status, 403);
 }

@@ -2,13 +2,13 @@ use std::time::Duration;
 
 use testkit::{TestDatabase, bus_config, eventually, stored_events};
 
-use crate::helpers::{spawn_with, test_config_with_bus};
+use crate::helpers::{spawn_app_with, test_config_with_bus};
 
 #[tokio::test]
 async fn signup_publishes_user_created_once() {
     let db = TestDatabase::new("auth");
     let bus = bus_config("auth");
-    let app = spawn_with(test_config_with_bus(db.config(), bus.clone()), db).await;
+    let app = spawn_app_with(test_config_with_bus(db.config(), bus.clone()), db).await;
     let user = app.signup("ann@example.com", "correct horse").await;
     assert_eq!(
         app.signup("ann@example.com", "correct horse").await.status,

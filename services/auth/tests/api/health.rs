@@ -4,7 +4,7 @@ use std::time::Duration;
 use common::config::MongoConfig;
 use testkit::{TcpProxy, TestDatabase, eventually};
 
-use crate::helpers::{spawn_app, spawn_with, test_config};
+use crate::helpers::{spawn_app, spawn_app_with, test_config};
 
 #[tokio::test]
 async fn healthz_and_readyz_are_200_when_mongo_is_up() {
@@ -28,7 +28,7 @@ async fn readyz_turns_503_when_mongo_becomes_unreachable() {
         url: db.url.replacen(host_port, &proxy.addr().to_string(), 1),
         database: db.name.clone(),
     });
-    let app = spawn_with(config, db).await;
+    let app = spawn_app_with(config, db).await;
     assert_eq!(app.get("/readyz").await.status, 200);
 
     proxy.cut();

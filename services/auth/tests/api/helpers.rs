@@ -1,22 +1,23 @@
 use auth::{App, Config, LimitsConfig, SessionConfig};
 use common::bus::BusConfig;
 use common::config::{HttpConfig, MongoConfig};
+use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{JsonResponse, TestDatabase};
-use tokio_util::sync::CancellationToken;
+use testkit::{JsonResponse, RunningApp, TestClient, TestDatabase};
 
 pub struct TestApp {
-    pub address: String,
-    /// Keeps cookies between requests, like a browser.
-    pub client: reqwest::Client,
+    /// The service, and requests to it (`app.get(path)`, `app.request(..)`), keeping
+    /// cookies between them like a browser; `app.browser()` opens another.
+    pub running: RunningApp,
     /// Dropped with the app, which drops the test's database.
     _db: TestDatabase,
-    stop: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.running
     }
 }
 
@@ -52,93 +53,34 @@ pub fn generous_limits() -> LimitsConfig {
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
 /// An app with the limits a test of a limit sets itself.
-pub async fn spawn_limited(limits: LimitsConfig) -> TestApp {
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_limits(generous_limits()).await
+}
+
+/// An app with the limits a test of a limit sets itself.
+pub async fn spawn_app_with_limits(limits: LimitsConfig) -> TestApp {
     let db = TestDatabase::new("auth");
     let mut config = test_config(db.config());
     config.limits = limits;
-    spawn_with(config, db).await
+    spawn_app_with(config, db).await
 }
 
-pub async fn spawn_app() -> TestApp {
-    let db = TestDatabase::new("auth");
-    spawn_with(test_config(db.config()), db).await
-}
-
-pub async fn spawn_with(config: Config, db: TestDatabase) -> TestApp {
+pub async fn spawn_app_with(config: Config, db: TestDatabase) -> TestApp {
     common::telemetry::init_for_tests();
     let app = App::build(config).await.expect("build auth app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
     TestApp {
-        address,
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap(),
+        running: RunningApp::spawn(app.port(), |stop| app.run_until_stopped(stop)),
         _db: db,
-        stop,
     }
-}
-
-/// A browser of its own: a cookie store apart from the app's default one.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 impl TestApp {
-    /// A request from `browser` (see [`browser`]).
-    pub async fn send(
-        &self,
-        browser: &reqwest::Client,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> JsonResponse {
-        let mut request = browser.request(method, format!("{}{path}", self.address));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        JsonResponse::from(request.send().await.expect("request")).await
-    }
-
     /// Signs up `email` in `browser`, which then holds the session.
-    pub async fn signup_in(&self, browser: &reqwest::Client, email: &str) -> JsonResponse {
-        let response = self
-            .send(
-                browser,
-                reqwest::Method::POST,
-                "/api/users/signup",
-                Some(json!({"email": email, "password": "correct horse"})),
-            )
-            .await;
+    pub async fn signup_in(&self, browser: &TestClient, email: &str) -> JsonResponse {
+        let body = json!({"email": email, "password": "correct horse"});
+        let response = browser.post("/api/users/signup", body).await;
         assert_eq!(response.status, 201, "{:?}", response.body);
         response
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> JsonResponse {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        JsonResponse::from(response).await
-    }
-
-    pub async fn get(&self, path: &str) -> JsonResponse {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("request");
-        JsonResponse::from(response).await
     }
 
     pub async fn signup(&self, email: &str, password: &str) -> JsonResponse {
@@ -165,14 +107,13 @@ impl TestApp {
 
     /// `currentuser` with an explicit Cookie header instead of the client's jar.
     pub async fn current_user_with_cookie(&self, cookie: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("{}/api/users/currentuser", self.address))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        JsonResponse::from(response).await.body["currentUser"].clone()
+        let request = self
+            .browser()
+            .builder(Method::GET, "/api/users/currentuser")
+            .header("cookie", cookie);
+        let response = testkit::send(request).await;
+        assert_eq!(response.status, 200);
+        response.body["currentUser"].clone()
     }
 }
 

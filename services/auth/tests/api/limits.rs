@@ -2,11 +2,11 @@ use auth::LimitsConfig;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{browser, generous_limits as limits, spawn_limited};
+use crate::helpers::{generous_limits as limits, spawn_app_with_limits};
 
 #[tokio::test]
 async fn sign_ins_beyond_the_rate_of_an_address_are_429_with_retry_after() {
-    let app = spawn_limited(LimitsConfig {
+    let app = spawn_app_with_limits(LimitsConfig {
         signin_per_minute: 3,
         ..limits()
     })
@@ -14,14 +14,12 @@ async fn sign_ins_beyond_the_rate_of_an_address_are_429_with_retry_after() {
     let attempt = |address: &'static str| {
         let app = &app;
         async move {
-            let response = reqwest::Client::new()
-                .post(format!("{}/api/users/signin", app.address))
+            let request = app
+                .browser()
+                .builder(Method::POST, "/api/users/signin")
                 .header("x-forwarded-for", address)
-                .json(&json!({"email": "ann@example.com", "password": "wrong horse"}))
-                .send()
-                .await
-                .unwrap();
-            testkit::JsonResponse::from(response).await
+                .json(&json!({"email": "ann@example.com", "password": "wrong horse"}));
+            testkit::send(request).await
         }
     };
     for _ in 0..3 {
@@ -46,22 +44,21 @@ async fn sign_ins_beyond_the_rate_of_an_address_are_429_with_retry_after() {
 
 #[tokio::test]
 async fn repeated_failures_lock_an_email_whether_or_not_it_has_an_account() {
-    let app = spawn_limited(LimitsConfig {
+    let app = spawn_app_with_limits(LimitsConfig {
         lock_failures: 3,
         ..limits()
     })
     .await;
-    app.signup_in(&browser(), "ann@example.com").await;
+    app.signup_in(&app.browser(), "ann@example.com").await;
     let signin = |email: &'static str, password: &'static str| {
         let app = &app;
         async move {
-            app.send(
-                &browser(),
-                Method::POST,
-                "/api/users/signin",
-                Some(json!({"email": email, "password": password})),
-            )
-            .await
+            app.browser()
+                .post(
+                    "/api/users/signin",
+                    json!({"email": email, "password": password}),
+                )
+                .await
         }
     };
     let mut answers = Vec::new();
@@ -79,13 +76,13 @@ async fn repeated_failures_lock_an_email_whether_or_not_it_has_an_account() {
         "the lock does not tell which email exists"
     );
     // Another account is not locked.
-    app.signup_in(&browser(), "bob@example.com").await;
+    app.signup_in(&app.browser(), "bob@example.com").await;
     assert_eq!(signin("bob@example.com", "correct horse").await.status, 200);
 }
 
 #[tokio::test]
 async fn concurrent_sign_ins_beyond_the_hash_queue_are_503_with_retry_after() {
-    let app = spawn_limited(LimitsConfig {
+    let app = spawn_app_with_limits(LimitsConfig {
         hash_concurrency: 1,
         hash_queue: 1,
         ..limits()
@@ -94,13 +91,12 @@ async fn concurrent_sign_ins_beyond_the_hash_queue_are_503_with_retry_after() {
     let attempts = (0..12).map(|i| {
         let app = &app;
         async move {
-            app.send(
-                &browser(),
-                Method::POST,
-                "/api/users/signin",
-                Some(json!({"email": format!("u{i}@example.com"), "password": "wrong horse"})),
-            )
-            .await
+            app.browser()
+                .post(
+                    "/api/users/signin",
+                    json!({"email": format!("u{i}@example.com"), "password": "wrong horse"}),
+                )
+                .await
         }
     });
     let answers = futures::future::join_all(attempts).await;

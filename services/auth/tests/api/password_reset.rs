@@ -11,9 +11,9 @@ use common::config::MongoConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use testkit::{JsonResponse, TestDatabase, bus_config, eventually, stored_events};
+use testkit::{JsonResponse, TestClient, TestDatabase, bus_config, eventually, stored_events};
 
-use crate::helpers::{TestApp, browser, generous_limits, spawn_with, test_config_with_bus};
+use crate::helpers::{TestApp, generous_limits, spawn_app_with, test_config_with_bus};
 
 const EVENT: &str = "user.password_reset_requested";
 
@@ -29,7 +29,7 @@ async fn spawn_reset(limits: LimitsConfig) -> ResetApp {
     let mongo = db.config();
     let mut config = test_config_with_bus(db.config(), bus.clone());
     config.limits = limits;
-    let app = spawn_with(config, db).await;
+    let app = spawn_app_with(config, db).await;
     ResetApp { app, bus, mongo }
 }
 
@@ -47,23 +47,21 @@ impl ResetApp {
     }
 
     async fn request_from(&self, address: &str, email: &str) -> JsonResponse {
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/users/password-reset", self.app.address))
+        let request = self
+            .app
+            .browser()
+            .builder(Method::POST, "/api/users/password-reset")
             .header("x-forwarded-for", address)
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .unwrap();
-        JsonResponse::from(response).await
+            .json(&json!({ "email": email }));
+        testkit::send(request).await
     }
 
     async fn confirm(&self, token: &str, password: &str) -> JsonResponse {
         self.app
-            .send(
-                &browser(),
-                Method::POST,
+            .browser()
+            .post(
                 "/api/users/password-reset/confirm",
-                Some(json!({"token": token, "password": password})),
+                json!({"token": token, "password": password}),
             )
             .await
     }
@@ -93,11 +91,10 @@ impl ResetApp {
 
     async fn signin(&self, email: &str, password: &str) -> u16 {
         self.app
-            .send(
-                &browser(),
-                Method::POST,
+            .browser()
+            .post(
                 "/api/users/signin",
-                Some(json!({"email": email, "password": password})),
+                json!({"email": email, "password": password}),
             )
             .await
             .status
@@ -113,7 +110,7 @@ async fn known_and_unknown_emails_get_the_same_202_and_only_an_account_gets_a_to
     let reset = spawn_reset(generous_limits()).await;
     let ann_id = reset
         .app
-        .signup_in(&browser(), "ann@example.com")
+        .signup_in(&reset.app.browser(), "ann@example.com")
         .await
         .body["id"]
         .as_str()
@@ -215,7 +212,7 @@ async fn malformed_requests_are_400_with_their_fields() {
 #[tokio::test]
 async fn a_confirm_sets_the_password_ends_every_session_and_spends_the_token() {
     let reset = spawn_reset(generous_limits()).await;
-    let laptop = browser();
+    let laptop = reset.app.browser();
     reset.app.signup_in(&laptop, "ann@example.com").await;
     let token = reset.token_for("ann@example.com", 1).await;
 
@@ -227,9 +224,8 @@ async fn a_confirm_sets_the_password_ends_every_session_and_spends_the_token() {
     assert_eq!(done.status, 204, "{:?}", done.body);
     assert!(done.set_cookies().is_empty(), "nobody is signed in");
 
-    let refresh = reset
-        .app
-        .send(&laptop, Method::POST, "/api/users/refresh", None)
+    let refresh = laptop
+        .request(Method::POST, "/api/users/refresh", None, None)
         .await;
     assert_eq!(
         refresh.status, 401,
@@ -258,7 +254,10 @@ async fn a_confirm_sets_the_password_ends_every_session_and_spends_the_token() {
 #[tokio::test]
 async fn a_new_request_replaces_the_token_and_an_expired_one_is_refused() {
     let reset = spawn_reset(generous_limits()).await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
     let first = reset.token_for("ann@example.com", 1).await;
     let second = reset.token_for("ann@example.com", 2).await;
     assert_ne!(first, second);
@@ -291,7 +290,10 @@ async fn a_short_lived_token_expires_on_its_own() {
         ..generous_limits()
     })
     .await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
     let token = reset.token_for("ann@example.com", 1).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(reset.confirm(&token, "battery staple").await.status, 400);
@@ -300,7 +302,10 @@ async fn a_short_lived_token_expires_on_its_own() {
 #[tokio::test]
 async fn of_concurrent_confirms_with_one_token_exactly_one_succeeds() {
     let reset = spawn_reset(generous_limits()).await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
     let token = reset.token_for("ann@example.com", 1).await;
     let passwords: Vec<String> = (0..4).map(|i| format!("new password {i}")).collect();
     let answers = futures::future::join_all(
@@ -333,7 +338,10 @@ async fn a_reset_lifts_a_sign_in_lock() {
         ..generous_limits()
     })
     .await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
     for _ in 0..3 {
         assert_eq!(reset.signin("ann@example.com", "wrong horse").await, 401);
     }
@@ -351,7 +359,10 @@ async fn requests_beyond_the_rate_of_an_address_or_an_email_are_429() {
         ..generous_limits()
     })
     .await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
 
     // Per address: three emails, then 429, whatever the email; another address is free.
     for i in 0..3 {
@@ -453,9 +464,9 @@ impl ResetApp {
         assert!(undone.modified_count >= 1, "a session had been ended");
     }
 
-    async fn refresh(&self, browser: &reqwest::Client) -> u16 {
-        self.app
-            .send(browser, Method::POST, "/api/users/refresh", None)
+    async fn refresh(&self, browser: &TestClient) -> u16 {
+        browser
+            .request(Method::POST, "/api/users/refresh", None, None)
             .await
             .status
     }
@@ -464,7 +475,7 @@ impl ResetApp {
 #[tokio::test]
 async fn a_session_from_before_a_reset_cannot_refresh_even_if_it_was_not_ended() {
     let reset = spawn_reset(generous_limits()).await;
-    let laptop = browser();
+    let laptop = reset.app.browser();
     reset.app.signup_in(&laptop, "ann@example.com").await;
     let token = reset.token_for("ann@example.com", 1).await;
     assert_eq!(reset.confirm(&token, "battery staple").await.status, 204);
@@ -489,14 +500,11 @@ async fn a_session_from_before_a_reset_cannot_refresh_even_if_it_was_not_ended()
     );
 
     // A session started after the reset refreshes.
-    let phone = browser();
-    let signin = reset
-        .app
-        .send(
-            &phone,
-            Method::POST,
+    let phone = reset.app.browser();
+    let signin = phone
+        .post(
             "/api/users/signin",
-            Some(json!({"email": "ann@example.com", "password": "battery staple"})),
+            json!({"email": "ann@example.com", "password": "battery staple"}),
         )
         .await;
     assert_eq!(signin.status, 200);
@@ -508,25 +516,19 @@ async fn a_session_from_before_a_reset_cannot_refresh_even_if_it_was_not_ended()
 async fn after_a_change_of_password_only_the_new_session_refreshes_even_if_the_others_were_not_ended()
  {
     let reset = spawn_reset(generous_limits()).await;
-    let (laptop, phone) = (browser(), browser());
+    let (laptop, phone) = (reset.app.browser(), reset.app.browser());
     reset.app.signup_in(&laptop, "ann@example.com").await;
-    let signin = reset
-        .app
-        .send(
-            &phone,
-            Method::POST,
+    let signin = phone
+        .post(
             "/api/users/signin",
-            Some(json!({"email": "ann@example.com", "password": "correct horse"})),
+            json!({"email": "ann@example.com", "password": "correct horse"}),
         )
         .await;
     assert_eq!(signin.status, 200);
-    let changed = reset
-        .app
-        .send(
-            &phone,
-            Method::POST,
+    let changed = phone
+        .post(
             "/api/users/password",
-            Some(json!({"currentPassword": "correct horse", "newPassword": "battery staple"})),
+            json!({"currentPassword": "correct horse", "newPassword": "battery staple"}),
         )
         .await;
     assert_eq!(changed.status, 204, "{:?}", changed.body);
@@ -544,14 +546,14 @@ async fn after_a_change_of_password_only_the_new_session_refreshes_even_if_the_o
 #[tokio::test]
 async fn a_token_issued_before_a_ban_sets_no_password() {
     let reset = spawn_reset(generous_limits()).await;
-    let admin = browser();
+    let admin = reset.app.browser();
     reset
         .app
         .signup_in(&admin, crate::helpers::ADMIN_EMAIL)
         .await;
     let ann_id = reset
         .app
-        .signup_in(&browser(), "ann@example.com")
+        .signup_in(&reset.app.browser(), "ann@example.com")
         .await
         .body["id"]
         .as_str()
@@ -559,7 +561,7 @@ async fn a_token_issued_before_a_ban_sets_no_password() {
         .to_owned();
     let token = reset.token_for("ann@example.com", 1).await;
     let ban_path = format!("/api/users/{ann_id}/ban");
-    let banned = reset.app.send(&admin, Method::POST, &ban_path, None).await;
+    let banned = admin.request(Method::POST, &ban_path, None, None).await;
     assert_eq!(banned.status, 204);
 
     let refused = reset.confirm(&token, "battery staple").await;
@@ -575,10 +577,7 @@ async fn a_token_issued_before_a_ban_sets_no_password() {
     assert_eq!(ann.get_i64("credentialsVersion"), Ok(0), "unchanged: {ann}");
 
     // Once unbanned, the password is still the old one.
-    let unbanned = reset
-        .app
-        .send(&admin, Method::DELETE, &ban_path, None)
-        .await;
+    let unbanned = admin.delete(&ban_path).await;
     assert_eq!(unbanned.status, 204);
     assert_eq!(reset.signin("ann@example.com", "battery staple").await, 401);
     assert_eq!(reset.signin("ann@example.com", "correct horse").await, 200);
@@ -595,7 +594,10 @@ async fn a_sign_in_checked_against_the_password_a_reset_replaced_starts_no_sessi
         ..generous_limits()
     })
     .await;
-    reset.app.signup_in(&browser(), "ann@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "ann@example.com")
+        .await;
     let token = reset.token_for("ann@example.com", 1).await;
     let slow = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
@@ -615,18 +617,12 @@ async fn a_sign_in_checked_against_the_password_a_reset_replaced_starts_no_sessi
         .await
         .unwrap();
 
-    let late = browser();
+    let late = reset.app.browser();
     let signin = {
-        let (app, late) = (&reset.app, late.clone());
-        let address = app.address.clone();
+        let late = late.clone();
         tokio::spawn(async move {
-            let response = late
-                .post(format!("{address}/api/users/signin"))
-                .json(&json!({"email": "ann@example.com", "password": "correct horse"}))
-                .send()
-                .await
-                .unwrap();
-            JsonResponse::from(response).await
+            let body = json!({"email": "ann@example.com", "password": "correct horse"});
+            late.post("/api/users/signin", body).await
         })
     };
     // The sign-in reads the user at once, then checks the password for `check_takes`.
@@ -668,20 +664,23 @@ async fn a_ban_while_the_new_password_is_hashed_sets_no_password() {
         ..generous_limits()
     })
     .await;
-    let admin = browser();
+    let admin = reset.app.browser();
     reset
         .app
         .signup_in(&admin, crate::helpers::ADMIN_EMAIL)
         .await;
     let ann_id = reset
         .app
-        .signup_in(&browser(), "ann@example.com")
+        .signup_in(&reset.app.browser(), "ann@example.com")
         .await
         .body["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    reset.app.signup_in(&browser(), "bob@example.com").await;
+    reset
+        .app
+        .signup_in(&reset.app.browser(), "bob@example.com")
+        .await;
     let token = reset.token_for("ann@example.com", 1).await;
     let slow = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
@@ -701,18 +700,9 @@ async fn a_ban_while_the_new_password_is_hashed_sets_no_password() {
         .await
         .unwrap();
 
-    let address = reset.app.address.clone();
     let post = |path: &'static str, body: Value| {
-        let address = address.clone();
-        tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}{path}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            JsonResponse::from(response).await
-        })
+        let browser = reset.app.browser();
+        tokio::spawn(async move { browser.post(path, body).await })
     };
     let signin = post(
         "/api/users/signin",
@@ -725,7 +715,7 @@ async fn a_ban_while_the_new_password_is_hashed_sets_no_password() {
     );
     tokio::time::sleep(busy_for / 8).await;
     let ban_path = format!("/api/users/{ann_id}/ban");
-    let banned = reset.app.send(&admin, Method::POST, &ban_path, None).await;
+    let banned = admin.request(Method::POST, &ban_path, None, None).await;
     assert_eq!(banned.status, 204);
     assert!(
         !confirm.is_finished() && !signin.is_finished(),

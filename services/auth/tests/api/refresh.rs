@@ -1,12 +1,12 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{browser, cookie_pair, spawn_app};
+use crate::helpers::{cookie_pair, spawn_app};
 
 #[tokio::test]
 async fn refresh_rotates_the_token_and_a_reused_one_revokes_the_session() {
     let app = spawn_app().await;
-    let ann = browser();
+    let ann = app.browser();
     let signup = app.signup_in(&ann, "ann@example.com").await;
     let first = cookie_pair(&signup, "refresh").expect("a refresh cookie at sign-up");
     let refresh_cookie = signup
@@ -20,8 +20,8 @@ async fn refresh_rotates_the_token_and_a_reused_one_revokes_the_session() {
     );
     assert!(refresh_cookie.contains("HttpOnly"), "{refresh_cookie}");
 
-    let refreshed = app
-        .send(&ann, Method::POST, "/api/users/refresh", None)
+    let refreshed = ann
+        .request(Method::POST, "/api/users/refresh", None, None)
         .await;
     assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
     assert_eq!(refreshed.body["email"], "ann@example.com");
@@ -33,16 +33,16 @@ async fn refresh_rotates_the_token_and_a_reused_one_revokes_the_session() {
     );
 
     // Someone replays the first token: refused, and the whole session ends.
-    let thief = reqwest::Client::new();
-    let replay = thief
-        .post(format!("{}/api/users/refresh", app.address))
-        .header("cookie", &first)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replay.status(), 401);
-    let after = app
-        .send(&ann, Method::POST, "/api/users/refresh", None)
+    let thief = app.browser();
+    let replay = testkit::send(
+        thief
+            .builder(Method::POST, "/api/users/refresh")
+            .header("cookie", &first),
+    )
+    .await;
+    assert_eq!(replay.status, 401);
+    let after = ann
+        .request(Method::POST, "/api/users/refresh", None, None)
         .await;
     assert_eq!(after.status, 401, "the rotated token died with its session");
 }
@@ -50,60 +50,51 @@ async fn refresh_rotates_the_token_and_a_reused_one_revokes_the_session() {
 #[tokio::test]
 async fn signout_revokes_the_refresh_token_and_everywhere_ends_every_session() {
     let app = spawn_app().await;
-    let (laptop, phone) = (browser(), browser());
+    let (laptop, phone) = (app.browser(), app.browser());
     let signup = app.signup_in(&laptop, "ann@example.com").await;
     let laptop_refresh = cookie_pair(&signup, "refresh").unwrap();
     assert_eq!(
-        app.send(&laptop, Method::POST, "/api/users/signout", None)
+        laptop
+            .request(Method::POST, "/api/users/signout", None, None)
             .await
             .status,
         204
     );
-    let stolen = reqwest::Client::new()
-        .post(format!("{}/api/users/refresh", app.address))
-        .header("cookie", &laptop_refresh)
-        .send()
-        .await
-        .unwrap();
+    let stolen = testkit::send(
+        app.browser()
+            .builder(Method::POST, "/api/users/refresh")
+            .header("cookie", &laptop_refresh),
+    )
+    .await;
     assert_eq!(
-        stolen.status(),
-        401,
+        stolen.status, 401,
         "signing out ends the session, not just the cookie"
     );
 
     let signin = json!({"email": "ann@example.com", "password": "correct horse"});
     for device in [&laptop, &phone] {
-        let signed_in = app
-            .send(
-                device,
-                Method::POST,
-                "/api/users/signin",
-                Some(signin.clone()),
-            )
-            .await;
+        let signed_in = device.post("/api/users/signin", signin.clone()).await;
         assert_eq!(signed_in.status, 200);
     }
     assert_eq!(
-        app.send(&phone, Method::POST, "/api/users/signout-everywhere", None)
+        phone
+            .request(Method::POST, "/api/users/signout-everywhere", None, None)
             .await
             .status,
         204
     );
     assert_eq!(
-        app.send(&laptop, Method::POST, "/api/users/refresh", None)
+        laptop
+            .request(Method::POST, "/api/users/refresh", None, None)
             .await
             .status,
         401
     );
     assert_eq!(
-        app.send(
-            &reqwest::Client::new(),
-            Method::POST,
-            "/api/users/signout-everywhere",
-            None
-        )
-        .await
-        .status,
+        app.browser()
+            .request(Method::POST, "/api/users/signout-everywhere", None, None)
+            .await
+            .status,
         401
     );
 }
@@ -111,51 +102,43 @@ async fn signout_revokes_the_refresh_token_and_everywhere_ends_every_session() {
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let app = spawn_app().await;
-    let (laptop, phone) = (browser(), browser());
+    let (laptop, phone) = (app.browser(), app.browser());
     app.signup_in(&laptop, "ann@example.com").await;
     let signin = json!({"email": "ann@example.com", "password": "correct horse"});
-    app.send(&phone, Method::POST, "/api/users/signin", Some(signin))
-        .await;
+    phone.post("/api/users/signin", signin).await;
 
     let change = |current: &str, new: &str| json!({"currentPassword": current, "newPassword": new});
-    let invalid = app
-        .send(
-            &laptop,
-            Method::POST,
-            "/api/users/password",
-            Some(change("", "short")),
-        )
+    let invalid = laptop
+        .post("/api/users/password", change("", "short"))
         .await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.error_fields(), ["currentPassword", "newPassword"]);
-    let wrong = app
-        .send(
-            &laptop,
-            Method::POST,
+    let wrong = laptop
+        .post(
             "/api/users/password",
-            Some(change("wrong horse", "battery staple")),
+            change("wrong horse", "battery staple"),
         )
         .await;
     assert_eq!(wrong.status, 401);
-    let changed = app
-        .send(
-            &laptop,
-            Method::POST,
+    let changed = laptop
+        .post(
             "/api/users/password",
-            Some(change("correct horse", "battery staple")),
+            change("correct horse", "battery staple"),
         )
         .await;
     assert_eq!(changed.status, 204);
 
     assert_eq!(
-        app.send(&phone, Method::POST, "/api/users/refresh", None)
+        phone
+            .request(Method::POST, "/api/users/refresh", None, None)
             .await
             .status,
         401,
         "the other device's session ended"
     );
     assert_eq!(
-        app.send(&laptop, Method::POST, "/api/users/refresh", None)
+        laptop
+            .request(Method::POST, "/api/users/refresh", None, None)
             .await
             .status,
         200,
@@ -164,15 +147,11 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let old = json!({"email": "ann@example.com", "password": "correct horse"});
     let new = json!({"email": "ann@example.com", "password": "battery staple"});
     assert_eq!(
-        app.send(&browser(), Method::POST, "/api/users/signin", Some(old))
-            .await
-            .status,
+        app.browser().post("/api/users/signin", old).await.status,
         401
     );
     assert_eq!(
-        app.send(&browser(), Method::POST, "/api/users/signin", Some(new))
-            .await
-            .status,
+        app.browser().post("/api/users/signin", new).await.status,
         200
     );
 }
@@ -180,16 +159,9 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
 #[tokio::test]
 async fn a_page_refresh_redirects_back_to_local_paths_only() {
     let app = spawn_app().await;
-    let ann = browser();
+    let ann = app.browser();
     app.signup_in(&ann, "ann@example.com").await;
-    let back = app
-        .send(
-            &ann,
-            Method::GET,
-            "/api/users/refresh?redirect=/orders/1?x=2",
-            None,
-        )
-        .await;
+    let back = ann.get("/api/users/refresh?redirect=/orders/1?x=2").await;
     assert_eq!(back.status, 303);
     assert_eq!(back.headers["location"], "/orders/1?x=2");
     assert!(cookie_pair(&back, "session").is_some());
@@ -199,25 +171,16 @@ async fn a_page_refresh_redirects_back_to_local_paths_only() {
         "/\\evil.example",
         "https://evil.example/",
     ] {
-        let response = app
-            .send(
-                &ann,
-                Method::GET,
-                &format!("/api/users/refresh?redirect={}", urlencode(evil)),
-                None,
-            )
+        let response = ann
+            .get(&format!("/api/users/refresh?redirect={}", urlencode(evil)))
             .await;
         assert_eq!(response.headers["location"], "/", "{evil}");
     }
 
     // Without a session: back to the page, cookies cleared, so it shows "signed out".
     let stranger = app
-        .send(
-            &browser(),
-            Method::GET,
-            "/api/users/refresh?redirect=/tickets",
-            None,
-        )
+        .browser()
+        .get("/api/users/refresh?redirect=/tickets")
         .await;
     assert_eq!(stranger.status, 303);
     assert_eq!(stranger.headers["location"], "/tickets");
@@ -230,12 +193,8 @@ async fn a_page_refresh_redirects_back_to_local_paths_only() {
 
     // A query that cannot be read is a 400 in the JSON error shape, not axum's plain text.
     let twice = app
-        .send(
-            &browser(),
-            Method::GET,
-            "/api/users/refresh?redirect=/a&redirect=/b",
-            None,
-        )
+        .browser()
+        .get("/api/users/refresh?redirect=/a&redirect=/b")
         .await;
     assert_eq!(twice.status, 400);
     assert!(

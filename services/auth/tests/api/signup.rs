@@ -84,17 +84,10 @@ async fn signup_with_a_taken_email_is_409_whatever_its_case() {
 async fn concurrent_signups_with_one_email_create_exactly_one_user() {
     let app = spawn_app().await;
     let attempts = (0..20).map(|i| {
-        let client = reqwest::Client::new();
-        let url = format!("{}/api/users/signup", app.address);
+        let browser = app.browser();
         async move {
-            client
-                .post(url)
-                .json(&json!({"email": "race@example.com", "password": format!("password-{i}")}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            let body = json!({"email": "race@example.com", "password": format!("password-{i}")});
+            browser.post("/api/users/signup", body).await.status
         }
     });
     let mut statuses = futures::future::join_all(attempts).await;
