@@ -15,7 +15,7 @@ use bson::oid::ObjectId;
 use chrono::{DateTime, Utc};
 use common::events::{
     CancelReason, OrderCancelled, OrderCompleted, OrderCreated, OrderSnapshot, OrderTicket,
-    OrderTicketRef, TicketCreated, TicketDetails, TicketUpdated,
+    OrderTicketRef, TicketDetails,
 };
 use common::outbox::PendingEvent;
 use serde::{Deserialize, Serialize};
@@ -271,69 +271,6 @@ impl Order {
             },
             version: self.version,
             payment_id: self.payment_id.clone(),
-        }
-    }
-}
-
-/// The orders service's copy of a ticket, kept from `ticket.*` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TicketReplica {
-    #[serde(rename = "_id")]
-    pub id: ObjectId,
-    pub title: String,
-    pub price_cents: i64,
-    pub user_id: String,
-    pub version: i64,
-    /// Venue, date and seat, as the latest event said.
-    #[serde(default)]
-    pub details: TicketDetails,
-    /// Taken off sale by its seller (`ticket.removed`): it cannot be ordered.
-    #[serde(default)]
-    pub removed: bool,
-}
-
-impl TicketReplica {
-    fn new(
-        id: ObjectId,
-        title: String,
-        price_cents: i64,
-        user_id: String,
-        version: i64,
-        details: TicketDetails,
-    ) -> Self {
-        Self {
-            id,
-            title,
-            price_cents,
-            user_id,
-            version,
-            details,
-            removed: false,
-        }
-    }
-}
-
-/// A ticket seen for the first time (`ticket.created`), by the id the event carries.
-impl From<(ObjectId, TicketCreated)> for TicketReplica {
-    fn from((id, e): (ObjectId, TicketCreated)) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
-    }
-}
-
-/// A ticket's next version (`ticket.updated`).
-impl From<(ObjectId, TicketUpdated)> for TicketReplica {
-    fn from((id, e): (ObjectId, TicketUpdated)) -> Self {
-        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
-    }
-}
-
-/// A ticket's whole state (`ticket.snapshot`), which says whether it is off sale.
-impl From<(ObjectId, common::events::TicketSnapshot)> for TicketReplica {
-    fn from((id, e): (ObjectId, common::events::TicketSnapshot)) -> Self {
-        Self {
-            removed: e.removed,
-            ..Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
         }
     }
 }

@@ -13,8 +13,8 @@ use common::events::{
 use common::listener::{Handled, Outcome, Subscriptions, event_id};
 use common::shutdown::BackgroundTasks;
 
-use crate::domain::{PaymentReceived, Refund, TicketReplica};
-use crate::replica;
+use crate::domain::{PaymentReceived, Refund};
+use crate::replica::{self, TicketReplica};
 use crate::transitions::{Expired, Paid, Transitions};
 
 pub const SERVICE: &str = "orders";

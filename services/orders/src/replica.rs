@@ -4,14 +4,79 @@
 //! whole state (`ticket.resync_requested`, answered by `ticket.snapshot`).
 
 use bson::oid::ObjectId;
-use common::events::TicketResyncRequested;
+use common::events::{
+    TicketCreated, TicketDetails, TicketResyncRequested, TicketSnapshot, TicketUpdated,
+};
 use common::listener::{Handled, Outcome, apply_in_order};
 use common::outbox::PendingEvent;
 use common::store::StoreResult;
+use serde::{Deserialize, Serialize};
 
-use crate::domain::TicketReplica;
 use crate::listeners::SERVICE;
 use crate::store::OrderStore;
+
+/// The orders service's copy of a ticket, kept from `ticket.*` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketReplica {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub title: String,
+    pub price_cents: i64,
+    pub user_id: String,
+    pub version: i64,
+    /// Venue, date and seat, as the latest event said.
+    #[serde(default)]
+    pub details: TicketDetails,
+    /// Taken off sale by its seller (`ticket.removed`): it cannot be ordered.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+impl TicketReplica {
+    fn new(
+        id: ObjectId,
+        title: String,
+        price_cents: i64,
+        user_id: String,
+        version: i64,
+        details: TicketDetails,
+    ) -> Self {
+        Self {
+            id,
+            title,
+            price_cents,
+            user_id,
+            version,
+            details,
+            removed: false,
+        }
+    }
+}
+
+/// A ticket seen for the first time (`ticket.created`), by the id the event carries.
+impl From<(ObjectId, TicketCreated)> for TicketReplica {
+    fn from((id, e): (ObjectId, TicketCreated)) -> Self {
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
+    }
+}
+
+/// A ticket's next version (`ticket.updated`).
+impl From<(ObjectId, TicketUpdated)> for TicketReplica {
+    fn from((id, e): (ObjectId, TicketUpdated)) -> Self {
+        Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
+    }
+}
+
+/// A ticket's whole state (`ticket.snapshot`), which says whether it is off sale.
+impl From<(ObjectId, TicketSnapshot)> for TicketReplica {
+    fn from((id, e): (ObjectId, TicketSnapshot)) -> Self {
+        Self {
+            removed: e.removed,
+            ..Self::new(id, e.title, e.price_cents, e.user_id, e.version, e.details)
+        }
+    }
+}
 
 /// A ticket seen for the first time (or again: a redelivery changes nothing).
 pub async fn created(store: &OrderStore, ticket: TicketReplica) -> Handled {

@@ -11,7 +11,8 @@ use common::store::StoreResult;
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 
-use crate::domain::{Order, Refund, TicketReplica};
+use crate::domain::{Order, Refund};
+use crate::replica::TicketReplica;
 
 /// The `$set` that makes a replica's ticket `ticket`.
 fn replica_set(ticket: &TicketReplica) -> StoreResult<Document> {
