@@ -137,7 +137,6 @@ impl fmt::Debug for Secret {
 pub enum AppEnv {
     #[default]
     Development,
-    Test,
     Production,
 }
 
@@ -146,10 +145,9 @@ impl FromStr for AppEnv {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "development" | "dev" => Ok(Self::Development),
-            "test" => Ok(Self::Test),
             "production" | "prod" => Ok(Self::Production),
             other => Err(format!(
-                "expected development, test or production, got {other:?}"
+                "expected development or production, got {other:?}"
             )),
         }
     }

@@ -220,44 +220,28 @@ pub fn log_finished(
     let method = request.map(|r| r.method);
     let route = request.map(|r| r.route);
     let path = request.map(|r| r.path);
+    // One line, at a level that depends on the status: tracing's levels are constants.
+    macro_rules! finished {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                status = code,
+                latency_ms,
+                method,
+                route,
+                path,
+                error = cause,
+                $message
+            )
+        };
+    }
     if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(
-            status = code,
-            latency_ms,
-            method,
-            route,
-            path,
-            error = cause,
-            "request failed"
-        );
+        finished!(error, "request failed");
     } else if status.is_server_error() {
-        tracing::warn!(
-            status = code,
-            latency_ms,
-            method,
-            route,
-            path,
-            error = cause,
-            "request failed"
-        );
+        finished!(warn, "request failed");
     } else if status.is_client_error() {
-        tracing::info!(
-            status = code,
-            latency_ms,
-            method,
-            route,
-            path,
-            "request finished"
-        );
+        finished!(info, "request finished");
     } else {
-        tracing::debug!(
-            status = code,
-            latency_ms,
-            method,
-            route,
-            path,
-            "request finished"
-        );
+        finished!(debug, "request finished");
     }
 }
 

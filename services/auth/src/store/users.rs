@@ -137,9 +137,8 @@ impl UserStore {
         } else {
             PendingEvent::new(UserUnbanned { id, version })
         };
-        Ok(self
-            .update_with_event(read, doc! {"banned": banned}, event)
-            .await?)
+        self.update_with_event(read, doc! {"banned": banned}, event)
+            .await
     }
 
     /// Replaces the password hash of the user as read, if it is still at that version, and
@@ -178,7 +177,7 @@ impl UserStore {
             email: Some(read.email.clone()),
         });
         let reset = doc! {RESET: {"tokenHash": token.hash(), "expiresAt": expires_at}};
-        Ok(self.update_with_event(read, reset, event).await?)
+        self.update_with_event(read, reset, event).await
     }
 
     /// Sets `fields` on the user as read and moves it to the next version, with `event`
