@@ -7,7 +7,7 @@ use common::events::{
 };
 use testkit::{TestDatabase, new_user_id};
 
-use crate::helpers::{PUBLIC_URL, TestService, mail, recipient, start, test_config};
+use crate::helpers::{PUBLIC_URL, TestApp, mail, recipient, spawn_app_with, test_config};
 
 /// A user with an address of their own, a ticket and an order of theirs for it.
 struct Buyer {
@@ -41,10 +41,10 @@ impl Buyer {
     }
 
     /// User, ticket and order published, the reservation email received.
-    async fn with_order(&self, service: &TestService, title: &str) {
-        service.user(&self.user_id, &self.email).await;
-        service.ticket(&self.ticket_id, title, 1250).await;
-        service.publish(self.order_created()).await;
+    async fn with_order(&self, app: &TestApp, title: &str) {
+        app.user(&self.user_id, &self.email).await;
+        app.ticket(&self.ticket_id, title, 1250).await;
+        app.publish(self.order_created()).await;
         mail(&self.email, "Your reservation").await;
     }
 
@@ -56,9 +56,9 @@ impl Buyer {
 #[tokio::test]
 async fn a_new_user_is_welcomed_at_their_address() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let email = recipient();
-    service.user(&new_user_id(), &email).await;
+    app.user(&new_user_id(), &email).await;
     let welcome = mail(&email, "Welcome to GitTix").await;
     assert_eq!(welcome.to, [email.as_str()]);
     assert_eq!(welcome.from, "no-reply@gittix.dev");
@@ -75,14 +75,13 @@ async fn a_new_user_is_welcomed_at_their_address() {
 #[tokio::test]
 async fn a_reservation_names_the_ticket_price_deadline_and_order_page_whatever_arrived_first() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
     // The order before the user and the ticket it needs: retried until they are here.
-    service.publish(buyer.order_created()).await;
+    app.publish(buyer.order_created()).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    service.user(&buyer.user_id, &buyer.email).await;
-    service
-        .ticket(&buyer.ticket_id, "Jazz <Night> & \"Friends\"", 1250)
+    app.user(&buyer.user_id, &buyer.email).await;
+    app.ticket(&buyer.ticket_id, "Jazz <Night> & \"Friends\"", 1250)
         .await;
     let reservation = mail(&buyer.email, "Your reservation of").await;
     assert_eq!(
@@ -118,9 +117,9 @@ async fn a_reservation_names_the_ticket_price_deadline_and_order_page_whatever_a
 #[tokio::test]
 async fn a_ticket_title_is_the_newest_version_seen() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
-    service.user(&buyer.user_id, &buyer.email).await;
+    app.user(&buyer.user_id, &buyer.email).await;
     let updated = |title: &str, version| TicketUpdated {
         id: buyer.ticket_id.clone(),
         title: title.into(),
@@ -131,11 +130,11 @@ async fn a_ticket_title_is_the_newest_version_seen() {
         details: Default::default(),
         sold: false,
     };
-    service.publish(updated("Renamed gig", 2)).await;
+    app.publish(updated("Renamed gig", 2)).await;
     // Older versions arriving late change nothing.
-    service.ticket(&buyer.ticket_id, "Original gig", 1250).await;
-    service.publish(updated("First rename", 1)).await;
-    let store = notifications::store::Store::new(&service.db().await);
+    app.ticket(&buyer.ticket_id, "Original gig", 1250).await;
+    app.publish(updated("First rename", 1)).await;
+    let store = notifications::store::Store::new(&app.db().await);
     testkit::eventually(
         "the ticket replica",
         std::time::Duration::from_secs(10),
@@ -143,7 +142,7 @@ async fn a_ticket_title_is_the_newest_version_seen() {
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    service.publish(buyer.order_created()).await;
+    app.publish(buyer.order_created()).await;
     let reservation = mail(&buyer.email, "Your reservation of").await;
     assert!(
         reservation
@@ -157,12 +156,12 @@ async fn a_ticket_title_is_the_newest_version_seen() {
 #[tokio::test]
 async fn a_receipt_shows_the_ticket_payment_order_and_date_once_the_payment_is_known() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
-    buyer.with_order(&service, "Opera gala").await;
+    buyer.with_order(&app, "Opera gala").await;
     let payment_id = new_user_id();
     // Completed before payments' event arrived: retried until it has.
-    let completed = service
+    let completed = app
         .publish(OrderCompleted {
             id: buyer.order_id.clone(),
             ticket: OrderTicketRef {
@@ -173,16 +172,15 @@ async fn a_receipt_shows_the_ticket_payment_order_and_date_once_the_payment_is_k
         })
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    service
-        .publish(PaymentCreated {
-            id: payment_id,
-            order_id: buyer.order_id.clone(),
-            stripe_id: "pi_1".into(),
-            amount_cents: 1250,
-            currency: "usd".into(),
-            version: 0,
-        })
-        .await;
+    app.publish(PaymentCreated {
+        id: payment_id,
+        order_id: buyer.order_id.clone(),
+        stripe_id: "pi_1".into(),
+        amount_cents: 1250,
+        currency: "usd".into(),
+        version: 0,
+    })
+    .await;
     let receipt = mail(&buyer.email, "Your receipt").await;
     assert_eq!(receipt.subject, "Your receipt for Opera gala");
     let date = completed
@@ -200,7 +198,7 @@ async fn a_receipt_shows_the_ticket_payment_order_and_date_once_the_payment_is_k
 #[tokio::test]
 async fn a_cancelled_order_says_why() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let cases = [
         (
             Some(CancelReason::Expired),
@@ -225,17 +223,16 @@ async fn a_cancelled_order_says_why() {
     ];
     for (reason, subject, why) in cases {
         let buyer = Buyer::new();
-        buyer.with_order(&service, "Gig").await;
-        service
-            .publish(OrderCancelled {
-                id: buyer.order_id.clone(),
-                ticket: OrderTicketRef {
-                    id: buyer.ticket_id.clone(),
-                },
-                version: 1,
-                reason,
-            })
-            .await;
+        buyer.with_order(&app, "Gig").await;
+        app.publish(OrderCancelled {
+            id: buyer.order_id.clone(),
+            ticket: OrderTicketRef {
+                id: buyer.ticket_id.clone(),
+            },
+            version: 1,
+            reason,
+        })
+        .await;
         let cancelled = mail(&buyer.email, subject).await;
         assert_eq!(cancelled.subject, subject, "{reason:?}");
         for part in [&cancelled.html, &cancelled.text] {
@@ -255,21 +252,20 @@ async fn a_cancelled_order_says_why() {
 #[tokio::test]
 async fn a_refund_names_the_amount_and_why() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
-    buyer.with_order(&service, "Stand-up night").await;
-    service
-        .publish(PaymentRefunded {
-            id: new_user_id(),
-            payment_id: new_user_id(),
-            order_id: buyer.order_id.clone(),
-            stripe_id: "pi_2".into(),
-            refund_id: "re_1".into(),
-            amount_cents: 1999,
-            currency: "eur".into(),
-            reason: "duplicate".into(),
-        })
-        .await;
+    buyer.with_order(&app, "Stand-up night").await;
+    app.publish(PaymentRefunded {
+        id: new_user_id(),
+        payment_id: new_user_id(),
+        order_id: buyer.order_id.clone(),
+        stripe_id: "pi_2".into(),
+        refund_id: "re_1".into(),
+        amount_cents: 1999,
+        currency: "eur".into(),
+        reason: "duplicate".into(),
+    })
+    .await;
     let refund = mail(&buyer.email, "Your refund").await;
     assert_eq!(
         refund.subject,
@@ -288,21 +284,20 @@ async fn a_refund_names_the_amount_and_why() {
 #[tokio::test]
 async fn a_password_reset_links_to_the_reset_page_with_the_token_encoded() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let user_id = new_user_id();
     let email = recipient();
     // The request before the user's address is known: retried until it is.
-    service
-        .publish(UserPasswordResetRequested {
-            user_id: user_id.clone(),
-            token: "tok+/=en &x<".into(),
-            expires_at: Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 0).unwrap(),
-            // An event from before auth filled the address in: the replica's is used.
-            email: None,
-        })
-        .await;
+    app.publish(UserPasswordResetRequested {
+        user_id: user_id.clone(),
+        token: "tok+/=en &x<".into(),
+        expires_at: Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 0).unwrap(),
+        // An event from before auth filled the address in: the replica's is used.
+        email: None,
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    service.user(&user_id, &email).await;
+    app.user(&user_id, &email).await;
     let reset = mail(&email, "Reset your GitTix password").await;
     assert_eq!(reset.to, [email]);
     let link = format!("{PUBLIC_URL}/reset-password?token=tok%2B%2F%3Den%20%26x%3C");
@@ -320,7 +315,7 @@ async fn a_password_reset_links_to_the_reset_page_with_the_token_encoded() {
 #[tokio::test]
 async fn an_event_too_old_or_past_its_use_sends_nothing_but_its_records_are_kept() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
     // A user.created from before the service was deployed (read from the stream's history).
     let mut old = common::events::Envelope::new(common::events::UserCreated {
@@ -329,33 +324,30 @@ async fn an_event_too_old_or_past_its_use_sends_nothing_but_its_records_are_kept
         version: 0,
     });
     old.occurred_at = Utc::now() - chrono::Duration::days(4);
-    service.bus.publish(&old).await.unwrap();
+    app.bus.publish(&old).await.unwrap();
     // A reset link that expired, and a reservation whose pay-by time passed, meanwhile.
     let past = Utc::now() - chrono::Duration::minutes(1);
-    service
-        .publish(UserPasswordResetRequested {
-            user_id: buyer.user_id.clone(),
-            token: "expired-token".into(),
-            expires_at: past,
-            email: None,
-        })
-        .await;
-    service.ticket(&buyer.ticket_id, "Gig", 1250).await;
-    service
-        .publish(OrderCreated {
-            expires_at: past,
-            ..buyer.order_created()
-        })
-        .await;
+    app.publish(UserPasswordResetRequested {
+        user_id: buyer.user_id.clone(),
+        token: "expired-token".into(),
+        expires_at: past,
+        email: None,
+    })
+    .await;
+    app.ticket(&buyer.ticket_id, "Gig", 1250).await;
+    app.publish(OrderCreated {
+        expires_at: past,
+        ..buyer.order_created()
+    })
+    .await;
     // The address was kept all the same: a fresh request is emailed.
-    service
-        .publish(UserPasswordResetRequested {
-            user_id: buyer.user_id.clone(),
-            token: "fresh-token".into(),
-            expires_at: Utc::now() + chrono::Duration::minutes(30),
-            email: None,
-        })
-        .await;
+    app.publish(UserPasswordResetRequested {
+        user_id: buyer.user_id.clone(),
+        token: "fresh-token".into(),
+        expires_at: Utc::now() + chrono::Duration::minutes(30),
+        email: None,
+    })
+    .await;
     let reset = mail(&buyer.email, "Reset your GitTix password").await;
     assert!(reset.text.contains("token=fresh-token"), "{}", reset.text);
     assert_eq!(
@@ -368,45 +360,42 @@ async fn an_event_too_old_or_past_its_use_sends_nothing_but_its_records_are_kept
 #[tokio::test]
 async fn records_missed_as_events_arrive_as_snapshots() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let buyer = Buyer::new();
-    service.user(&buyer.user_id, &buyer.email).await;
+    app.user(&buyer.user_id, &buyer.email).await;
     // No ticket.created nor order.created: the owners' snapshots instead.
-    service
-        .publish(common::events::TicketSnapshot {
-            id: buyer.ticket_id.clone(),
-            title: "Snapshot gig".into(),
-            price_cents: 1250,
-            user_id: "seller".into(),
-            order_id: None,
-            version: 3,
-            details: Default::default(),
-            removed: false,
-            sold: false,
-        })
-        .await;
+    app.publish(common::events::TicketSnapshot {
+        id: buyer.ticket_id.clone(),
+        title: "Snapshot gig".into(),
+        price_cents: 1250,
+        user_id: "seller".into(),
+        order_id: None,
+        version: 3,
+        details: Default::default(),
+        removed: false,
+        sold: false,
+    })
+    .await;
     let order = buyer.order_created();
-    service
-        .publish(common::events::OrderSnapshot {
-            id: order.id,
-            user_id: order.user_id,
-            status: "created".into(),
-            expires_at: order.expires_at,
-            ticket: order.ticket,
-            payment_id: None,
-            version: 0,
-        })
-        .await;
-    service
-        .publish(OrderCancelled {
-            id: buyer.order_id.clone(),
-            ticket: OrderTicketRef {
-                id: buyer.ticket_id.clone(),
-            },
-            version: 1,
-            reason: Some(CancelReason::Buyer),
-        })
-        .await;
+    app.publish(common::events::OrderSnapshot {
+        id: order.id,
+        user_id: order.user_id,
+        status: "created".into(),
+        expires_at: order.expires_at,
+        ticket: order.ticket,
+        payment_id: None,
+        version: 0,
+    })
+    .await;
+    app.publish(OrderCancelled {
+        id: buyer.order_id.clone(),
+        ticket: OrderTicketRef {
+            id: buyer.ticket_id.clone(),
+        },
+        version: 1,
+        reason: Some(CancelReason::Buyer),
+    })
+    .await;
     let cancelled = mail(&buyer.email, "Your order for").await;
     assert_eq!(
         cancelled.subject,

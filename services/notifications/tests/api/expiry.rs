@@ -10,15 +10,15 @@ use common::listener::durable_name;
 use serde_json::json;
 use testkit::{TestDatabase, eventually, new_user_id};
 
-use crate::helpers::{TestService, start, test_config};
+use crate::helpers::{TestApp, spawn_app_with, test_config};
 
 /// Waits until the service's consumer of `E` has acked everything it was delivered, and
 /// checks it stays so (a retried event is never acked: it waits for its redelivery).
-async fn acked_without_retry<E: Event>(service: &TestService) {
-    let stream = service
+async fn acked_without_retry<E: Event>(app: &TestApp) {
+    let stream = app
         .bus
         .jetstream()
-        .get_stream(service.bus.stream_name())
+        .get_stream(app.bus.stream_name())
         .await
         .unwrap();
     let consumer = durable_name("notifications", E::SUBJECT);
@@ -43,7 +43,7 @@ async fn acked_without_retry<E: Event>(service: &TestService) {
 #[tokio::test]
 async fn an_expired_reset_link_for_an_unknown_user_is_acked_not_retried() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     // Built from JSON: the event's optional fields may grow.
     let event: UserPasswordResetRequested = serde_json::from_value(json!({
         "userId": new_user_id(),
@@ -51,14 +51,14 @@ async fn an_expired_reset_link_for_an_unknown_user_is_acked_not_retried() {
         "expiresAt": Utc::now() - chrono::Duration::minutes(5),
     }))
     .unwrap();
-    service.publish(event).await;
-    acked_without_retry::<UserPasswordResetRequested>(&service).await;
+    app.publish(event).await;
+    acked_without_retry::<UserPasswordResetRequested>(&app).await;
 }
 
 #[tokio::test]
 async fn a_lapsed_reservation_whose_ticket_is_unknown_is_acked_not_retried() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let event: OrderCreated = serde_json::from_value(json!({
         "id": testkit::unique_name("order"),
         "userId": new_user_id(),
@@ -67,6 +67,6 @@ async fn a_lapsed_reservation_whose_ticket_is_unknown_is_acked_not_retried() {
         "version": 0,
     }))
     .unwrap();
-    service.publish(event).await;
-    acked_without_retry::<OrderCreated>(&service).await;
+    app.publish(event).await;
+    acked_without_retry::<OrderCreated>(&app).await;
 }

@@ -3,14 +3,14 @@ use std::time::Duration;
 use common::redis::RedisConfig;
 use testkit::{TestDatabase, new_user_id};
 
-use crate::helpers::{mail, recipient, start, test_config};
+use crate::helpers::{mail, recipient, spawn_app_with, test_config};
 use crate::templates::unreachable_redis;
 
 #[tokio::test]
 async fn readiness_reports_mongo_and_nats() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
-    let response = reqwest::get(format!("http://127.0.0.1:{}/readyz", service.port))
+    let app = spawn_app_with(test_config(&db)).await;
+    let response = reqwest::get(format!("http://127.0.0.1:{}/readyz", app.port))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -20,7 +20,7 @@ async fn readiness_reports_mongo_and_nats() {
     }
     // The template cache is an optimisation: its Redis does not gate readiness.
     assert!(ready["checks"].get("redis").is_none(), "{ready}");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", service.port))
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port))
         .await
         .unwrap();
     assert_eq!(metrics.status(), 200);
@@ -35,18 +35,18 @@ async fn without_redis_the_service_starts_is_ready_and_sends() {
         redis: RedisConfig::plain(unreachable_redis()),
         ..test_config(&db)
     };
-    let service = tokio::time::timeout(Duration::from_secs(30), start(config))
+    let app = tokio::time::timeout(Duration::from_secs(30), spawn_app_with(config))
         .await
         .expect("started without Redis");
-    let response = reqwest::get(format!("http://127.0.0.1:{}/readyz", service.port))
+    let response = reqwest::get(format!("http://127.0.0.1:{}/readyz", app.port))
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "ready without Redis");
     let email = recipient();
-    service.user(&new_user_id(), &email).await;
+    app.user(&new_user_id(), &email).await;
     let welcome = mail(&email, "Welcome").await;
     assert!(welcome.html.contains(&email));
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", service.port))
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port))
         .await
         .unwrap()
         .text()

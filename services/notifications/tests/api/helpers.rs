@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -10,8 +9,7 @@ use notifications::templates::Sources;
 use notifications::transport::{Mailer, Smtp};
 use notifications::{App, Config, TransportConfig};
 use serde_json::Value;
-use testkit::{TestDatabase, eventually};
-use tokio_util::sync::CancellationToken;
+use testkit::{RunningApp, TestDatabase, eventually};
 
 /// Mailpit, among the private test servers: SMTP in, its HTTP API out.
 pub struct Mailpit {
@@ -25,22 +23,7 @@ pub struct Mailpit {
 pub fn mailpit() -> &'static Mailpit {
     static MAILPIT: OnceLock<Mailpit> = OnceLock::new();
     MAILPIT.get_or_init(|| {
-        let file = testkit::workspace_root().join(".gittix/test/servers.env");
-        let from_file: HashMap<String, String> = std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.strip_prefix("export ").unwrap_or(line).split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-            .collect();
-        let get = |name: &str| {
-            std::env::var(format!("TEST_{name}"))
-                .ok()
-                .or_else(|| from_file.get(name).cloned())
-                .unwrap_or_else(|| {
-                    panic!("{name} is not set: start the test servers (make test-servers)")
-                })
-        };
-        let smtp = get("MAIL_SMTP_URL");
+        let smtp = testkit::server_setting("MAIL_SMTP_URL");
         let (host, port) = smtp
             .trim_start_matches("smtp://")
             .rsplit_once(':')
@@ -48,7 +31,9 @@ pub fn mailpit() -> &'static Mailpit {
         Mailpit {
             smtp_host: host.to_owned(),
             smtp_port: port.parse().expect("MAIL_SMTP_URL port"),
-            api: get("MAILPIT_URL").trim_end_matches('/').to_owned(),
+            api: testkit::server_setting("MAILPIT_URL")
+                .trim_end_matches('/')
+                .to_owned(),
         }
     })
 }
@@ -90,20 +75,22 @@ pub fn smtp() -> Smtp {
     )
 }
 
-pub struct TestService {
+pub struct TestApp {
+    /// The service (`app.port`, `app.stop()`).
+    pub running: RunningApp,
     pub config: Config,
     pub bus: Bus,
-    pub port: u16,
-    stop: CancellationToken,
 }
 
-impl Drop for TestService {
-    fn drop(&mut self) {
-        self.stop.cancel();
+impl std::ops::Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.running
     }
 }
 
-pub async fn start(config: Config) -> TestService {
+pub async fn spawn_app_with(config: Config) -> TestApp {
     common::telemetry::init_for_tests();
     let app = App::build(config.clone())
         .await
@@ -111,7 +98,11 @@ pub async fn start(config: Config) -> TestService {
     running(config, app).await
 }
 
-pub async fn start_with(config: Config, mailer: Arc<dyn Mailer>, sources: Sources) -> TestService {
+pub async fn spawn_app_with_mailer(
+    config: Config,
+    mailer: Arc<dyn Mailer>,
+    sources: Sources,
+) -> TestApp {
     common::telemetry::init_for_tests();
     let app = App::build_with(config.clone(), mailer, sources)
         .await
@@ -119,25 +110,15 @@ pub async fn start_with(config: Config, mailer: Arc<dyn Mailer>, sources: Source
     running(config, app).await
 }
 
-async fn running(config: Config, app: App) -> TestService {
-    let port = app.port();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    TestService {
+async fn running(config: Config, app: App) -> TestApp {
+    TestApp {
+        running: RunningApp::spawn(app.port(), |stop| app.run_until_stopped(stop)),
         bus: Bus::connect(&config.bus, "test").await.unwrap(),
         config,
-        port,
-        stop,
     }
 }
 
-impl TestService {
-    /// Stops the service and waits until its background tasks are done.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-
+impl TestApp {
     /// Publishes `data` in a new envelope, which is returned (to publish it again).
     pub async fn publish<E: Event>(&self, data: E) -> Envelope<E> {
         let envelope = Envelope::new(data);

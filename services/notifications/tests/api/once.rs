@@ -12,14 +12,15 @@ use notifications::transport::{Email, Mailer, SendError, Smtp};
 use testkit::{TestDatabase, eventually, new_user_id};
 
 use crate::helpers::{
-    TestService, mail, recipient, settled_count, smtp, start, start_with, test_config,
+    TestApp, mail, recipient, settled_count, smtp, spawn_app_with, spawn_app_with_mailer,
+    test_config,
 };
 
 #[tokio::test]
 async fn a_redelivered_event_sends_its_email_once_even_across_a_restart() {
     let db = TestDatabase::new("notifications");
     let config = test_config(&db);
-    let first = start(config.clone()).await;
+    let first = spawn_app_with(config.clone()).await;
     let email = recipient();
     let event = first.user(&new_user_id(), &email).await;
     mail(&email, "Welcome").await;
@@ -52,7 +53,7 @@ async fn a_redelivered_event_sends_its_email_once_even_across_a_restart() {
     }
 
     first.stop().await;
-    let second = start(config).await;
+    let second = spawn_app_with(config).await;
     second.redeliver(&event).await;
     assert_eq!(settled_count(&email).await, 1, "nor after a restart");
 }
@@ -85,7 +86,8 @@ async fn a_crash_between_the_send_and_its_record_never_sends_twice() {
         smtp: smtp(),
         sends: AtomicUsize::new(0),
     });
-    let first = start_with(config.clone(), crashing.clone(), templates::embedded()).await;
+    let first =
+        spawn_app_with_mailer(config.clone(), crashing.clone(), templates::embedded()).await;
     let email = recipient();
     let event = first.user(&new_user_id(), &email).await;
     mail(&email, "Welcome").await;
@@ -101,7 +103,7 @@ async fn a_crash_between_the_send_and_its_record_never_sends_twice() {
 
     // A new replica on the same database, and the event delivered once more.
     first.stop().await;
-    let second = start(config).await;
+    let second = spawn_app_with(config).await;
     second.redeliver(&event).await;
     assert_eq!(settled_count(&email).await, 1);
     assert_eq!(
@@ -113,7 +115,7 @@ async fn a_crash_between_the_send_and_its_record_never_sends_twice() {
 #[tokio::test]
 async fn a_claim_left_by_a_crash_before_the_send_loses_that_email_and_only_that_one() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let lost = recipient();
     let event = common::events::Envelope::new(common::events::UserCreated {
         id: new_user_id(),
@@ -121,7 +123,7 @@ async fn a_claim_left_by_a_crash_before_the_send_loses_that_email_and_only_that_
         version: 0,
     });
     // A process claimed the email and died before sending it.
-    let store = Store::new(&service.db().await);
+    let store = Store::new(&app.db().await);
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
     assert!(matches!(
         store
@@ -130,9 +132,9 @@ async fn a_claim_left_by_a_crash_before_the_send_loses_that_email_and_only_that_
             .unwrap(),
         Claim::Won(_)
     ));
-    service.redeliver(&event).await;
+    app.redeliver(&event).await;
     let other = recipient();
-    service.user(&new_user_id(), &other).await;
+    app.user(&new_user_id(), &other).await;
     mail(&other, "Welcome").await;
     assert_eq!(settled_count(&lost).await, 0, "at most once: never sent");
 }
@@ -170,9 +172,9 @@ async fn an_email_the_provider_did_not_accept_is_released_and_sent_on_a_later_de
         refusals: 2,
         attempts: AtomicUsize::new(0),
     });
-    let service = start_with(test_config(&db), mailer.clone(), templates::embedded()).await;
+    let app = spawn_app_with_mailer(test_config(&db), mailer.clone(), templates::embedded()).await;
     let email = recipient();
-    service.user(&new_user_id(), &email).await;
+    app.user(&new_user_id(), &email).await;
     mail(&email, "Welcome").await;
     assert_eq!(mailer.attempts.load(Ordering::SeqCst), 3);
     assert_eq!(settled_count(&email).await, 1);
@@ -208,8 +210,8 @@ async fn a_refused_connection_proves_the_message_was_not_accepted() {
 }
 
 /// A `counter{labels}` of the service's metrics (0 when absent).
-async fn counter(service: &TestService, series: &str) -> f64 {
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", service.port))
+async fn counter(app: &TestApp, series: &str) -> f64 {
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port))
         .await
         .unwrap()
         .text()
@@ -237,10 +239,10 @@ fn welcome_event(email: &str) -> common::events::Envelope<common::events::UserCr
 #[tokio::test]
 async fn a_redelivery_finding_a_young_claim_retries_and_sends_if_the_holder_gives_it_back() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let email = recipient();
     let event = welcome_event(&email);
-    let store = Store::new(&service.db().await);
+    let store = Store::new(&app.db().await);
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
     // The first copy claims the email and is still sending…
     let Claim::Won(holder) = store
@@ -251,7 +253,7 @@ async fn a_redelivery_finding_a_young_claim_retries_and_sends_if_the_holder_give
         panic!("the first claim wins")
     };
     // …when the second copy arrives.
-    service.redeliver(&event).await;
+    app.redeliver(&event).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(settled_count(&email).await, 0, "not sent while claimed");
     // The provider refused the first copy's send: it gives the claim back.
@@ -259,7 +261,7 @@ async fn a_redelivery_finding_a_young_claim_retries_and_sends_if_the_holder_give
     mail(&email, "Welcome").await;
     assert_eq!(settled_count(&email).await, 1);
     assert_eq!(
-        service.delivery(&key).await.unwrap().get_str("state"),
+        app.delivery(&key).await.unwrap().get_str("state"),
         Ok("sent")
     );
 }
@@ -269,15 +271,14 @@ async fn a_redelivery_finding_a_young_claim_retries_and_sends_if_the_holder_give
 #[tokio::test]
 async fn an_old_claim_is_suppressed_and_counted_as_possibly_lost() {
     let db = TestDatabase::new("notifications");
-    let service = start(test_config(&db)).await;
+    let app = spawn_app_with(test_config(&db)).await;
     let lost = recipient();
     let event = welcome_event(&lost);
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
     let ten_minutes_ago =
         bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 600_000);
     // As claimed before claims had ids.
-    service
-        .db()
+    app.db()
         .await
         .collection::<bson::Document>("deliveries")
         .insert_one(doc! {
@@ -290,19 +291,19 @@ async fn an_old_claim_is_suppressed_and_counted_as_possibly_lost() {
         .await
         .unwrap();
     let series = r#"emails_possibly_lost_total{template="welcome"}"#;
-    let before = counter(&service, series).await;
-    service.redeliver(&event).await;
+    let before = counter(&app, series).await;
+    app.redeliver(&event).await;
     eventually(
         "counted as possibly lost",
         Duration::from_secs(10),
-        || async { (counter(&service, series).await > before).then_some(()) },
+        || async { (counter(&app, series).await > before).then_some(()) },
     )
     .await;
     let other = recipient();
-    service.user(&new_user_id(), &other).await;
+    app.user(&new_user_id(), &other).await;
     mail(&other, "Welcome").await;
     assert_eq!(settled_count(&lost).await, 0, "at most once: never sent");
-    let record = service.delivery(&key).await.unwrap();
+    let record = app.delivery(&key).await.unwrap();
     assert_eq!(record.get_str("state"), Ok("claimed"));
     assert_eq!(record.get_datetime("claimedAt"), Ok(&ten_minutes_ago));
 }

@@ -20,7 +20,7 @@ use notifications::transport::{Email, Mailer, SendError, SendGrid};
 use serde_json::Value;
 use testkit::{TestDatabase, eventually, new_user_id};
 
-use crate::helpers::{recipient, start, test_config};
+use crate::helpers::{recipient, spawn_app_with, test_config};
 
 /// What the stand-in received.
 #[derive(Debug, Clone)]
@@ -111,9 +111,9 @@ async fn requests(stand_in: &StandIn, count: usize) -> Vec<Received> {
 async fn an_email_is_posted_to_sendgrid_in_the_api_shape() {
     let db = TestDatabase::new("notifications");
     let (stand_in, url) = StandIn::serve(&[]).await;
-    let service = start(sendgrid_config(&db, &url)).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
     let email = recipient();
-    let event = service.user(&new_user_id(), &email).await;
+    let event = app.user(&new_user_id(), &email).await;
     let request = requests(&stand_in, 1).await.remove(0);
     assert_eq!(request.authorization, "Bearer SG.test-key");
     assert_eq!(request.content_type, "application/json");
@@ -145,7 +145,7 @@ async fn an_email_is_posted_to_sendgrid_in_the_api_shape() {
         key.replace(':', ".")
     );
     eventually("the send recorded", Duration::from_secs(5), || async {
-        (service.delivery(&key).await?.get_str("state").ok()? == "sent").then_some(())
+        (app.delivery(&key).await?.get_str("state").ok()? == "sent").then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -163,8 +163,8 @@ async fn too_many_requests_and_server_errors_are_retried_until_accepted() {
         (StatusCode::SERVICE_UNAVAILABLE, ""),
     ])
     .await;
-    let service = start(sendgrid_config(&db, &url)).await;
-    let event = service.user(&new_user_id(), &recipient()).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
+    let event = app.user(&new_user_id(), &recipient()).await;
     let received = requests(&stand_in, 3).await;
     assert!(
         received.iter().all(|r| r.body == received[0].body),
@@ -172,7 +172,7 @@ async fn too_many_requests_and_server_errors_are_retried_until_accepted() {
     );
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
     eventually("the send recorded", Duration::from_secs(5), || async {
-        (service.delivery(&key).await?.get_str("state").ok()? == "sent").then_some(())
+        (app.delivery(&key).await?.get_str("state").ok()? == "sent").then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -191,14 +191,14 @@ async fn a_request_sendgrid_refuses_is_dead_lettered_with_the_reason() {
         r#"{"errors":[{"message":"The from address does not match a verified Sender Identity"}]}"#,
     )])
     .await;
-    let service = start(sendgrid_config(&db, &url)).await;
-    let event = service.user(&new_user_id(), &recipient()).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
+    let event = app.user(&new_user_id(), &recipient()).await;
     requests(&stand_in, 1).await;
-    let dead = service
+    let dead = app
         .bus
         .dead_letter_subject(notifications_service(), "user.created");
     let letters = eventually("the dead letter", Duration::from_secs(10), || async {
-        let letters = testkit::stored_messages(&service.bus, &dead).await;
+        let letters = testkit::stored_messages(&app.bus, &dead).await;
         (!letters.is_empty()).then_some(letters)
     })
     .await;
@@ -214,7 +214,7 @@ async fn a_request_sendgrid_refuses_is_dead_lettered_with_the_reason() {
     assert_eq!(stand_in.received().len(), 1, "never retried");
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
     assert!(
-        service.delivery(&key).await.is_none(),
+        app.delivery(&key).await.is_none(),
         "the claim is released: a redrive may send it"
     );
 }
@@ -279,9 +279,9 @@ async fn serve_with(
     (times, url)
 }
 
-async fn sent(service: &crate::helpers::TestService, key: &str) {
+async fn sent(app: &crate::helpers::TestApp, key: &str) {
     eventually("the send recorded", Duration::from_secs(20), || async {
-        (service.delivery(key).await?.get_str("state").ok()? == "sent").then_some(())
+        (app.delivery(key).await?.get_str("state").ok()? == "sent").then_some(())
     })
     .await;
 }
@@ -305,10 +305,10 @@ async fn a_rate_limit_is_waited_out_until_its_reset() {
             .into_response()
     })
     .await;
-    let service = start(sendgrid_config(&db, &url)).await;
-    let event = service.user(&new_user_id(), &recipient()).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
+    let event = app.user(&new_user_id(), &recipient()).await;
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
-    sent(&service, &key).await;
+    sent(&app, &key).await;
     let times = times.lock().unwrap().clone();
     assert_eq!(times.len(), 2);
     let waited = times[1] - times[0];
@@ -334,10 +334,10 @@ async fn an_endless_answer_is_read_up_to_a_limit() {
         (StatusCode::SERVICE_UNAVAILABLE, Body::from_stream(endless)).into_response()
     })
     .await;
-    let service = start(sendgrid_config(&db, &url)).await;
-    let event = service.user(&new_user_id(), &recipient()).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
+    let event = app.user(&new_user_id(), &recipient()).await;
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
-    sent(&service, &key).await;
+    sent(&app, &key).await;
     assert_eq!(times.lock().unwrap().len(), 2);
 }
 
@@ -357,17 +357,13 @@ async fn a_refused_api_key_is_retried_not_dead_lettered() {
         ),
     ])
     .await;
-    let service = start(sendgrid_config(&db, &url)).await;
-    let event = service.user(&new_user_id(), &recipient()).await;
+    let app = spawn_app_with(sendgrid_config(&db, &url)).await;
+    let event = app.user(&new_user_id(), &recipient()).await;
     let key = Delivery::key(&event.id.to_string(), Template::Welcome);
-    sent(&service, &key).await;
+    sent(&app, &key).await;
     assert_eq!(stand_in.received().len(), 3);
-    let dead = service
+    let dead = app
         .bus
         .dead_letter_subject(notifications_service(), "user.created");
-    assert!(
-        testkit::stored_messages(&service.bus, &dead)
-            .await
-            .is_empty()
-    );
+    assert!(testkit::stored_messages(&app.bus, &dead).await.is_empty());
 }
