@@ -5,7 +5,7 @@ use common::events::CancelReason;
 use minijinja::{Value, context};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::store::{Order, Payment, Ticket};
+use crate::replica::{OrderReplica, PaymentReplica, TicketReplica};
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -73,7 +73,7 @@ pub fn welcome(email: &str, links: &Links) -> Value {
 }
 
 /// Ticket prices are in the deployment's currency, dollars (as the site shows them).
-pub fn reservation(order: &Order, ticket: &Ticket, links: &Links) -> Value {
+pub fn reservation(order: &OrderReplica, ticket: &TicketReplica, links: &Links) -> Value {
     context! {
         ticket_title => ticket.title.as_str(),
         price => money(order.price_cents, "usd"),
@@ -83,9 +83,9 @@ pub fn reservation(order: &Order, ticket: &Ticket, links: &Links) -> Value {
 }
 
 pub fn receipt(
-    order: &Order,
-    ticket: &Ticket,
-    payment: &Payment,
+    order: &OrderReplica,
+    ticket: &TicketReplica,
+    payment: &PaymentReplica,
     completed_at: DateTime<Utc>,
     links: &Links,
 ) -> Value {
@@ -99,8 +99,8 @@ pub fn receipt(
 }
 
 pub fn order_cancelled(
-    order: &Order,
-    ticket: &Ticket,
+    order: &OrderReplica,
+    ticket: &TicketReplica,
     reason: Option<CancelReason>,
     links: &Links,
 ) -> Value {
@@ -123,8 +123,8 @@ pub fn order_cancelled(
 
 /// `reason` is payments' refund reason (`order_cancelled`, `duplicate`, `amount_mismatch`).
 pub fn refund(
-    order: &Order,
-    ticket: &Ticket,
+    order: &OrderReplica,
+    ticket: &TicketReplica,
     amount_cents: i64,
     currency: &str,
     reason: &str,

@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 pub mod emails;
 mod listeners;
+mod replica;
 pub mod store;
 pub mod templates;
 pub mod transport;

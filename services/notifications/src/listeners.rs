@@ -18,7 +18,7 @@ use common::shutdown::BackgroundTasks;
 
 use crate::delivery::{Occasion, Postman};
 use crate::emails::{self, Links};
-use crate::store::{Order, Payment, Ticket, User};
+use crate::replica::{OrderReplica, PaymentReplica, TicketReplica, UserReplica};
 use crate::templates::Template;
 
 pub const SERVICE: &str = "notifications";
@@ -88,7 +88,7 @@ macro_rules! need {
 async fn user_created(n: Notifier, event: Envelope<UserCreated>) -> Outcome {
     let event_id = event.id.to_string();
     let data = &event.data;
-    let user = User {
+    let user = UserReplica {
         id: data.id.clone(),
         email: data.email.clone(),
         version: data.version,
@@ -151,7 +151,7 @@ async fn ticket_snapshot(n: Notifier, event: Envelope<TicketSnapshot>) -> Outcom
 /// `order.created` would have recorded. Sends nothing.
 async fn order_snapshot(n: Notifier, event: Envelope<OrderSnapshot>) -> Outcome {
     let data = &event.data;
-    let order = Order {
+    let order = OrderReplica {
         id: data.id.clone(),
         user_id: data.user_id.clone(),
         ticket_id: data.ticket.id.clone(),
@@ -173,7 +173,7 @@ async fn keep_ticket(
     price_cents: i64,
     version: i64,
 ) -> Outcome {
-    let ticket = Ticket {
+    let ticket = TicketReplica {
         id: id.to_owned(),
         title: title.to_owned(),
         price_cents,
@@ -187,7 +187,7 @@ async fn keep_ticket(
 
 async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcome {
     let data = &event.data;
-    let payment = Payment {
+    let payment = PaymentReplica {
         id: data.id.clone(),
         order_id: data.order_id.clone(),
         amount_cents: data.amount_cents,
@@ -203,7 +203,7 @@ async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcom
 async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
     let event_id = event.id.to_string();
     let data = &event.data;
-    let order = Order {
+    let order = OrderReplica {
         id: data.id.clone(),
         user_id: data.user_id.clone(),
         ticket_id: data.ticket.id.clone(),

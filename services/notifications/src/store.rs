@@ -8,56 +8,13 @@
 use std::time::Duration;
 
 use bson::{Document, doc};
-use chrono::{DateTime, Utc};
 use common::mongo::{ensure_indexes, index, insert_once};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
+use crate::replica::{OrderReplica, PaymentReplica, TicketReplica, UserReplica};
 use crate::templates::Template;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub email: String,
-    pub version: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ticket {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub title: String,
-    pub price_cents: i64,
-    pub version: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Order {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub user_id: String,
-    pub ticket_id: String,
-    pub price_cents: i64,
-    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Payment {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub order_id: String,
-    pub amount_cents: i64,
-    pub currency: String,
-    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
-    pub created_at: DateTime<Utc>,
-}
 
 /// Where an email's send stands. The record is created (claimed) before the send; see
 /// `crate::delivery` for why.
@@ -143,10 +100,10 @@ pub fn deliveries_ttl(max_event_age: Duration) -> Duration {
 
 #[derive(Clone)]
 pub struct Store {
-    users: Collection<User>,
-    tickets: Collection<Ticket>,
-    orders: Collection<Order>,
-    payments: Collection<Payment>,
+    users: Collection<UserReplica>,
+    tickets: Collection<TicketReplica>,
+    orders: Collection<OrderReplica>,
+    payments: Collection<PaymentReplica>,
     deliveries: Collection<Delivery>,
 }
 
@@ -216,7 +173,7 @@ impl Store {
     }
 
     /// Keeps a user's address at the newest version seen.
-    pub async fn put_user(&self, user: &User) -> mongodb::error::Result<()> {
+    pub async fn put_user(&self, user: &UserReplica) -> mongodb::error::Result<()> {
         upsert_newer(
             &self.users.clone_with_type(),
             &user.id,
@@ -228,7 +185,7 @@ impl Store {
 
     /// Keeps a ticket at the newest version seen: an older `ticket.updated` arriving late
     /// changes nothing.
-    pub async fn put_ticket(&self, ticket: &Ticket) -> mongodb::error::Result<()> {
+    pub async fn put_ticket(&self, ticket: &TicketReplica) -> mongodb::error::Result<()> {
         upsert_newer(
             &self.tickets.clone_with_type(),
             &ticket.id,
@@ -239,34 +196,34 @@ impl Store {
     }
 
     /// Records an order as created (its later changes come as events of their own).
-    pub async fn put_order(&self, order: &Order) -> mongodb::error::Result<()> {
+    pub async fn put_order(&self, order: &OrderReplica) -> mongodb::error::Result<()> {
         insert_once(&self.orders, order).await.map(|_| ())
     }
 
-    pub async fn put_payment(&self, payment: &Payment) -> mongodb::error::Result<()> {
+    pub async fn put_payment(&self, payment: &PaymentReplica) -> mongodb::error::Result<()> {
         insert_once(&self.payments, payment).await.map(|_| ())
     }
 
-    pub async fn user(&self, id: &str) -> mongodb::error::Result<Option<User>> {
+    pub async fn user(&self, id: &str) -> mongodb::error::Result<Option<UserReplica>> {
         self.users.find_one(doc! {"_id": id}).await
     }
 
-    pub async fn ticket(&self, id: &str) -> mongodb::error::Result<Option<Ticket>> {
+    pub async fn ticket(&self, id: &str) -> mongodb::error::Result<Option<TicketReplica>> {
         self.tickets.find_one(doc! {"_id": id}).await
     }
 
-    pub async fn order(&self, id: &str) -> mongodb::error::Result<Option<Order>> {
+    pub async fn order(&self, id: &str) -> mongodb::error::Result<Option<OrderReplica>> {
         self.orders.find_one(doc! {"_id": id}).await
     }
 
-    pub async fn payment(&self, id: &str) -> mongodb::error::Result<Option<Payment>> {
+    pub async fn payment(&self, id: &str) -> mongodb::error::Result<Option<PaymentReplica>> {
         self.payments.find_one(doc! {"_id": id}).await
     }
 
     pub async fn payment_of_order(
         &self,
         order_id: &str,
-    ) -> mongodb::error::Result<Option<Payment>> {
+    ) -> mongodb::error::Result<Option<PaymentReplica>> {
         self.payments.find_one(doc! {"orderId": order_id}).await
     }
 
