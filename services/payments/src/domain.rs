@@ -69,6 +69,37 @@ impl RefundReason {
     }
 }
 
+/// An order's status, as orders announces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Reserved, awaiting payment.
+    Created,
+    Cancelled,
+    /// Paid.
+    Complete,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Cancelled => "cancelled",
+            Self::Complete => "complete",
+        }
+    }
+
+    /// The status an event names (`order.snapshot` carries it as a string). Orders names
+    /// no other; anything else counts as open, as `created` does.
+    pub fn from_event(status: &str) -> Self {
+        match status {
+            "cancelled" => Self::Cancelled,
+            "complete" => Self::Complete,
+            _ => Self::Created,
+        }
+    }
+}
+
 /// The order as the replica knows it, reduced to what decides its payments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderOutcome {
@@ -246,6 +277,21 @@ mod tests {
             decide(&OrderOutcome::Open, None, &payments),
             [Decision::Keep; 3]
         );
+    }
+
+    #[test]
+    fn order_statuses_read_as_orders_writes_them() {
+        for status in [
+            OrderStatus::Created,
+            OrderStatus::Cancelled,
+            OrderStatus::Complete,
+        ] {
+            assert_eq!(OrderStatus::from_event(status.as_str()), status);
+            assert_eq!(
+                serde_json::to_value(status).unwrap_or_default(),
+                status.as_str()
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod domain;
 mod gateway;
 mod http;
 mod listeners;
+mod replica;
 mod settlement;
 mod state;
 mod store;

@@ -11,8 +11,9 @@ use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
+use crate::domain::OrderStatus;
+use crate::replica::OrderReplica;
 use crate::settlement::Settlement;
-use crate::store::OrderReplica;
 
 pub const SERVICE: &str = "payments";
 
@@ -43,7 +44,7 @@ async fn snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Out
     let order = OrderReplica {
         id,
         user_id: data.user_id,
-        status: data.status,
+        status: OrderStatus::from_event(&data.status),
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
@@ -57,7 +58,14 @@ async fn snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Out
 
 async fn cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> Outcome {
     let data = event.data;
-    status(&settlement, &data.id, data.version, "cancelled", None).await
+    status(
+        &settlement,
+        &data.id,
+        data.version,
+        OrderStatus::Cancelled,
+        None,
+    )
+    .await
 }
 
 async fn completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> Outcome {
@@ -66,7 +74,7 @@ async fn completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> O
         &settlement,
         &data.id,
         data.version,
-        "complete",
+        OrderStatus::Complete,
         data.payment_id.as_deref(),
     )
     .await
@@ -81,7 +89,7 @@ async fn created(settlement: Settlement, event: Envelope<OrderCreated>) -> Outco
     let order = OrderReplica {
         id,
         user_id: data.user_id,
-        status: "created".into(),
+        status: OrderStatus::Created,
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
@@ -98,7 +106,7 @@ async fn status(
     settlement: &Settlement,
     order_id: &str,
     version: i64,
-    status: &str,
+    status: OrderStatus,
     payment_id: Option<&str>,
 ) -> Outcome {
     let id = match event_id(order_id, "order") {

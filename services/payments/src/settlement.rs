@@ -18,7 +18,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Decision, OrderOutcome, PaymentFacts, RefundReason, decide, retry_delay};
+use crate::domain::{
+    Decision, OrderOutcome, OrderStatus, PaymentFacts, RefundReason, decide, retry_delay,
+};
 use crate::gateway::{Gateway, GatewayError, IntentState, RefundOutcome, RefundRequest};
 use crate::store::{Intent, Payment, PaymentStore, RefundRecord};
 
@@ -87,9 +89,9 @@ impl Settlement {
         let order = self.store.find_order(order_id).await?;
         let hex = order_id.to_hex();
         let payments = self.store.payments_of(&hex).await?;
-        let outcome = match order.as_ref().map(|o| o.status.as_str()) {
-            Some("cancelled") => OrderOutcome::Cancelled,
-            Some("complete") => OrderOutcome::Completed {
+        let outcome = match order.as_ref().map(|o| o.status) {
+            Some(OrderStatus::Cancelled) => OrderOutcome::Cancelled,
+            Some(OrderStatus::Complete) => OrderOutcome::Completed {
                 payment_id: order.as_ref().and_then(|o| o.payment_id.clone()),
             },
             _ => OrderOutcome::Open,

@@ -16,25 +16,8 @@ use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{OPEN_INTENT_STATUSES, PaymentState, RefundReason};
-
-/// What the payments service knows of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderReplica {
-    #[serde(rename = "_id")]
-    pub id: ObjectId,
-    pub user_id: String,
-    /// `created`, `cancelled` or `complete`.
-    pub status: String,
-    pub price_cents: i64,
-    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
-    pub expires_at: DateTime<Utc>,
-    pub version: i64,
-    /// The payment that completed the order, from `order.completed`.
-    #[serde(default)]
-    pub payment_id: Option<String>,
-}
+use crate::domain::{OPEN_INTENT_STATUSES, OrderStatus, PaymentState, RefundReason};
+use crate::replica::OrderReplica;
 
 /// A successful PaymentIntent, recorded once (a unique index on `stripeId`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +214,7 @@ impl PaymentStore {
             .update_one(
                 doc! {"_id": order.id, "version": {"$lt": order.version}},
                 doc! {"$set": {
-                    "status": &order.status,
+                    "status": order.status.as_str(),
                     "version": order.version,
                     "paymentId": &order.payment_id,
                 }},
@@ -250,10 +233,10 @@ impl PaymentStore {
         &self,
         id: ObjectId,
         version: i64,
-        status: &str,
+        status: OrderStatus,
         payment_id: Option<&str>,
     ) -> mongodb::error::Result<bool> {
-        let mut set = doc! {"status": status, "version": version};
+        let mut set = doc! {"status": status.as_str(), "version": version};
         if let Some(payment_id) = payment_id {
             set.insert("paymentId", payment_id);
         }

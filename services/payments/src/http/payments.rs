@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::domain::OrderStatus;
 use crate::gateway::{Charge, ChargeOutcome, GatewayError};
+use crate::replica::OrderReplica;
 use crate::state::AppState;
-use crate::store::{OrderReplica, Payment};
+use crate::store::Payment;
 use crate::webhook;
 
 /// Stripe ids are short; the bound keeps the idempotency key under Stripe's 255 bytes.
@@ -185,11 +187,11 @@ async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> 
         .is_paid(&order.id.to_hex())
         .await
         .map_err(ApiError::internal)?;
-    match order.status.as_str() {
-        "cancelled" => Err(ApiError::Conflict(
+    match order.status {
+        OrderStatus::Cancelled => Err(ApiError::Conflict(
             "Cannot pay for a cancelled order".into(),
         )),
-        "complete" => Err(ApiError::Conflict("Order is already paid".into())),
+        OrderStatus::Complete => Err(ApiError::Conflict("Order is already paid".into())),
         _ if paid => Err(ApiError::Conflict("Order is already paid".into())),
         _ if order.expires_at <= Utc::now() => Err(ApiError::Conflict("Order has expired".into())),
         _ => Ok(()),
