@@ -5,7 +5,6 @@
 
 use axum::Router;
 use tower_cookies::CookieManagerLayer;
-use utoipa::ToSchema;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -52,30 +51,4 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(admin::ban, admin::unban))
         .routes(routes!(keys::jwks));
     common::openapi::split_and_serve(routes, DOCUMENT_PATH)
-}
-
-/// A JWK Set.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only: the handler serves `common::auth::keys::Jwk`s
-pub struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-/// One Ed25519 public key (RFC 8037).
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only
-pub struct Jwk {
-    /// `OKP`.
-    kty: String,
-    /// `Ed25519`.
-    crv: String,
-    /// `EdDSA`.
-    alg: String,
-    /// `sig`.
-    #[schema(rename = "use")]
-    r#use: String,
-    /// The RFC 7638 thumbprint.
-    kid: String,
-    /// The public key (base64url).
-    x: String,
 }
