@@ -198,7 +198,7 @@ impl Postman {
                 );
                 return Outcome::Retry(RETRY_CLAIMED);
             }
-            Err(err) => return Outcome::retry_after_error(&err.into()),
+            Err(err) => return err.into(),
         };
         let email = Email {
             from: self.from.clone(),

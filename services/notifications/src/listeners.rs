@@ -66,12 +66,8 @@ pub async fn spawn_all(
     Ok(())
 }
 
-/// A failed read or write: retried.
-fn retry(err: mongodb::error::Error) -> Outcome {
-    Outcome::retry_after_error(&err.into())
-}
-
-/// Unwraps a record, or answers the listener: a missing record is not there *yet*.
+/// Unwraps a record, or answers the listener: a missing record is not there *yet*; a
+/// failed read is retried.
 macro_rules! need {
     ($lookup:expr, $what:literal, $id:expr) => {
         match $lookup.await {
@@ -80,7 +76,7 @@ macro_rules! need {
                 tracing::debug!(record = $what, id = %$id, "record not here yet; will retry");
                 return Outcome::Retry(WAIT_FOR_RECORDS);
             }
-            Err(err) => return retry(err),
+            Err(err) => return err.into(),
         }
     };
 }
@@ -94,7 +90,7 @@ async fn user_created(n: Notifier, event: Envelope<UserCreated>) -> Outcome {
         version: data.version,
     };
     if let Err(err) = n.postman.store.put_user(&user).await {
-        return retry(err);
+        return err.into();
     }
     let vars = emails::welcome(&user.email, &n.links);
     n.postman
@@ -160,7 +156,7 @@ async fn order_snapshot(n: Notifier, event: Envelope<OrderSnapshot>) -> Outcome 
     };
     match n.postman.store.put_order(&order).await {
         Ok(()) => Outcome::Ack,
-        Err(err) => retry(err),
+        Err(err) => err.into(),
     }
 }
 
@@ -181,7 +177,7 @@ async fn keep_ticket(
     };
     match n.postman.store.put_ticket(&ticket).await {
         Ok(()) => Outcome::Ack,
-        Err(err) => retry(err),
+        Err(err) => err.into(),
     }
 }
 
@@ -196,7 +192,7 @@ async fn payment_created(n: Notifier, event: Envelope<PaymentCreated>) -> Outcom
     };
     match n.postman.store.put_payment(&payment).await {
         Ok(()) => Outcome::Ack,
-        Err(err) => retry(err),
+        Err(err) => err.into(),
     }
 }
 
@@ -212,7 +208,7 @@ async fn order_created(n: Notifier, event: Envelope<OrderCreated>) -> Outcome {
     };
     let store = &n.postman.store;
     if let Err(err) = store.put_order(&order).await {
-        return retry(err);
+        return err.into();
     }
     // Past its pay-by time the reservation has lapsed.
     let occasion = Occasion::of(&event, &event_id).useful_until(order.expires_at);

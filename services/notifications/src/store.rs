@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bson::{Document, doc};
 use common::mongo::{ensure_indexes, index, insert_once};
+use common::store::StoreResult;
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -119,7 +120,7 @@ impl Store {
     }
 
     /// The indexes, and delivery records expiring `deliveries_ttl` after their claim.
-    pub async fn ensure_indexes(&self, deliveries_ttl: Duration) -> mongodb::error::Result<()> {
+    pub async fn ensure_indexes(&self, deliveries_ttl: Duration) -> StoreResult<()> {
         // The receipt's payment when `order.completed` names none (older events).
         ensure_indexes(
             &self.payments,
@@ -134,7 +135,7 @@ impl Store {
     /// stand-in) refuses the option (238 NotImplemented, docs/STORE-CONTRACT.md): there the
     /// index is left out, with a warning, and records are kept. A changed
     /// `MAIL_MAX_EVENT_AGE_HOURS` changes the existing index's expiry (`collMod`).
-    async fn ensure_deliveries_ttl(&self, ttl: Duration) -> mongodb::error::Result<()> {
+    async fn ensure_deliveries_ttl(&self, ttl: Duration) -> StoreResult<()> {
         let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let model = IndexModel::builder()
             .keys(doc! {"claimedAt": 1})
@@ -150,7 +151,7 @@ impl Store {
         };
         let code = match err.kind.as_ref() {
             mongodb::error::ErrorKind::Command(e) => e.code,
-            _ => return Err(err),
+            _ => return Err(err.into()),
         };
         if code == 238 {
             tracing::warn!(error = %err, "this server has no TTL indexes: delivery records are not expired");
@@ -158,7 +159,7 @@ impl Store {
         }
         // 85 IndexOptionsConflict: the index exists with another expiry.
         if code != 85 {
-            return Err(err);
+            return Err(err.into());
         }
         let db = self
             .deliveries
@@ -168,12 +169,12 @@ impl Store {
             "collMod": self.deliveries.name(),
             "index": {"name": DELIVERIES_TTL_INDEX, "expireAfterSeconds": seconds},
         })
-        .await
-        .map(|_| ())
+        .await?;
+        Ok(())
     }
 
     /// Keeps a user's address at the newest version seen.
-    pub async fn put_user(&self, user: &UserReplica) -> mongodb::error::Result<()> {
+    pub async fn put_user(&self, user: &UserReplica) -> StoreResult<()> {
         upsert_newer(
             &self.users.clone_with_type(),
             &user.id,
@@ -185,7 +186,7 @@ impl Store {
 
     /// Keeps a ticket at the newest version seen: an older `ticket.updated` arriving late
     /// changes nothing.
-    pub async fn put_ticket(&self, ticket: &TicketReplica) -> mongodb::error::Result<()> {
+    pub async fn put_ticket(&self, ticket: &TicketReplica) -> StoreResult<()> {
         upsert_newer(
             &self.tickets.clone_with_type(),
             &ticket.id,
@@ -196,45 +197,37 @@ impl Store {
     }
 
     /// Records an order as created (its later changes come as events of their own).
-    pub async fn put_order(&self, order: &OrderReplica) -> mongodb::error::Result<()> {
+    pub async fn put_order(&self, order: &OrderReplica) -> StoreResult<()> {
         insert_once(&self.orders, order).await.map(|_| ())
     }
 
-    pub async fn put_payment(&self, payment: &PaymentReplica) -> mongodb::error::Result<()> {
+    pub async fn put_payment(&self, payment: &PaymentReplica) -> StoreResult<()> {
         insert_once(&self.payments, payment).await.map(|_| ())
     }
 
-    pub async fn user(&self, id: &str) -> mongodb::error::Result<Option<UserReplica>> {
-        self.users.find_one(doc! {"_id": id}).await
+    pub async fn user(&self, id: &str) -> StoreResult<Option<UserReplica>> {
+        Ok(self.users.find_one(doc! {"_id": id}).await?)
     }
 
-    pub async fn ticket(&self, id: &str) -> mongodb::error::Result<Option<TicketReplica>> {
-        self.tickets.find_one(doc! {"_id": id}).await
+    pub async fn ticket(&self, id: &str) -> StoreResult<Option<TicketReplica>> {
+        Ok(self.tickets.find_one(doc! {"_id": id}).await?)
     }
 
-    pub async fn order(&self, id: &str) -> mongodb::error::Result<Option<OrderReplica>> {
-        self.orders.find_one(doc! {"_id": id}).await
+    pub async fn order(&self, id: &str) -> StoreResult<Option<OrderReplica>> {
+        Ok(self.orders.find_one(doc! {"_id": id}).await?)
     }
 
-    pub async fn payment(&self, id: &str) -> mongodb::error::Result<Option<PaymentReplica>> {
-        self.payments.find_one(doc! {"_id": id}).await
+    pub async fn payment(&self, id: &str) -> StoreResult<Option<PaymentReplica>> {
+        Ok(self.payments.find_one(doc! {"_id": id}).await?)
     }
 
-    pub async fn payment_of_order(
-        &self,
-        order_id: &str,
-    ) -> mongodb::error::Result<Option<PaymentReplica>> {
-        self.payments.find_one(doc! {"orderId": order_id}).await
+    pub async fn payment_of_order(&self, order_id: &str) -> StoreResult<Option<PaymentReplica>> {
+        Ok(self.payments.find_one(doc! {"orderId": order_id}).await?)
     }
 
     /// Claims the email `key` for this delivery: a unique insert, so of every delivery of an
     /// event (redeliveries, replicas) exactly one wins.
-    pub async fn claim(
-        &self,
-        key: &str,
-        event_id: &str,
-        template: Template,
-    ) -> mongodb::error::Result<Claim> {
+    pub async fn claim(&self, key: &str, event_id: &str, template: Template) -> StoreResult<Claim> {
         let claim_id = ClaimId::new();
         let delivery = Delivery {
             id: key.to_owned(),
@@ -256,47 +249,45 @@ impl Store {
         })
     }
 
-    pub async fn delivery(&self, key: &str) -> mongodb::error::Result<Option<Delivery>> {
-        self.deliveries.find_one(doc! {"_id": key}).await
+    pub async fn delivery(&self, key: &str) -> StoreResult<Option<Delivery>> {
+        Ok(self.deliveries.find_one(doc! {"_id": key}).await?)
     }
 
     /// Records that the provider accepted the email, if `claim` still holds it; false when
     /// it did not.
-    pub async fn mark_sent(&self, key: &str, claim: &ClaimId) -> mongodb::error::Result<bool> {
-        self.deliveries
+    pub async fn mark_sent(&self, key: &str, claim: &ClaimId) -> StoreResult<bool> {
+        let result = self
+            .deliveries
             .update_one(
                 doc! {"_id": key, "state": "claimed", "claimId": &claim.0},
                 doc! {"$set": {"state": "sent", "sentAt": bson::DateTime::now()}},
             )
-            .await
-            .map(|result| result.matched_count == 1)
+            .await?;
+        Ok(result.matched_count == 1)
     }
 
     /// Records that the email may or may not have been delivered, if `claim` still holds
     /// it; false when it did not.
-    pub async fn mark_unknown(
-        &self,
-        key: &str,
-        claim: &ClaimId,
-        error: &str,
-    ) -> mongodb::error::Result<bool> {
-        self.deliveries
+    pub async fn mark_unknown(&self, key: &str, claim: &ClaimId, error: &str) -> StoreResult<bool> {
+        let result = self
+            .deliveries
             .update_one(
                 doc! {"_id": key, "state": "claimed", "claimId": &claim.0},
                 doc! {"$set": {"state": "unknown", "error": error}},
             )
-            .await
-            .map(|result| result.matched_count == 1)
+            .await?;
+        Ok(result.matched_count == 1)
     }
 
     /// Gives the claim back: the provider proved it did not accept the email, so a later
     /// delivery may send it. Only `claim`'s holder can: true when it did, false when the
     /// record is not (or no longer) its claim, which is then left as it is.
-    pub async fn release(&self, key: &str, claim: &ClaimId) -> mongodb::error::Result<bool> {
-        self.deliveries
+    pub async fn release(&self, key: &str, claim: &ClaimId) -> StoreResult<bool> {
+        let result = self
+            .deliveries
             .delete_one(doc! {"_id": key, "state": "claimed", "claimId": &claim.0})
-            .await
-            .map(|result| result.deleted_count == 1)
+            .await?;
+        Ok(result.deleted_count == 1)
     }
 }
 
@@ -308,7 +299,7 @@ async fn upsert_newer(
     id: &str,
     version: i64,
     mut fields: Document,
-) -> mongodb::error::Result<()> {
+) -> StoreResult<()> {
     fields.insert("version", version);
     let mut record = doc! {"_id": id};
     record.extend(fields.clone());
@@ -320,6 +311,6 @@ async fn upsert_newer(
             doc! {"_id": id, "version": {"$lt": version}},
             doc! {"$set": fields},
         )
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(())
 }

@@ -7,7 +7,9 @@ use common::bus::Bus;
 use common::events::{
     Envelope, OrderCancelled, OrderCompleted, OrderCreated, OrderResyncRequested, OrderSnapshot,
 };
-use common::listener::{Outcome, Subscriptions, VersionCheck, event_id};
+use common::listener::{
+    Applied, Handled, Outcome, Subscriptions, VersionCheck, apply_in_order, event_id,
+};
 use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
@@ -23,40 +25,35 @@ pub async fn spawn_all(
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
     Subscriptions::new(bus, SERVICE, settlement.clone(), tasks)
-        .on(created)
+        .on(order_created)
         .await?
-        .on(cancelled)
+        .on(order_cancelled)
         .await?
-        .on(completed)
+        .on(order_completed)
         .await?
-        .on(snapshot)
+        .on(order_snapshot)
         .await?;
     Ok(())
 }
 
-/// An order's whole state, asked for after a gap that did not close.
-async fn snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Outcome {
+async fn order_created(settlement: Settlement, event: Envelope<OrderCreated>) -> Handled {
     let data = event.data;
-    let id = match event_id(&data.id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+    let id = event_id(&data.id, "order")?;
     let order = OrderReplica {
         id,
         user_id: data.user_id,
-        status: OrderStatus::from_event(&data.status),
+        status: OrderStatus::Created,
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
-        payment_id: data.payment_id,
+        payment_id: None,
     };
-    if let Err(err) = settlement.store.apply_order_snapshot(&order).await {
-        return Outcome::retry_after_error(&err.into());
-    }
+    settlement.store.insert_order(&order).await?;
+    // A payment that arrived before its order is checked against the price now.
     reconciled(&settlement, id).await
 }
 
-async fn cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> Outcome {
+async fn order_cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> Handled {
     let data = event.data;
     status(
         &settlement,
@@ -68,7 +65,7 @@ async fn cancelled(settlement: Settlement, event: Envelope<OrderCancelled>) -> O
     .await
 }
 
-async fn completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> Outcome {
+async fn order_completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> Handled {
     let data = event.data;
     status(
         &settlement,
@@ -80,73 +77,63 @@ async fn completed(settlement: Settlement, event: Envelope<OrderCompleted>) -> O
     .await
 }
 
-async fn created(settlement: Settlement, event: Envelope<OrderCreated>) -> Outcome {
+/// An order's whole state, asked for after a gap that did not close.
+async fn order_snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Handled {
     let data = event.data;
-    let id = match event_id(&data.id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+    let id = event_id(&data.id, "order")?;
     let order = OrderReplica {
         id,
         user_id: data.user_id,
-        status: OrderStatus::Created,
+        status: OrderStatus::from_event(&data.status),
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
-        payment_id: None,
+        payment_id: data.payment_id,
     };
-    if let Err(err) = settlement.store.insert_order(&order).await {
-        return Outcome::retry_after_error(&err.into());
-    }
-    // A payment that arrived before its order is checked against the price now.
+    settlement.store.apply_order_snapshot(&order).await?;
     reconciled(&settlement, id).await
 }
 
+/// The order's next status, applied in version order; then its payments are decided.
 async fn status(
     settlement: &Settlement,
     order_id: &str,
     version: i64,
     status: OrderStatus,
     payment_id: Option<&str>,
-) -> Outcome {
-    let id = match event_id(order_id, "order") {
-        Ok(id) => id,
-        Err(outcome) => return outcome,
-    };
+) -> Handled {
+    let id = event_id(order_id, "order")?;
     let store = &settlement.store;
-    match store
-        .update_order_status(id, version, status, payment_id)
-        .await
-    {
-        Ok(true) => reconciled(settlement, id).await,
-        Ok(false) => match store.find_order(id).await {
-            Ok(local) => {
-                let known_version = local.map(|o| o.version);
-                match VersionCheck::of(known_version, version) {
-                    // Applied before, perhaps by a delivery that stopped before deciding
-                    // the payments: decide them (again; it changes nothing twice).
-                    VersionCheck::AlreadyApplied => reconciled(settlement, id).await,
-                    other => other.outcome_when_behind(|| {
-                        PendingEvent::keyed(
-                            &format!("{SERVICE}:{id}:{known_version:?}"),
-                            OrderResyncRequested {
-                                id: id.to_hex(),
-                                known_version,
-                                requested_by: SERVICE.to_owned(),
-                            },
-                        )
-                    }),
-                }
-            }
-            Err(err) => Outcome::retry_after_error(&err.into()),
-        },
-        Err(err) => Outcome::retry_after_error(&err.into()),
+    let applied = apply_in_order(
+        version,
+        store.update_order_status(id, version, status, payment_id),
+        async { Ok(store.find_order(id).await?.map(|order| order.version)) },
+    )
+    .await?;
+    match applied {
+        // Applied before, perhaps by a delivery that stopped before deciding the
+        // payments: decide them (again; it changes nothing twice).
+        Applied::Written
+        | Applied::NotWritten {
+            check: VersionCheck::AlreadyApplied,
+            ..
+        } => reconciled(settlement, id).await,
+        behind => Ok(behind.outcome_when_behind(|known_version| {
+            PendingEvent::keyed(
+                &format!("{SERVICE}:{id}:{known_version:?}"),
+                OrderResyncRequested {
+                    id: id.to_hex(),
+                    known_version,
+                    requested_by: SERVICE.to_owned(),
+                },
+            )
+        })),
     }
 }
 
-async fn reconciled(settlement: &Settlement, id: ObjectId) -> Outcome {
+async fn reconciled(settlement: &Settlement, id: ObjectId) -> Handled {
     match settlement.reconcile(id).await {
-        Ok(()) => Outcome::Ack,
-        Err(err) => Outcome::retry_after_error(&err),
+        Ok(()) => Ok(Outcome::Ack),
+        Err(err) => Err(Outcome::retry_after_error(&err)),
     }
 }

@@ -10,8 +10,9 @@ use bson::oid::ObjectId;
 use bson::{Bson, Document, doc};
 use chrono::{DateTime, Utc};
 use common::events::{PaymentCreated, PaymentRefunded};
-use common::mongo::{ensure_indexes, index};
+use common::mongo::{Inserted, ensure_indexes, index, insert_once, insert_unless_duplicate};
 use common::outbox::{OutboxSignal, PENDING_EVENTS, PendingEvent};
+use common::store::{StoreError, StoreResult};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -145,7 +146,7 @@ impl PaymentStore {
         &self.payments
     }
 
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
         // Several payments per order now: the old unique index would refuse the second.
         let existing = self.payments.list_index_names().await.unwrap_or_default();
         if existing.iter().any(|name| name == "one_payment_per_order") {
@@ -178,16 +179,17 @@ impl PaymentStore {
     /// Successful intents an earlier version kept in `refunds_due` (nothing read it):
     /// returned for recording as payments, so the usual rules refund them; each is
     /// deleted once recorded, with [`Self::forget_legacy_refund`].
-    pub async fn legacy_refunds_due(&self) -> mongodb::error::Result<Vec<Document>> {
-        self.db
+    pub async fn legacy_refunds_due(&self) -> StoreResult<Vec<Document>> {
+        Ok(self
+            .db
             .collection::<Document>("refunds_due")
             .find(doc! {})
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
-    pub async fn forget_legacy_refund(&self, id: &Bson) -> mongodb::error::Result<()> {
+    pub async fn forget_legacy_refund(&self, id: &Bson) -> StoreResult<()> {
         self.db
             .collection::<Document>("refunds_due")
             .delete_one(doc! {"_id": id})
@@ -197,18 +199,18 @@ impl PaymentStore {
 
     // ---- the order replica ----
 
-    pub async fn find_order(&self, id: ObjectId) -> mongodb::error::Result<Option<OrderReplica>> {
-        self.orders.find_one(doc! {"_id": id}).await
+    pub async fn find_order(&self, id: ObjectId) -> StoreResult<Option<OrderReplica>> {
+        Ok(self.orders.find_one(doc! {"_id": id}).await?)
     }
 
     /// Adds an order seen for the first time; false when it is there already.
-    pub async fn insert_order(&self, order: &OrderReplica) -> mongodb::error::Result<bool> {
-        common::mongo::insert_once(&self.orders, order).await
+    pub async fn insert_order(&self, order: &OrderReplica) -> StoreResult<bool> {
+        insert_once(&self.orders, order).await
     }
 
     /// Applies an order's whole state when it is newer than the replica's (or the replica
     /// lacks the order): state transfer after a gap that did not close.
-    pub async fn apply_order_snapshot(&self, order: &OrderReplica) -> mongodb::error::Result<()> {
+    pub async fn apply_order_snapshot(&self, order: &OrderReplica) -> StoreResult<()> {
         let newer = self
             .orders
             .update_one(
@@ -235,7 +237,7 @@ impl PaymentStore {
         version: i64,
         status: OrderStatus,
         payment_id: Option<&str>,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         let mut set = doc! {"status": status.as_str(), "version": version};
         if let Some(payment_id) = payment_id {
             set.insert("paymentId", payment_id);
@@ -249,11 +251,7 @@ impl PaymentStore {
 
     /// Takes the order's charging slot until `until`, so that two requests for one order
     /// never charge at once. False when another request holds it.
-    pub async fn claim_charge(
-        &self,
-        id: ObjectId,
-        until: DateTime<Utc>,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn claim_charge(&self, id: ObjectId, until: DateTime<Utc>) -> StoreResult<bool> {
         let now = bson::DateTime::now();
         let result = self
             .orders
@@ -265,7 +263,7 @@ impl PaymentStore {
         Ok(result.modified_count == 1)
     }
 
-    pub async fn release_charge(&self, id: ObjectId) -> mongodb::error::Result<()> {
+    pub async fn release_charge(&self, id: ObjectId) -> StoreResult<()> {
         self.orders
             .update_one(doc! {"_id": id}, doc! {"$set": {"chargingUntil": null}})
             .await?;
@@ -275,17 +273,18 @@ impl PaymentStore {
     // ---- payments ----
 
     /// Every payment of an order, in the order they were recorded.
-    pub async fn payments_of(&self, order_id: &str) -> mongodb::error::Result<Vec<Payment>> {
-        self.payments
+    pub async fn payments_of(&self, order_id: &str) -> StoreResult<Vec<Payment>> {
+        Ok(self
+            .payments
             .find(doc! {"orderId": order_id})
             .sort(doc! {"_id": 1})
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
     /// Whether the order has money that is kept (not refunded or being refunded).
-    pub async fn is_paid(&self, order_id: &str) -> mongodb::error::Result<bool> {
+    pub async fn is_paid(&self, order_id: &str) -> StoreResult<bool> {
         let kept = [PaymentState::Succeeded, PaymentState::Settled].map(PaymentState::as_str);
         Ok(self
             .payments
@@ -297,41 +296,40 @@ impl PaymentStore {
     /// Records a successful intent with its `payment.created` event in one insert. Known
     /// already (the webhook and the synchronous path both arrive): the stored payment
     /// with `false`, and nothing new is emitted.
-    pub async fn record(&self, payment: Payment) -> anyhow::Result<(Payment, bool)> {
+    pub async fn record(&self, payment: Payment) -> StoreResult<(Payment, bool)> {
         let mut document = bson::to_document(&payment)?;
         document.insert(
             PENDING_EVENTS,
             vec![PendingEvent::new(payment.created_event()).to_bson()],
         );
-        match self
-            .payments
-            .clone_with_type::<Document>()
-            .insert_one(document)
-            .await
+        match insert_unless_duplicate(&self.payments.clone_with_type::<Document>(), &document)
+            .await?
         {
-            Ok(_) => {
+            Inserted::New => {
                 self.outbox.notify();
                 metrics::counter!("payments_total").increment(1);
                 metrics::counter!("revenue_cents_total", "currency" => payment.currency.clone())
                     .increment(u64::try_from(payment.amount_cents).unwrap_or(0));
                 Ok((payment, true))
             }
-            Err(err) if common::mongo::is_duplicate_key(&err) => {
+            Inserted::Duplicate => {
                 let existing = self
                     .payments
                     .find_one(doc! {"stripeId": &payment.stripe_id})
                     .await?
                     .ok_or_else(|| {
-                        anyhow::anyhow!("duplicate payment {} not found", payment.stripe_id)
+                        StoreError::Inconsistent(format!(
+                            "duplicate payment {} not found",
+                            payment.stripe_id
+                        ))
                     })?;
                 Ok((existing, false))
             }
-            Err(err) => Err(err.into()),
         }
     }
 
     /// `succeeded` → `settled`: the payment completed its order.
-    pub async fn settle(&self, payment: &Payment) -> mongodb::error::Result<bool> {
+    pub async fn settle(&self, payment: &Payment) -> StoreResult<bool> {
         let result = self
             .payments
             .update_one(
@@ -348,7 +346,7 @@ impl PaymentStore {
         &self,
         payment: &Payment,
         reason: RefundReason,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let now = bson::DateTime::now();
         let refund = RefundRecord {
             id: ObjectId::new(),
@@ -374,8 +372,9 @@ impl PaymentStore {
     }
 
     /// Refunds whose next attempt is due.
-    pub async fn due_refunds(&self, limit: i64) -> mongodb::error::Result<Vec<Payment>> {
-        self.payments
+    pub async fn due_refunds(&self, limit: i64) -> StoreResult<Vec<Payment>> {
+        Ok(self
+            .payments
             .find(doc! {
                 "state": PaymentState::RefundPending.as_str(),
                 "refund.nextAttemptAt": {"$lte": bson::DateTime::now()},
@@ -383,7 +382,7 @@ impl PaymentStore {
             .limit(limit)
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
     /// Holds a due refund for one worker until `until`: conditioned on the attempt time
@@ -393,7 +392,7 @@ impl PaymentStore {
         payment: &Payment,
         refund: &RefundRecord,
         until: DateTime<Utc>,
-    ) -> mongodb::error::Result<bool> {
+    ) -> StoreResult<bool> {
         let result = self
             .payments
             .update_one(
@@ -417,7 +416,7 @@ impl PaymentStore {
         next: DateTime<Utc>,
         refund_id: Option<&str>,
         error: &str,
-    ) -> mongodb::error::Result<()> {
+    ) -> StoreResult<()> {
         let mut set = doc! {
             "refund.attempts": refund.attempts + 1,
             "refund.nextAttemptAt": at(next),
@@ -442,7 +441,7 @@ impl PaymentStore {
         payment: &Payment,
         refund: &RefundRecord,
         refund_id: &str,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let event = PendingEvent::new(payment.refunded_event(refund, refund_id));
         let update = doc! {
             "$set": {
@@ -474,7 +473,7 @@ impl PaymentStore {
         refund: &RefundRecord,
         refund_id: &str,
         reason: &str,
-    ) -> mongodb::error::Result<()> {
+    ) -> StoreResult<()> {
         self.payments
             .update_one(
                 doc! {"_id": payment.id, "state": PaymentState::RefundPending.as_str(), "refund.id": refund.id},
@@ -490,7 +489,7 @@ impl PaymentStore {
 
     /// Makes a pending refund of this intent's payment due now (Stripe said something
     /// about it). False when there is none.
-    pub async fn refund_due_now(&self, stripe_id: &str) -> mongodb::error::Result<bool> {
+    pub async fn refund_due_now(&self, stripe_id: &str) -> StoreResult<bool> {
         let result = self
             .payments
             .update_one(
@@ -510,7 +509,7 @@ impl PaymentStore {
         stripe_id: &str,
         payment_method: &str,
         status: &str,
-    ) -> mongodb::error::Result<()> {
+    ) -> StoreResult<()> {
         let intent = Intent {
             id: stripe_id.to_owned(),
             order_id: order_id.to_owned(),
@@ -520,21 +519,15 @@ impl PaymentStore {
             attempts: 0,
             next_attempt_at: bson::DateTime::now(),
         };
-        match self.intents.insert_one(&intent).await {
-            Err(err) if common::mongo::is_duplicate_key(&err) => {
-                self.set_intent_status(stripe_id, status).await.map(|_| ())
-            }
-            other => other.map(|_| ()),
+        if !insert_once(&self.intents, &intent).await? {
+            self.set_intent_status(stripe_id, status).await?;
         }
+        Ok(())
     }
 
     /// A newer status of a known intent; a final one (succeeded, canceled) never
     /// changes again, and ends any pending cancellation. False when nothing changed.
-    pub async fn set_intent_status(
-        &self,
-        stripe_id: &str,
-        status: &str,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn set_intent_status(&self, stripe_id: &str, status: &str) -> StoreResult<bool> {
         let mut set = doc! {"status": status};
         if FINAL_INTENT_STATUSES.contains(&status) {
             set.insert("closeDue", false);
@@ -555,7 +548,7 @@ impl PaymentStore {
         &self,
         order_id: &str,
         except_method: Option<&str>,
-    ) -> mongodb::error::Result<u64> {
+    ) -> StoreResult<u64> {
         let mut filter = doc! {
             "orderId": order_id,
             "status": {"$in": OPEN_INTENT_STATUSES.to_vec()},
@@ -575,21 +568,18 @@ impl PaymentStore {
     }
 
     /// Intents to cancel whose next attempt is due.
-    pub async fn due_closes(&self, limit: i64) -> mongodb::error::Result<Vec<Intent>> {
-        self.intents
+    pub async fn due_closes(&self, limit: i64) -> StoreResult<Vec<Intent>> {
+        Ok(self
+            .intents
             .find(doc! {"closeDue": true, "nextAttemptAt": {"$lte": bson::DateTime::now()}})
             .limit(limit)
             .await?
             .try_collect()
-            .await
+            .await?)
     }
 
     /// Holds a due cancellation for one worker until `until` (see [`Self::claim_refund`]).
-    pub async fn claim_close(
-        &self,
-        intent: &Intent,
-        until: DateTime<Utc>,
-    ) -> mongodb::error::Result<bool> {
+    pub async fn claim_close(&self, intent: &Intent, until: DateTime<Utc>) -> StoreResult<bool> {
         let result = self
             .intents
             .update_one(
@@ -600,11 +590,7 @@ impl PaymentStore {
         Ok(result.modified_count == 1)
     }
 
-    pub async fn retry_close(
-        &self,
-        intent: &Intent,
-        next: DateTime<Utc>,
-    ) -> mongodb::error::Result<()> {
+    pub async fn retry_close(&self, intent: &Intent, next: DateTime<Utc>) -> StoreResult<()> {
         self.intents
             .update_one(
                 doc! {"_id": &intent.id, "closeDue": true},

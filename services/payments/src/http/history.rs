@@ -5,7 +5,7 @@ use axum::extract::State;
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult, ErrorBody};
 use common::http::ApiQuery;
-use common::mongo::{not_found, parse_id};
+use common::http::{not_found, parse_id};
 use common::openapi::{SessionErrors, Unavailable};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -148,15 +148,11 @@ pub async fn list_payments(
     let store = &state.store;
     let order = store
         .find_order(order_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Order"))?;
     if order.user_id != user.id {
         return Err(ApiError::Forbidden("Not your order".into()));
     }
-    let payments = store
-        .payments_of(&order_id.to_hex())
-        .await
-        .map_err(ApiError::internal)?;
+    let payments = store.payments_of(&order_id.to_hex()).await?;
     Ok(Json(OrderPayments::of(order_id.to_hex(), &payments)))
 }

@@ -9,7 +9,7 @@ use chrono::Utc;
 use common::auth::CurrentUser;
 use common::error::{ApiError, ApiResult, ErrorBody, ErrorItem};
 use common::http::ApiJson;
-use common::mongo::not_found;
+use common::http::not_found;
 use common::openapi::{JsonBodyErrors, SessionErrors, Unavailable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -152,8 +152,7 @@ pub async fn create_payment(
     let order = state
         .store
         .find_order(order_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Order"))?;
     if order.user_id != user.id {
         return Err(ApiError::Forbidden("Not your order".into()));
@@ -162,8 +161,7 @@ pub async fn create_payment(
     if !state
         .store
         .claim_charge(order_id, Utc::now() + CHARGE_SLOT)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
     {
         return Err(ApiError::Conflict(
             "A payment for this order is already in progress".into(),
@@ -182,11 +180,7 @@ pub async fn create_payment(
 }
 
 async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> {
-    let paid = state
-        .store
-        .is_paid(&order.id.to_hex())
-        .await
-        .map_err(ApiError::internal)?;
+    let paid = state.store.is_paid(&order.id.to_hex()).await?;
     match order.status {
         OrderStatus::Cancelled => Err(ApiError::Conflict(
             "Cannot pay for a cancelled order".into(),
@@ -208,8 +202,7 @@ async fn charge(
     let order = state
         .store
         .find_order(order_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| not_found("Order"))?;
     check_payable(state, &order).await?;
     let charge = Charge {
@@ -267,8 +260,7 @@ async fn charge(
                     &charge.payment_method,
                     "succeeded",
                 )
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             let (payment, _) = settlement
                 .record(
                     &charge.order_id,
@@ -302,8 +294,7 @@ async fn charge(
                     &charge.payment_method,
                     "requires_action",
                 )
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             // Cancelled meanwhile: the open intent is closed at once.
             settlement
                 .reconcile(order_id)
@@ -373,8 +364,7 @@ pub async fn stripe_webhook(
             state
                 .store
                 .set_intent_status(stripe_id, "succeeded")
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
             let (_, created) = settlement
                 .record(order_id, stripe_id, amount, currency)
                 .await
@@ -390,11 +380,7 @@ pub async fn stripe_webhook(
                     "payment_intent event without id or status".into(),
                 ));
             };
-            state
-                .store
-                .set_intent_status(stripe_id, status)
-                .await
-                .map_err(ApiError::internal)?
+            state.store.set_intent_status(stripe_id, status).await?
         }
         // Stripe says something about a refund: the worker asks Stripe where it stands
         // now (a signed event is still only a hint; the answer to our own call is what
@@ -406,11 +392,7 @@ pub async fn stripe_webhook(
                     handled: false,
                 }));
             };
-            let due = state
-                .store
-                .refund_due_now(stripe_id)
-                .await
-                .map_err(ApiError::internal)?;
+            let due = state.store.refund_due_now(stripe_id).await?;
             if due {
                 settlement.wake();
             }
