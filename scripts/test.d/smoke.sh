@@ -41,3 +41,18 @@ if ! MAILPIT_URL="$mailpit" python3 "$root/e2e/smoke/purchase.py" "http://127.0.
   tail -n 20 "$state"/logs/*.log >&2 || true
   exit 1
 fi
+# Every service reached NATS as its own user (the permission model of a deployment), and
+# none was refused anything it does.
+NATS_MONITOR_URL=$(sed -n 's/^NATS_MONITOR_URL=//p' "$state/servers.env")
+if ! curl -fsS "$NATS_MONITOR_URL/connz?auth=true&limit=1000" | python3 -c '
+import json, sys
+conns = json.load(sys.stdin)["connections"]
+wrong = [(c.get("name"), c.get("authorized_user")) for c in conns if c.get("authorized_user") != c.get("name")]
+assert conns and not wrong, f"connections not as their own NATS user (name, user): {wrong}"
+print(f"smoke: {len(conns)} NATS connections, each as its own user")
+'; then
+  die "smoke: a service connected to NATS without its own user"
+fi
+if grep -il "permission violation" "$state"/logs/*.log; then
+  die "smoke: NATS refused a service something (permission violation in the logs above)"
+fi

@@ -246,6 +246,25 @@ impl Bus {
         }
     }
 
+    /// Every publish of one of the service's own events from now on, as it happens: a plain
+    /// NATS subscription (no stream history, no redelivery, a duplicate publish seen
+    /// twice), for live views. Only what [`ServiceRoutes::watches`] lists.
+    pub async fn watch(&self, event_subject: &str) -> anyhow::Result<async_nats::Subscriber> {
+        if let Some(routes) = self.routes
+            && !routes.may_watch(event_subject)
+        {
+            bail!(
+                "{} may not watch {event_subject}: common::bus_permissions does not list it",
+                routes.service
+            );
+        }
+        let subject = self.subject(event_subject);
+        self.client
+            .subscribe(subject.clone())
+            .await
+            .with_context(|| format!("subscribing to {subject}"))
+    }
+
     /// Refuses to publish what the service's routes do not list, other than its own dead
     /// letters.
     fn check_publishes(&self, subject: &str) -> anyhow::Result<()> {

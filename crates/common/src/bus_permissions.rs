@@ -14,8 +14,9 @@
 //! the stream and create it when it is missing (never update it: see [`ADMIN`]); create
 //! its own durable consumers, each bound by the create subject to the one event subject
 //! it consumes (so no consumer on another subject, nor one without a filter, nor an
-//! ephemeral one); pull from and ack them; and receive replies on its own inbox prefix
-//! (`_INBOX_<service>`), so no one reads another's pulled messages or acks. Reading
+//! ephemeral one); pull from and ack them; receive replies on its own inbox prefix
+//! (`_INBOX_<service>`), so no one reads another's pulled messages or acks; and subscribe
+//! to those of its own events it follows live ([`ServiceRoutes::watches`]). Reading
 //! messages by sequence (`STREAM.MSG.GET`, `DIRECT.GET`), purging and deleting are not
 //! allowed. The password-reset subject, which carries a reset token, is consumed by
 //! notifications alone.
@@ -38,6 +39,9 @@ pub struct ServiceRoutes {
     pub service: &'static str,
     pub publishes: &'static [&'static str],
     pub consumes: &'static [&'static str],
+    /// Own events it also follows live as they are published (a plain NATS subscription,
+    /// no stream history): tickets' live availability feed.
+    pub watches: &'static [&'static str],
 }
 
 const fn s<E: Event>() -> &'static str {
@@ -57,6 +61,7 @@ pub const SERVICES: &[ServiceRoutes] = &[
         ],
         // Its own bans, so that every replica refuses a banned user's session.
         consumes: &[s::<UserBanned>(), s::<UserUnbanned>()],
+        watches: &[],
     },
     ServiceRoutes {
         service: "tickets",
@@ -75,6 +80,12 @@ pub const SERVICES: &[ServiceRoutes] = &[
             s::<TicketResyncRequested>(),
             s::<UserBanned>(),
             s::<UserUnbanned>(),
+        ],
+        // The live feed of a ticket's availability (`GET /api/tickets/{id}/events`).
+        watches: &[
+            s::<TicketUpdated>(),
+            s::<TicketRemoved>(),
+            s::<TicketSnapshot>(),
         ],
     },
     ServiceRoutes {
@@ -98,6 +109,7 @@ pub const SERVICES: &[ServiceRoutes] = &[
             s::<UserBanned>(),
             s::<UserUnbanned>(),
         ],
+        watches: &[],
     },
     ServiceRoutes {
         service: "expiration",
@@ -107,6 +119,7 @@ pub const SERVICES: &[ServiceRoutes] = &[
             s::<OrderCancelled>(),
             s::<OrderCompleted>(),
         ],
+        watches: &[],
     },
     ServiceRoutes {
         service: "payments",
@@ -123,6 +136,7 @@ pub const SERVICES: &[ServiceRoutes] = &[
             s::<UserBanned>(),
             s::<UserUnbanned>(),
         ],
+        watches: &[],
     },
     ServiceRoutes {
         service: "notifications",
@@ -140,6 +154,7 @@ pub const SERVICES: &[ServiceRoutes] = &[
             s::<PaymentCreated>(),
             s::<PaymentRefunded>(),
         ],
+        watches: &[],
     },
 ];
 
@@ -160,6 +175,10 @@ impl ServiceRoutes {
 
     pub fn may_consume(&self, event_subject: &str) -> bool {
         self.consumes.contains(&event_subject)
+    }
+
+    pub fn may_watch(&self, event_subject: &str) -> bool {
+        self.watches.contains(&event_subject)
     }
 }
 
@@ -200,13 +219,14 @@ pub fn nats_users(stream: &str, prefix: &str) -> BTreeMap<String, UserPermission
             publish.push(format!("{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}"));
             publish.push(format!("$JS.ACK.{stream}.{consumer}.>"));
         }
-        users.insert(
-            service.to_owned(),
-            UserPermissions {
-                publish,
-                subscribe: vec![format!("{}.>", inbox_prefix(service))],
-            },
+        let mut subscribe = vec![format!("{}.>", inbox_prefix(service))];
+        subscribe.extend(
+            routes
+                .watches
+                .iter()
+                .map(|subject| format!("{prefix}.{subject}")),
         );
+        users.insert(service.to_owned(), UserPermissions { publish, subscribe });
     }
     users.insert(
         ADMIN.to_owned(),
@@ -299,6 +319,9 @@ mod tests {
             for subject in routes.publishes.iter().chain(routes.consumes) {
                 assert!(ALL_SUBJECTS.contains(subject), "unknown subject {subject}");
             }
+            for subject in routes.watches {
+                assert!(routes.may_publish(subject), "{subject}: only own events");
+            }
         }
     }
 
@@ -340,7 +363,15 @@ mod tests {
                 assert_ne!(subject, "$JS.API.CONSUMER.CREATE.S", "{user}: ephemeral");
                 assert!(!subject.contains('*'), "{user}: wildcard in {subject}");
             }
-            assert_eq!(permissions.subscribe, [format!("_INBOX_{user}.>")]);
+            assert_eq!(permissions.subscribe[0], format!("_INBOX_{user}.>"));
+            let routes = of(&user).unwrap();
+            for subject in &permissions.subscribe[1..] {
+                let event = subject.strip_prefix("p.").unwrap();
+                assert!(
+                    routes.may_watch(event) && routes.may_publish(event),
+                    "{user}"
+                );
+            }
         }
     }
 }

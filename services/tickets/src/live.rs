@@ -2,13 +2,14 @@
 //! the ticket pages that have it open (`GET /api/tickets/{id}/events`, see
 //! `http::live`).
 //!
-//! One feed per process: a JetStream *ordered* consumer (ephemeral, in memory, no acks)
-//! on the ticket subjects of the events stream, starting after the stream's last message.
-//! Every replica sees every change this way (a durable consumer would share them between
-//! replicas instead), an event re-published by an outbox relay is stored once, and after a
-//! lost connection the consumer is recreated from the last message it saw, so a short NATS
-//! outage loses nothing. A core NATS subscription would be lighter but would miss every
-//! event published while the connection was down, and the `Bus` hands out JetStream only.
+//! One feed per process: a plain NATS subscription to tickets' own `ticket.updated`,
+//! `.removed` and `.snapshot` (`Bus::watch`), so every replica sees every change. Not a
+//! JetStream consumer: tickets' NATS user may create consumers only on what it consumes,
+//! and an ordered consumer needs the right to create unnamed ones on any subject (the
+//! password-reset subject included) and to pull from any consumer. The price: an event
+//! published while this process is cut off from NATS is not seen live (an open page
+//! shows it at its next change or reload), and a re-published event is seen twice (the
+//! same version again: harmless).
 //!
 //! The feed publishes each change on one `tokio::sync::broadcast` channel; each open
 //! stream keeps the changes of its own ticket. A stream too slow to keep up with the
@@ -18,9 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::pull::OrderedConfig;
 use common::bus::Bus;
+use common::events::{Event, TicketRemoved, TicketSnapshot, TicketUpdated};
 use common::shutdown::BackgroundTasks;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -34,9 +34,6 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 
 /// How long the feed waits before starting again after its consumer failed for good.
 const FEED_RETRY_DELAY: Duration = Duration::from_secs(1);
-
-/// The pause after an error the consumer reported.
-const ERROR_PAUSE: Duration = Duration::from_millis(250);
 
 /// Where a ticket stands, as a page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,43 +132,33 @@ pub async fn spawn_feed(bus: &Bus, hub: &Hub, tasks: &mut BackgroundTasks) -> an
     Ok(())
 }
 
-/// The ordered consumer, with the stream sequence it started after.
+/// The subjects the feed follows (tickets' own events), as they are published: a plain
+/// subscription, which its NATS user may make to its own events alone, where a stream
+/// consumer would need the right to create consumers on any subject.
+const FEED_SUBJECTS: [&str; 3] = [
+    <TicketUpdated as Event>::SUBJECT,
+    <TicketRemoved as Event>::SUBJECT,
+    <TicketSnapshot as Event>::SUBJECT,
+];
+
+/// The subscriptions, merged.
 struct Feed {
-    messages: async_nats::jetstream::consumer::pull::Ordered,
-    /// Messages at or before this sequence are history: the ordered consumer replays the
-    /// whole stream when it has to be recreated before it saw a first message.
-    floor: u64,
+    messages: futures::stream::SelectAll<async_nats::Subscriber>,
 }
 
 impl Feed {
     async fn start(bus: &Bus) -> anyhow::Result<Self> {
-        let mut stream = bus
-            .jetstream()
-            .get_stream(bus.stream_name())
-            .await
-            .with_context(|| format!("getting stream {}", bus.stream_name()))?;
-        let floor = stream
-            .info()
-            .await
-            .context("reading the events stream's state")?
-            .state
-            .last_sequence;
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                // One subject filter (nats-server 2.9 ignores the plural form).
-                filter_subject: bus.subject("ticket.*"),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: floor + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .context("creating the live ticket feed's consumer")?;
-        let messages = consumer
-            .messages()
-            .await
-            .context("reading the live ticket feed")?;
-        Ok(Self { messages, floor })
+        let mut subscriptions = Vec::new();
+        for subject in FEED_SUBJECTS {
+            subscriptions.push(
+                bus.watch(subject)
+                    .await
+                    .context("subscribing the live ticket feed")?,
+            );
+        }
+        Ok(Self {
+            messages: futures::stream::select_all(subscriptions),
+        })
     }
 
     async fn run(mut self, bus: &Bus, hub: &Hub, stop: &CancellationToken) {
@@ -181,27 +168,14 @@ impl Feed {
                 next = self.messages.next() => next,
             };
             match next {
-                Some(Ok(message)) => {
-                    let sequence = message.info().map_or(u64::MAX, |info| info.stream_sequence);
-                    if sequence <= self.floor {
-                        continue;
-                    }
+                Some(message) => {
                     let subject = message.subject.as_str();
                     if let Some(change) = decode(subject, &message.payload) {
                         hub.publish(change);
                     }
                 }
-                Some(Err(err)) => {
-                    // The consumer recovers by itself (recreated from the last message);
-                    // a pause keeps a persistent error from spinning.
-                    tracing::warn!(error = %err, "live ticket feed: consumer error");
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(ERROR_PAUSE) => {}
-                    }
-                }
                 None => {
-                    // Ended for good: start a new consumer from the stream's end (changes in
+                    // Ended for good (the connection closed): subscribe again (changes in
                     // between are missed; streams opened later read the current state).
                     tracing::warn!("live ticket feed ended; starting again");
                     loop {
