@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::quota::Quota;
 use crate::state::AppState;
-use crate::store::OrderStore;
+use crate::store::Store;
 use crate::transitions::{Rules, Transitions};
 use crate::{http, listeners, sweeper};
 
@@ -57,7 +57,7 @@ impl App {
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "orders").await?;
         let outbox = OutboxSignal::default();
-        let store = OrderStore::new(db, outbox.clone());
+        let store = Store::new(db, outbox.clone());
         store.ensure_indexes().await.context("creating indexes")?;
         let orders = Transitions::new(
             store,

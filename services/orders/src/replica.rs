@@ -13,7 +13,7 @@ use common::store::StoreResult;
 use serde::{Deserialize, Serialize};
 
 use crate::listeners::SERVICE;
-use crate::store::OrderStore;
+use crate::store::Store;
 
 /// The orders service's copy of a ticket, kept from `ticket.*` events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,13 +79,13 @@ impl From<(ObjectId, TicketSnapshot)> for TicketReplica {
 }
 
 /// A ticket seen for the first time (or again: a redelivery changes nothing).
-pub async fn created(store: &OrderStore, ticket: TicketReplica) -> Handled {
+pub async fn created(store: &Store, ticket: TicketReplica) -> Handled {
     store.insert_ticket(&ticket).await?;
     Ok(Outcome::Ack)
 }
 
 /// The next version of a ticket, applied only on top of the one before it.
-pub async fn updated(store: &OrderStore, ticket: TicketReplica) -> Handled {
+pub async fn updated(store: &Store, ticket: TicketReplica) -> Handled {
     let id = ticket.id;
     let applied = apply_in_order(
         ticket.version,
@@ -97,7 +97,7 @@ pub async fn updated(store: &OrderStore, ticket: TicketReplica) -> Handled {
 }
 
 /// The ticket was taken off sale, at `version`: applied only on top of the version before.
-pub async fn removed(store: &OrderStore, id: ObjectId, version: i64) -> Handled {
+pub async fn removed(store: &Store, id: ObjectId, version: i64) -> Handled {
     let applied = apply_in_order(
         version,
         store.remove_ticket(id, version),
@@ -108,12 +108,12 @@ pub async fn removed(store: &OrderStore, id: ObjectId, version: i64) -> Handled 
 }
 
 /// The ticket's whole state: applied when newer than the replica's, whatever was missed.
-pub async fn snapshot(store: &OrderStore, ticket: TicketReplica) -> Handled {
+pub async fn snapshot(store: &Store, ticket: TicketReplica) -> Handled {
     store.apply_ticket_snapshot(&ticket).await?;
     Ok(Outcome::Ack)
 }
 
-async fn known_version(store: &OrderStore, id: ObjectId) -> StoreResult<Option<i64>> {
+async fn known_version(store: &Store, id: ObjectId) -> StoreResult<Option<i64>> {
     Ok(store.find_ticket(id).await?.map(|ticket| ticket.version))
 }
 

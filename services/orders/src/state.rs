@@ -6,13 +6,13 @@ use axum::extract::FromRef;
 use common::auth::Sessions;
 
 use crate::quota::Quota;
-use crate::store::OrderStore;
+use crate::store::Store;
 use crate::transitions::Transitions;
 
 #[derive(Clone)]
 pub struct AppState {
     /// Reads; every change of an order goes through `transitions`.
-    pub store: OrderStore,
+    pub store: Store,
     pub transitions: Transitions,
     pub sessions: Sessions,
     pub expiration_window: Duration,

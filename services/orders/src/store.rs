@@ -34,13 +34,13 @@ fn replica_set(ticket: &TicketReplica) -> StoreResult<Document> {
 const ACTIVE_TICKET_ID: &str = "activeTicketId";
 
 #[derive(Clone)]
-pub struct OrderStore {
+pub struct Store {
     orders: Collection<Order>,
     tickets: Collection<TicketReplica>,
     outbox: OutboxSignal,
 }
 
-impl OrderStore {
+impl Store {
     pub fn new(db: &Database, outbox: OutboxSignal) -> Self {
         Self {
             orders: db.collection("orders"),

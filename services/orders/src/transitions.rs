@@ -12,7 +12,7 @@ use common::events::CancelReason;
 use common::store::StoreError;
 
 use crate::domain::{CancelError, Completion, Expiry, Order, PaymentReceived, Transition};
-use crate::store::OrderStore;
+use crate::store::Store;
 
 pub type Result<T> = std::result::Result<T, ChangeError<StoreError>>;
 
@@ -56,12 +56,12 @@ pub enum Cancelled {
 
 #[derive(Clone)]
 pub struct Transitions {
-    pub store: OrderStore,
+    pub store: Store,
     pub rules: Rules,
 }
 
 impl Transitions {
-    pub fn new(store: OrderStore, rules: Rules) -> Self {
+    pub fn new(store: Store, rules: Rules) -> Self {
         Self { store, rules }
     }
 

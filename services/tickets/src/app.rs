@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::live::{self, Hub};
 use crate::state::AppState;
-use crate::store::TicketStore;
+use crate::store::Store;
 use crate::{http, listeners};
 
 /// The tickets service: HTTP API, outbox relay and event listeners.
@@ -51,7 +51,7 @@ impl App {
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "tickets").await?;
         let outbox = OutboxSignal::default();
-        let tickets = TicketStore::new(db, outbox.clone());
+        let tickets = Store::new(db, outbox.clone());
         tickets.ensure_indexes().await.context("creating indexes")?;
         let backfilled = tickets
             .backfill_search_fields()

@@ -13,13 +13,13 @@ use common::outbox::PendingEvent;
 use common::shutdown::BackgroundTasks;
 
 use crate::domain::{Release, Reserve, Sell, Ticket};
-use crate::store::TicketStore;
+use crate::store::Store;
 
 pub const SERVICE: &str = "tickets";
 
 pub async fn spawn_all(
     bus: &Bus,
-    store: &TicketStore,
+    store: &Store,
     tasks: &mut BackgroundTasks,
 ) -> anyhow::Result<()> {
     Subscriptions::new(bus, SERVICE, store.clone(), tasks)
@@ -51,23 +51,23 @@ enum Write {
     Announce(PendingEvent),
 }
 
-async fn order_created(store: TicketStore, event: Envelope<OrderCreated>) -> Handled {
+async fn order_created(store: Store, event: Envelope<OrderCreated>) -> Handled {
     let order = event.data;
     reserve(&store, order.id, &order.ticket.id, order.ticket.price_cents).await
 }
 
 /// The holding order was paid: the ticket is sold, for the price it was reserved at.
-async fn order_completed(store: TicketStore, event: Envelope<OrderCompleted>) -> Handled {
+async fn order_completed(store: Store, event: Envelope<OrderCompleted>) -> Handled {
     sell(&store, event.data.id, &event.data.ticket.id).await
 }
 
-async fn order_cancelled(store: TicketStore, event: Envelope<OrderCancelled>) -> Handled {
+async fn order_cancelled(store: Store, event: Envelope<OrderCancelled>) -> Handled {
     release(&store, event.data.id, &event.data.ticket.id).await
 }
 
 /// An order's whole state, asked for when this service lost track of it: a live order
 /// holds its ticket, a cancelled one releases it, as their events would have.
-async fn order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> Handled {
+async fn order_snapshot(store: Store, event: Envelope<OrderSnapshot>) -> Handled {
     let order = event.data;
     let (ticket_id, price_cents) = (&order.ticket.id, order.ticket.price_cents);
     match order.status.as_str() {
@@ -81,10 +81,7 @@ async fn order_snapshot(store: TicketStore, event: Envelope<OrderSnapshot>) -> H
 }
 
 /// A replica lost track of a ticket: announce its whole current state.
-async fn ticket_resync_requested(
-    store: TicketStore,
-    event: Envelope<TicketResyncRequested>,
-) -> Handled {
+async fn ticket_resync_requested(store: Store, event: Envelope<TicketResyncRequested>) -> Handled {
     let request = event.data;
     tracing::info!(ticket.id = request.id, by = request.requested_by, known = ?request.known_version, "ticket state requested");
     apply(&store, &request.id, |ticket| {
@@ -93,12 +90,7 @@ async fn ticket_resync_requested(
     .await
 }
 
-async fn reserve(
-    store: &TicketStore,
-    order_id: String,
-    ticket_id: &str,
-    price_cents: i64,
-) -> Handled {
+async fn reserve(store: &Store, order_id: String, ticket_id: &str, price_cents: i64) -> Handled {
     apply(store, ticket_id, |ticket| {
         match ticket.reserve(&order_id, price_cents) {
             Reserve::Apply(reserved) => Decision::Write(
@@ -138,7 +130,7 @@ fn order_state_request(order_id: &str, ticket: &Ticket) -> PendingEvent {
     )
 }
 
-async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Handled {
+async fn sell(store: &Store, order_id: String, ticket_id: &str) -> Handled {
     apply(store, ticket_id, |ticket| match ticket.sell(&order_id) {
         Sell::Apply(sold) => Decision::Write(
             Write::Save {
@@ -161,7 +153,7 @@ async fn sell(store: &TicketStore, order_id: String, ticket_id: &str) -> Handled
     .await
 }
 
-async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Handled {
+async fn release(store: &Store, order_id: String, ticket_id: &str) -> Handled {
     apply(store, ticket_id, |ticket| match ticket.release(&order_id) {
         Release::Apply(free) => Decision::Write(
             Write::Save {
@@ -179,7 +171,7 @@ async fn release(store: &TicketStore, order_id: String, ticket_id: &str) -> Hand
 /// Decides on the ticket as read and writes the decision only if the ticket is still as
 /// read (`common::change`).
 async fn apply(
-    store: &TicketStore,
+    store: &Store,
     ticket_id: &str,
     decide: impl Fn(&Ticket) -> Decision<Write, Outcome>,
 ) -> Handled {

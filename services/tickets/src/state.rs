@@ -5,11 +5,11 @@ use common::auth::Sessions;
 use common::limits::KeyedLimit;
 
 use crate::live::Hub;
-use crate::store::TicketStore;
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: TicketStore,
+    pub store: Store,
     pub sessions: Sessions,
     /// Listings per seller per minute.
     pub listings: KeyedLimit,

@@ -111,12 +111,12 @@ fn derived(ticket: &Ticket) -> Document {
 }
 
 #[derive(Clone)]
-pub struct TicketStore {
+pub struct Store {
     tickets: Collection<Ticket>,
     outbox: OutboxSignal,
 }
 
-impl TicketStore {
+impl Store {
     pub fn new(db: &Database, outbox: OutboxSignal) -> Self {
         Self {
             tickets: db.collection("tickets"),
@@ -390,11 +390,11 @@ mod tests {
     use crate::domain::{Reserve, Title};
     use common::money::Cents;
 
-    async fn store() -> (TicketStore, testkit::TestDatabase) {
+    async fn store() -> (Store, testkit::TestDatabase) {
         let db = testkit::TestDatabase::new("tickets_store");
         let options = common::mongo::options(&db.config(), "test").await.unwrap();
         let database = common::mongo::connect(&options, &db.name).await.unwrap();
-        (TicketStore::new(&database, OutboxSignal::default()), db)
+        (Store::new(&database, OutboxSignal::default()), db)
     }
 
     /// The interleaving a fault run found: `order.cancelled` read the ticket free and
