@@ -13,7 +13,7 @@ use crate::config::{Config, GatewayConfig};
 use crate::gateway::Gateway;
 use crate::settlement::Settlement;
 use crate::state::AppState;
-use crate::store::PaymentStore;
+use crate::store::Store;
 use crate::{http, listeners};
 
 /// The payments service: HTTP API and webhook, outbox relay, order listeners, and the
@@ -44,7 +44,7 @@ impl App {
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "payments").await?;
         let outbox = OutboxSignal::default();
-        let store = PaymentStore::new(db, outbox.clone());
+        let store = Store::new(db, outbox.clone());
         store.ensure_indexes().await.context("creating indexes")?;
 
         let mut tasks = BackgroundTasks::new();

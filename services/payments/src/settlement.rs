@@ -22,7 +22,7 @@ use crate::domain::{
     Decision, OrderOutcome, OrderStatus, PaymentFacts, RefundReason, decide, retry_delay,
 };
 use crate::gateway::{Gateway, GatewayError, IntentState, RefundOutcome, RefundRequest};
-use crate::store::{Intent, Payment, PaymentStore, RefundRecord};
+use crate::store::{Intent, Payment, RefundRecord, Store};
 
 /// How long a worker holds a refund or cancellation it is working on (longer than any
 /// Stripe call may take).
@@ -37,7 +37,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Settlement {
-    pub store: PaymentStore,
+    pub store: Store,
     pub gateway: Gateway,
     /// The currency every order is priced in.
     pub currency: String,
@@ -45,7 +45,7 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    pub fn new(store: PaymentStore, gateway: Gateway, currency: String) -> Self {
+    pub fn new(store: Store, gateway: Gateway, currency: String) -> Self {
         Self {
             store,
             gateway,

@@ -5,11 +5,11 @@ use common::auth::Sessions;
 use common::config::Secret;
 
 use crate::settlement::Settlement;
-use crate::store::PaymentStore;
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: PaymentStore,
+    pub store: Store,
     /// The gateway and the currency, with the rules that settle or refund.
     pub settlement: Settlement,
     pub sessions: Sessions,

@@ -119,7 +119,7 @@ pub struct Intent {
 const FINAL_INTENT_STATUSES: [&str; 2] = ["succeeded", "canceled"];
 
 #[derive(Clone)]
-pub struct PaymentStore {
+pub struct Store {
     orders: Collection<OrderReplica>,
     payments: Collection<Payment>,
     intents: Collection<Intent>,
@@ -131,7 +131,7 @@ fn at(time: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_chrono(time)
 }
 
-impl PaymentStore {
+impl Store {
     pub fn new(db: &Database, outbox: OutboxSignal) -> Self {
         Self {
             orders: db.collection("orders"),
