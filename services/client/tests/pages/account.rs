@@ -1,14 +1,14 @@
 //! Sign up, sign in, sign out: forms posted to the client, the auth service behind it,
 //! and its session cookie passed through to the browser.
 
-use crate::helpers::{Down, Options, spawn, spawn_with};
+use crate::helpers::{Down, Options, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 
 #[tokio::test]
 async fn the_header_offers_sign_up_and_sign_in_when_signed_out() {
-    let stack = spawn().await;
-    let page = stack.browser().get("/").await;
+    let app = spawn_app().await;
+    let page = app.browser().get("/").await;
     assert_eq!(page.status, 200);
     page.assert_has(&[
         "href=\"/auth/signup\"",
@@ -20,8 +20,8 @@ async fn the_header_offers_sign_up_and_sign_in_when_signed_out() {
 
 #[tokio::test]
 async fn signup_passes_the_session_cookie_on_and_goes_home_signed_in() {
-    let stack = spawn().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let browser = app.browser();
     let page = browser
         .post(
             "/auth/signup",
@@ -43,8 +43,8 @@ async fn signup_passes_the_session_cookie_on_and_goes_home_signed_in() {
 
 #[tokio::test]
 async fn signup_errors_appear_next_to_their_fields() {
-    let stack = spawn().await;
-    let page = stack
+    let app = spawn_app().await;
+    let page = app
         .browser()
         .post(
             "/auth/signup",
@@ -65,9 +65,9 @@ async fn signup_errors_appear_next_to_their_fields() {
 
 #[tokio::test]
 async fn a_taken_email_is_reported_next_to_the_email() {
-    let stack = spawn().await;
-    let (_, email) = stack.signed_in_browser().await;
-    let page = stack
+    let app = spawn_app().await;
+    let (_, email) = app.signed_in_browser().await;
+    let page = app
         .browser()
         .post("/auth/signup", &[("email", &email), ("password", PASSWORD)])
         .await;
@@ -77,9 +77,9 @@ async fn a_taken_email_is_reported_next_to_the_email() {
 
 #[tokio::test]
 async fn signin_with_a_wrong_password_says_so_above_the_form() {
-    let stack = spawn().await;
-    let (_, email) = stack.signed_in_browser().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let (_, email) = app.signed_in_browser().await;
+    let browser = app.browser();
     let page = browser
         .post(
             "/auth/signin",
@@ -103,9 +103,9 @@ async fn signin_with_a_wrong_password_says_so_above_the_form() {
 
 #[tokio::test]
 async fn signin_returns_to_the_page_that_asked_but_never_off_site() {
-    let stack = spawn().await;
-    let (_, email) = stack.signed_in_browser().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let (_, email) = app.signed_in_browser().await;
+    let browser = app.browser();
     let page = browser.get("/tickets/new").await;
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), "/auth/signin?next=/tickets/new");
@@ -124,7 +124,7 @@ async fn signin_returns_to_the_page_that_asked_but_never_off_site() {
         .await;
     assert_eq!(page.location(), "/tickets/new");
 
-    let other = stack.browser();
+    let other = app.browser();
     let page = other
         .post(
             "/auth/signin",
@@ -140,8 +140,8 @@ async fn signin_returns_to_the_page_that_asked_but_never_off_site() {
 
 #[tokio::test]
 async fn signed_in_visitors_skip_the_sign_in_form() {
-    let stack = spawn().await;
-    let (browser, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_browser().await;
     let page = browser.get("/auth/signin").await;
     assert_eq!(page.status, 303);
     assert_eq!(page.location(), "/");
@@ -149,8 +149,8 @@ async fn signed_in_visitors_skip_the_sign_in_form() {
 
 #[tokio::test]
 async fn sign_out_is_a_post_that_clears_the_cookie_and_goes_home() {
-    let stack = spawn().await;
-    let (browser, email) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (browser, email) = app.signed_in_browser().await;
     let home = browser.get("/").await;
     home.assert_has(&[r#"<form method="post" action="/auth/signout""#]);
 
@@ -164,7 +164,7 @@ async fn sign_out_is_a_post_that_clears_the_cookie_and_goes_home() {
     home.assert_lacks(&[&email]);
 
     // A GET of the sign-out address asks, it does not act.
-    let (browser, _) = stack.signed_in_browser().await;
+    let (browser, _) = app.signed_in_browser().await;
     let page = browser.get("/auth/signout").await;
     assert_eq!(page.status, 200);
     page.assert_has(&[r#"<form method="post" action="/auth/signout">"#]);
@@ -173,12 +173,12 @@ async fn sign_out_is_a_post_that_clears_the_cookie_and_goes_home() {
 
 #[tokio::test]
 async fn sign_out_still_works_when_auth_is_down() {
-    let stack = spawn_with(Options {
+    let app = spawn_app_with(Options {
         down: vec![Down::Auth],
         ..Options::default()
     })
     .await;
-    let browser = stack.browser();
+    let browser = app.browser();
     browser.set_session(Some("some.session.token"));
     let page = browser.post("/auth/signout", &[]).await;
     assert_eq!(page.status, 303);
@@ -187,8 +187,8 @@ async fn sign_out_still_works_when_auth_is_down() {
 
 #[tokio::test]
 async fn a_page_with_a_lapsed_session_sends_the_browser_to_refresh_it_and_back() {
-    let stack = spawn().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let browser = app.browser();
     let now = chrono::Utc::now().timestamp();
     let lapsed = common::auth::TokenSigner::new(
         &testkit::test_private_key(),

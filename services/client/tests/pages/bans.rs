@@ -7,7 +7,7 @@ use reqwest::{Client, Method, Url};
 use serde_json::{Value, json};
 use testkit::JsonResponse;
 
-use crate::helpers::{ADMIN_EMAIL, spawn};
+use crate::helpers::{ADMIN_EMAIL, spawn_app};
 
 /// A browser-like client with a cookie store, calling one service.
 async fn call(
@@ -30,8 +30,8 @@ fn browser() -> Client {
 
 #[tokio::test]
 async fn within_a_second_of_a_ban_every_service_refuses_the_user_and_hides_their_listings() {
-    let stack = spawn().await;
-    let urls = &stack.services;
+    let app = spawn_app().await;
+    let urls = &app.services;
     let (admin, ann) = (browser(), browser());
     let credentials = |email: &str| Some(json!({"email": email, "password": "correct horse"}));
     let signup = |client, email: &'static str| async move {

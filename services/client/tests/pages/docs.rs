@@ -1,7 +1,7 @@
 //! `/api/docs`: one Swagger UI page over the four services' OpenAPI documents, from the
 //! client's own files, under a policy of its own.
 
-use crate::helpers::{Options, spawn_with};
+use crate::helpers::{Options, spawn_app_with};
 
 const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
@@ -11,12 +11,12 @@ const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; \
 #[tokio::test]
 async fn the_docs_page_lists_the_four_documents_from_its_own_files() {
     // With Stripe configured, the site's pages allow Stripe's scripts; the docs page not.
-    let stack = spawn_with(Options {
+    let app = spawn_app_with(Options {
         stripe_key: Some("pk_test_docs".into()),
         ..Options::default()
     })
     .await;
-    let browser = stack.browser();
+    let browser = app.browser();
     let redirect = browser.get("/api/docs").await;
     assert!(
         redirect.status / 100 == 3 && redirect.location() == "/api/docs/",

@@ -2,7 +2,7 @@
 //! the orders; the home page's search form; My listings (by state, what sold tickets
 //! earned, unlisting); a complete order's receipt.
 
-use crate::helpers::{Browser, Page, page_eventually, spawn};
+use crate::helpers::{Browser, Page, page_eventually, spawn_app};
 
 /// Lists a ticket with event details through the sell form; returns its id.
 async fn sell_event(
@@ -43,8 +43,8 @@ fn next_href(page: &Page) -> String {
 
 #[tokio::test]
 async fn a_ticket_sold_with_event_details_shows_them_and_the_owner_edits_them() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let form = seller.get("/tickets/new").await;
     form.assert_has(&[
         r#"<label for="venue">Venue</label>"#,
@@ -74,8 +74,7 @@ async fn a_ticket_sold_with_event_details_shows_them_and_the_owner_edits_them() 
         r#"id="ticket-status""#,
     ]);
     // Anyone sees them.
-    stack
-        .browser()
+    app.browser()
         .get(&format!("/tickets/{id}"))
         .await
         .assert_has(&["Royal Hall", "Sat 3 May 2031"]);
@@ -105,8 +104,8 @@ async fn a_ticket_sold_with_event_details_shows_them_and_the_owner_edits_them() 
 
 #[tokio::test]
 async fn event_detail_errors_appear_next_to_their_fields() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     // Not a time at all: caught by the client, what was typed kept.
     let page = seller
         .post(
@@ -143,8 +142,8 @@ async fn event_detail_errors_appear_next_to_their_fields() {
 
 #[tokio::test]
 async fn searching_by_city_and_price_narrows_the_home_page() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     sell_event(
         &seller,
         "Cheap Leeds gig",
@@ -162,7 +161,7 @@ async fn searching_by_city_and_price_narrows_the_home_page() {
     )
     .await;
     sell_event(&seller, "York play", "30", "York", "2031-06-03T19:00").await;
-    let browser = stack.browser();
+    let browser = app.browser();
 
     let home = browser.get("/").await;
     home.assert_has(&[
@@ -216,8 +215,8 @@ async fn searching_by_city_and_price_narrows_the_home_page() {
 
 #[tokio::test]
 async fn the_next_page_keeps_the_filters() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     for (title, price) in [
         ("Leeds one", "10"),
         ("Leeds two", "20"),
@@ -226,7 +225,7 @@ async fn the_next_page_keeps_the_filters() {
         sell_event(&seller, title, price, "Leeds", "2031-06-01T19:00").await;
     }
     sell_event(&seller, "York cheap", "5", "York", "2031-06-01T19:00").await;
-    let browser = stack.browser();
+    let browser = app.browser();
     let first = browser.get("/?city=Leeds&sort=price&limit=2").await;
     first.assert_has(&["Leeds one", "Leeds two"]);
     first.assert_lacks(&["Leeds three", "York cheap"]);
@@ -243,12 +242,12 @@ async fn the_next_page_keeps_the_filters() {
 
 #[tokio::test]
 async fn my_listings_show_each_state_and_the_total_earned() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let available = sell_event(&seller, "Still for sale", "15", "Leeds", "2031-06-01T19:00").await;
     let reserved = seller.sell("Held by a buyer", "25").await;
     let sold = seller.sell("Sold out show", "42.50").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     buyer.buy(&reserved).await;
     let order = buyer.buy(&sold).await;
     let paid = buyer
@@ -299,7 +298,7 @@ async fn my_listings_show_each_state_and_the_total_earned() {
     all.assert_lacks(&[&format!(r#"action="/tickets/{sold}/unlist""#)]);
 
     // Signed out: sign in first.
-    let page = stack.browser().get("/tickets/mine").await;
+    let page = app.browser().get("/tickets/mine").await;
     assert_eq!(page.status, 303);
     assert!(
         page.location().starts_with("/auth/signin"),
@@ -310,8 +309,8 @@ async fn my_listings_show_each_state_and_the_total_earned() {
 
 #[tokio::test]
 async fn unlisting_takes_a_ticket_off_sale_and_a_reserved_one_refuses() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let gone = seller.sell("Changed my mind", "12").await;
     let held = seller.sell("Someone wants it", "18").await;
 
@@ -320,13 +319,12 @@ async fn unlisting_takes_a_ticket_off_sale_and_a_reserved_one_refuses() {
     let page = seller.follow(&page).await;
     page.assert_has(&["Your ticket was unlisted", "Someone wants it"]);
     page.assert_lacks(&["Changed my mind"]);
-    stack
-        .browser()
+    app.browser()
         .get("/")
         .await
         .assert_lacks(&["Changed my mind"]);
     // Its page says so, with no way to buy or edit it.
-    let page = stack.browser().get(&format!("/tickets/{gone}")).await;
+    let page = app.browser().get(&format!("/tickets/{gone}")).await;
     page.assert_has(&[
         r#"data-status="removed""#,
         "No longer for sale",
@@ -338,7 +336,7 @@ async fn unlisting_takes_a_ticket_off_sale_and_a_reserved_one_refuses() {
         .assert_lacks(&["Edit your listing"]);
 
     // Not theirs: refused.
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let page = buyer.post(&format!("/tickets/{held}/unlist"), &[]).await;
     assert_eq!(page.status, 403);
     page.assert_has(&["You can only unlist your own tickets."]);
@@ -362,10 +360,10 @@ async fn unlisting_takes_a_ticket_off_sale_and_a_reserved_one_refuses() {
 
 #[tokio::test]
 async fn orders_show_the_event_and_a_complete_one_its_receipt() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = sell_event(&seller, "Cup final", "45", "Wembley", "2031-05-03T15:00").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
 
     let page = buyer.get(&format!("/orders/{order}")).await;

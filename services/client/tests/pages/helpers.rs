@@ -41,7 +41,7 @@ impl Default for Options {
 }
 
 /// The client in front of the services, all on ports of their own; stopped on drop.
-pub struct Stack {
+pub struct TestApp {
     pub address: String,
     /// The client's `GET /metrics`, on its own port.
     pub metrics: String,
@@ -63,17 +63,17 @@ pub fn stripe_gateway(api_base: String) -> GatewayConfig {
     }
 }
 
-impl Drop for Stack {
+impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
-pub async fn spawn() -> Stack {
-    spawn_with(Options::default()).await
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
 }
 
-pub async fn spawn_with(options: Options) -> Stack {
+pub async fn spawn_app_with(options: Options) -> TestApp {
     // Spans are recorded: the trace test follows one order through every service.
     testkit::spans::install();
     let stop = CancellationToken::new();
@@ -189,7 +189,7 @@ pub async fn spawn_with(options: Options) -> Stack {
         app.metrics_port().expect("the metrics port")
     );
     let address = serve(app.port(), app.run_until_stopped(stop.clone()));
-    Stack {
+    TestApp {
         address,
         metrics,
         services,
@@ -215,7 +215,7 @@ async fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-impl Stack {
+impl TestApp {
     /// A browser of its own: its own session cookie, no redirects followed.
     pub fn browser(&self) -> Browser {
         Browser {

@@ -14,7 +14,6 @@ mod metrics;
 mod orders;
 mod password_reset;
 mod site;
-mod stripe_stand_in;
 mod tickets;
 mod trace;
 mod unavailable;

@@ -1,7 +1,7 @@
 //! The client's metrics: served on a port of their own, never on the pages' port (which
 //! the ingress exposes whole).
 
-use crate::helpers::spawn;
+use crate::helpers::spawn_app;
 
 /// The value of the counter line of `http_requests_total` with these labels, if any.
 fn requests(text: &str, route: &str, status: &str) -> Option<u64> {
@@ -14,9 +14,9 @@ fn requests(text: &str, route: &str, status: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn page_requests_are_counted_on_the_metrics_port_and_not_on_the_pages() {
-    let stack = spawn().await;
-    let browser = stack.browser();
-    let before = reqwest::get(&stack.metrics)
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let before = reqwest::get(&app.metrics)
         .await
         .unwrap()
         .text()
@@ -26,7 +26,7 @@ async fn page_requests_are_counted_on_the_metrics_port_and_not_on_the_pages() {
     for _ in 0..3 {
         assert_eq!(browser.get("/auth/signin").await.status, 200);
     }
-    let metrics = reqwest::get(&stack.metrics).await.unwrap();
+    let metrics = reqwest::get(&app.metrics).await.unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     let after = requests(&text, "/auth/signin", "2xx").unwrap_or(0);

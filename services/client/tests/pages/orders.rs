@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Options, page_eventually, spawn, spawn_with, stripe_gateway};
+use crate::helpers::{Options, page_eventually, spawn_app, spawn_app_with, stripe_gateway};
 
 /// Declined by the simulated gateway, like Stripe's test card of that name.
 const DECLINED: &str = "pm_card_chargeDeclined";
 
 #[tokio::test]
 async fn buying_shows_the_countdown_and_paying_completes_the_order() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Cup final", "45").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
 
     let page = buyer.get(&format!("/orders/{order}")).await;
@@ -74,10 +74,10 @@ async fn buying_shows_the_countdown_and_paying_completes_the_order() {
 
 #[tokio::test]
 async fn a_declined_card_is_shown_on_the_order_page() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Derby", "20").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
     let pay = format!("/orders/{order}/pay");
 
@@ -106,15 +106,15 @@ async fn a_declined_card_is_shown_on_the_order_page() {
 
 #[tokio::test]
 async fn a_card_that_needs_confirming_asks_for_javascript() {
-    let stripe = crate::stripe_stand_in::start().await;
-    let stack = spawn_with(Options {
-        gateway: stripe_gateway(stripe),
+    let stripe = testkit::stripe::StripeStandIn::start().await;
+    let app = spawn_app_with(Options {
+        gateway: stripe_gateway(stripe.url.clone()),
         ..Options::default()
     })
     .await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Opera", "30").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
 
     let page = buyer
@@ -129,8 +129,8 @@ async fn a_card_that_needs_confirming_asks_for_javascript() {
 
 #[tokio::test]
 async fn paying_for_an_unknown_order_is_page_not_found() {
-    let stack = spawn().await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let page = buyer
         .post(
             "/orders/0123456789abcdef01234567/pay",
@@ -143,8 +143,8 @@ async fn paying_for_an_unknown_order_is_page_not_found() {
 
 #[tokio::test]
 async fn buying_your_own_ticket_is_refused_with_the_reason() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Recital", "8").await;
     let page = testkit::eventually(
         "orders to know the ticket",
@@ -162,12 +162,12 @@ async fn buying_your_own_ticket_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn a_reserved_ticket_cannot_be_bought_twice() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Gala", "99").await;
-    let (first, _) = stack.signed_in_browser().await;
+    let (first, _) = app.signed_in_browser().await;
     first.buy(&ticket).await;
-    let (second, _) = stack.signed_in_browser().await;
+    let (second, _) = app.signed_in_browser().await;
     let page = second
         .post(&format!("/tickets/{ticket}/purchase"), &[])
         .await;
@@ -177,10 +177,10 @@ async fn a_reserved_ticket_cannot_be_bought_twice() {
 
 #[tokio::test]
 async fn a_cancelled_order_has_no_pay_form_and_frees_the_ticket() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Circus", "15").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
 
     let page = buyer.post(&format!("/orders/{order}/cancel"), &[]).await;
@@ -197,14 +197,14 @@ async fn a_cancelled_order_has_no_pay_form_and_frees_the_ticket() {
 
 #[tokio::test]
 async fn an_order_past_its_window_says_order_expired_without_a_pay_form() {
-    let stack = spawn_with(Options {
+    let app = spawn_app_with(Options {
         window: Duration::from_secs(1),
         ..Options::default()
     })
     .await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Late show", "5").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
     let page = page_eventually(
         &buyer,
@@ -231,19 +231,19 @@ async fn an_order_past_its_window_says_order_expired_without_a_pay_form() {
 
 #[tokio::test]
 async fn orders_are_private_and_need_a_session() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Quartet", "25").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
 
-    let page = stack.browser().get(&format!("/orders/{order}")).await;
+    let page = app.browser().get(&format!("/orders/{order}")).await;
     assert_eq!(page.status, 303);
     assert_eq!(
         page.location(),
         format!("/auth/signin?next=/orders/{order}")
     );
-    assert_eq!(stack.browser().get("/orders").await.status, 303);
+    assert_eq!(app.browser().get("/orders").await.status, 303);
 
     let page = seller.get(&format!("/orders/{order}")).await;
     assert_eq!(page.status, 403);
@@ -255,14 +255,14 @@ async fn orders_are_private_and_need_a_session() {
 
 #[tokio::test]
 async fn with_a_stripe_key_the_order_page_uses_stripe_elements() {
-    let stack = spawn_with(Options {
+    let app = spawn_app_with(Options {
         stripe_key: Some("pk_test_gittix".into()),
         ..Options::default()
     })
     .await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Keynote", "60").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
     let page = buyer.get(&format!("/orders/{order}")).await;
     page.assert_has(&[

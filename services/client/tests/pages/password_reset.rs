@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use testkit::{eventually, stored_events};
 
-use crate::helpers::{Page, Stack, spawn};
+use crate::helpers::{Page, TestApp, spawn_app};
 
 const NEW_PASSWORD: &str = "battery staple horse";
 
 /// The token of the `nth` reset asked for in this stack (from 1).
-async fn reset_token(stack: &Stack, nth: usize) -> String {
+async fn reset_token(app: &TestApp, nth: usize) -> String {
     let events = eventually("the reset event", Duration::from_secs(10), || async {
-        let events = stored_events(&stack.bus, "user.password_reset_requested").await;
+        let events = stored_events(&app.bus, "user.password_reset_requested").await;
         (events.len() >= nth).then_some(events)
     })
     .await;
@@ -25,8 +25,8 @@ async fn reset_token(stack: &Stack, nth: usize) -> String {
 
 #[tokio::test]
 async fn the_sign_in_page_links_to_a_form_that_answers_alike_for_any_email() {
-    let stack = spawn().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let browser = app.browser();
     let signin = browser.get("/auth/signin").await;
     signin.assert_has(&[r#"<a href="/forgot-password" id="forgot-password">Forgot password?</a>"#]);
     let signup = browser.get("/auth/signup").await;
@@ -41,7 +41,7 @@ async fn the_sign_in_page_links_to_a_form_that_answers_alike_for_any_email() {
         ">Send reset link</button>",
     ]);
 
-    let (_, email) = stack.signed_in_browser().await;
+    let (_, email) = app.signed_in_browser().await;
     let mut sent = Vec::new();
     for address in [email.as_str(), "nobody@example.com"] {
         let page = browser
@@ -77,14 +77,14 @@ struct CookieBrowser {
 }
 
 impl CookieBrowser {
-    fn new(stack: &Stack) -> Self {
+    fn new(app: &TestApp) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: stack.address.clone(),
+            base: app.address.clone(),
         }
     }
 
@@ -114,12 +114,12 @@ impl CookieBrowser {
 
 #[tokio::test]
 async fn the_emailed_link_sets_a_new_password_once() {
-    let stack = spawn().await;
-    let (_, email) = stack.signed_in_browser().await;
-    let browser = CookieBrowser::new(&stack);
+    let app = spawn_app().await;
+    let (_, email) = app.signed_in_browser().await;
+    let browser = CookieBrowser::new(&app);
     let page = browser.post("/forgot-password", &[("email", &email)]).await;
     assert_eq!(page.status, 303);
-    let token = reset_token(&stack, 1).await;
+    let token = reset_token(&app, 1).await;
     let link = format!("/reset-password?token={token}");
 
     // The link's token goes into a cookie for the form, and out of the address.
@@ -191,7 +191,7 @@ async fn the_emailed_link_sets_a_new_password_once() {
         r#"<a class="button" href="/auth/signin" id="notice-link">Sign in</a>"#,
     ]);
 
-    let old = stack
+    let old = app
         .browser()
         .post(
             "/auth/signin",
@@ -199,7 +199,7 @@ async fn the_emailed_link_sets_a_new_password_once() {
         )
         .await;
     assert_eq!(old.status, 401);
-    let new = stack
+    let new = app
         .browser()
         .post(
             "/auth/signin",
@@ -226,11 +226,11 @@ async fn the_emailed_link_sets_a_new_password_once() {
 
 #[tokio::test]
 async fn a_form_from_before_the_cookie_still_sends_its_hidden_token() {
-    let stack = spawn().await;
-    let (_, email) = stack.signed_in_browser().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let (_, email) = app.signed_in_browser().await;
+    let browser = app.browser();
     browser.post("/forgot-password", &[("email", &email)]).await;
-    let token = reset_token(&stack, 1).await;
+    let token = reset_token(&app, 1).await;
     let done = browser
         .post(
             "/reset-password",
@@ -247,8 +247,8 @@ async fn a_form_from_before_the_cookie_still_sends_its_hidden_token() {
 
 #[tokio::test]
 async fn a_link_without_a_usable_token_offers_a_new_one() {
-    let stack = spawn().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let browser = app.browser();
     for path in [
         "/reset-password",
         "/reset-password?token=",
@@ -281,15 +281,15 @@ async fn a_link_without_a_usable_token_offers_a_new_one() {
 
 #[tokio::test]
 async fn each_visitor_has_the_reset_allowance_of_an_address_and_a_refusal_is_shown_on_the_form() {
-    let stack = spawn().await;
+    let app = spawn_app().await;
     let forgot = |from: &'static str, email: String| {
-        let stack = &stack;
+        let app = &app;
         async move {
             let response = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap()
-                .post(format!("{}/forgot-password", stack.address))
+                .post(format!("{}/forgot-password", app.address))
                 .header("sec-fetch-site", "same-origin")
                 // As the ingress in front of the client appends it.
                 .header("x-forwarded-for", from)

@@ -1,42 +1,39 @@
 //! What every page shares: the 404 page, assets, health, security headers.
 
-use crate::helpers::{Down, Options, spawn, spawn_with};
+use crate::helpers::{Down, Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_unknown_page_is_a_friendly_html_404() {
-    let stack = spawn().await;
-    let page = stack.browser().get("/no/such/page").await;
+    let app = spawn_app().await;
+    let page = app.browser().get("/no/such/page").await;
     assert_eq!(page.status, 404);
     assert!(page.header("content-type").starts_with("text/html"));
     page.assert_has(&["Page not found", "href=\"/\"", "GitTix"]);
     page.assert_lacks(&["\"errors\""]);
     // An id that cannot exist is the same page, not a service error.
-    let page = stack.browser().get("/tickets/not-an-id!").await;
+    let page = app.browser().get("/tickets/not-an-id!").await;
     assert_eq!(page.status, 404);
-    let page = stack
-        .browser()
-        .get("/tickets/65f1c0ffee65f1c0ffee65f1")
-        .await;
+    let page = app.browser().get("/tickets/65f1c0ffee65f1c0ffee65f1").await;
     assert_eq!(page.status, 404);
     page.assert_has(&["Page not found"]);
 }
 
 #[tokio::test]
 async fn a_wrong_method_is_a_friendly_html_405() {
-    let stack = spawn().await;
-    let page = stack.browser().post("/", &[]).await;
+    let app = spawn_app().await;
+    let page = app.browser().post("/", &[]).await;
     assert_eq!(page.status, 405);
     assert!(page.header("content-type").starts_with("text/html"));
 }
 
 #[tokio::test]
 async fn health_and_readiness_do_not_depend_on_the_services() {
-    let stack = spawn_with(Options {
+    let app = spawn_app_with(Options {
         down: vec![Down::Auth, Down::Tickets, Down::Orders, Down::Payments],
         ..Options::default()
     })
     .await;
-    let browser = stack.browser();
+    let browser = app.browser();
     assert_eq!(browser.get("/healthz").await.status, 200);
     let ready = browser.get("/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
@@ -44,8 +41,8 @@ async fn health_and_readiness_do_not_depend_on_the_services() {
 
 #[tokio::test]
 async fn assets_are_served_by_the_client_itself() {
-    let stack = spawn().await;
-    let browser = stack.browser();
+    let app = spawn_app().await;
+    let browser = app.browser();
     for (path, kind) in [
         ("/assets/app.css", "text/css"),
         ("/assets/order.js", "text/javascript"),
@@ -62,8 +59,8 @@ async fn assets_are_served_by_the_client_itself() {
 
 #[tokio::test]
 async fn pages_load_no_external_script_without_a_stripe_key() {
-    let stack = spawn().await;
-    let page = stack.browser().get("/auth/signup").await;
+    let app = spawn_app().await;
+    let page = app.browser().get("/auth/signup").await;
     assert_eq!(page.status, 200);
     page.assert_has(&["/assets/app.css"]);
     page.assert_lacks(&["https://", "<script>"]);
@@ -74,8 +71,8 @@ async fn pages_load_no_external_script_without_a_stripe_key() {
 
 #[tokio::test]
 async fn a_form_posted_from_another_site_is_refused() {
-    let stack = spawn().await;
-    let ours = stack.address.clone();
+    let app = spawn_app().await;
+    let ours = app.address.clone();
     let other_port = ours
         .rsplit_once(':')
         .map(|(host, _)| format!("{host}:1"))
@@ -123,14 +120,14 @@ async fn a_form_posted_from_another_site_is_refused() {
 
 #[tokio::test]
 async fn an_unreadable_query_or_form_is_a_friendly_400_page() {
-    let stack = spawn().await;
-    let page = stack.browser().get("/?limit=1&limit=2").await;
+    let app = spawn_app().await;
+    let page = app.browser().get("/?limit=1&limit=2").await;
     assert_eq!(page.status, 400);
     assert!(page.header("content-type").starts_with("text/html"));
     page.assert_has(&["That didn&#39;t work"]);
 
     let response = reqwest::Client::new()
-        .post(format!("{}/auth/signin", stack.address))
+        .post(format!("{}/auth/signin", app.address))
         .header("sec-fetch-site", "same-origin")
         .header("content-type", "application/json")
         .body(r#"{"email":"ann@example.com"}"#)
@@ -143,13 +140,13 @@ async fn an_unreadable_query_or_form_is_a_friendly_400_page() {
 
 #[tokio::test]
 async fn the_pages_request_id_goes_on_to_the_services_and_their_events() {
-    let stack = spawn().await;
-    let (browser, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_browser().await;
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .post(format!("{}/tickets/new", stack.address))
+        .post(format!("{}/tickets/new", app.address))
         .header("cookie", format!("session={}", browser.session().unwrap()))
         .header("sec-fetch-site", "same-origin")
         .header("x-request-id", "sell-from-a-page")
@@ -160,7 +157,7 @@ async fn the_pages_request_id_goes_on_to_the_services_and_their_events() {
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["x-request-id"], "sell-from-a-page");
 
-    let bus = common::bus::Bus::connect(&stack.bus, "test").await.unwrap();
+    let bus = common::bus::Bus::connect(&app.bus, "test").await.unwrap();
     let created = testkit::stored_messages(&bus, &bus.subject("ticket.created")).await;
     let traced: Vec<_> = created
         .iter()

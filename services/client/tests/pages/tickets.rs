@@ -1,12 +1,12 @@
 //! Selling, listing, viewing and editing tickets through the pages, against the real
 //! tickets service.
 
-use crate::helpers::spawn;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn a_listed_ticket_shows_on_its_page_and_on_the_home_page() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let form = seller.get("/tickets/new").await;
     assert_eq!(form.status, 200);
     form.assert_has(&[
@@ -27,14 +27,14 @@ async fn a_listed_ticket_shows_on_its_page_and_on_the_home_page() {
     ticket.assert_has(&["Opera &#60;night&#62;", "$19.90", "Available"]);
     ticket.assert_lacks(&["Opera <night>"]);
 
-    let home = stack.browser().get("/").await;
+    let home = app.browser().get("/").await;
     home.assert_has(&[&format!("href=\"/tickets/{id}\""), "$19.90"]);
 }
 
 #[tokio::test]
 async fn sell_form_errors_appear_next_to_their_fields() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     // Not a number: caught by the client, the title kept.
     let page = seller
         .post("/tickets/new", &[("title", "Jazz"), ("price", "ten")])
@@ -55,13 +55,13 @@ async fn sell_form_errors_appear_next_to_their_fields() {
 
 #[tokio::test]
 async fn the_home_page_pages_through_tickets_newest_first() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let mut ids = Vec::new();
     for n in 1..=3 {
         ids.push(seller.sell(&format!("Show {n}"), "10").await);
     }
-    let browser = stack.browser();
+    let browser = app.browser();
     let first = browser.get("/?limit=2").await;
     first.assert_has(&["Show 3", "Show 2", "rel=\"next\""]);
     first.assert_lacks(&["Show 1", "First page"]);
@@ -81,8 +81,8 @@ async fn the_home_page_pages_through_tickets_newest_first() {
 
 #[tokio::test]
 async fn purchase_is_disabled_with_the_reason_for_the_owner_and_the_signed_out() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let id = seller.sell("Ballet", "30").await;
     let path = format!("/tickets/{id}");
 
@@ -93,11 +93,11 @@ async fn purchase_is_disabled_with_the_reason_for_the_owner_and_the_signed_out()
         "Edit your listing",
     ]);
 
-    let anonymous = stack.browser().get(&path).await;
+    let anonymous = app.browser().get(&path).await;
     anonymous.assert_has(&["disabled", "</a> to buy this ticket."]);
     anonymous.assert_lacks(&["Edit your listing"]);
 
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let page = buyer.get(&path).await;
     page.assert_has(&[r#"<button type="submit" class="button button-wide">Purchase</button>"#]);
     page.assert_lacks(&["disabled", "Edit your listing"]);
@@ -105,8 +105,8 @@ async fn purchase_is_disabled_with_the_reason_for_the_owner_and_the_signed_out()
 
 #[tokio::test]
 async fn the_owner_edits_the_ticket_and_sees_errors_next_to_the_fields() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let id = seller.sell("Choir", "12").await;
     let edit = format!("/tickets/{id}/edit");
 
@@ -124,14 +124,13 @@ async fn the_owner_edits_the_ticket_and_sees_errors_next_to_the_fields() {
     page.assert_has(&[r#"id="title-error">"#, r#"id="price-error">"#]);
 
     // Someone else's ticket: refused, the reason shown, nothing changed.
-    let (other, _) = stack.signed_in_browser().await;
+    let (other, _) = app.signed_in_browser().await;
     let page = other
         .post(&edit, &[("title", "Mine now"), ("price", "1")])
         .await;
     assert_eq!(page.status, 403);
     page.assert_has(&["Not the owner"]);
-    stack
-        .browser()
+    app.browser()
         .get(&format!("/tickets/{id}"))
         .await
         .assert_has(&["Choir, front row"]);
@@ -139,10 +138,10 @@ async fn the_owner_edits_the_ticket_and_sees_errors_next_to_the_fields() {
 
 #[tokio::test]
 async fn the_ticket_page_follows_its_availability_live_with_a_same_origin_script() {
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let id = seller.sell("Live show", "12").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let page = buyer.get(&format!("/tickets/{id}")).await;
     assert_eq!(page.status, 200);
     page.assert_has(&[
@@ -168,7 +167,7 @@ async fn the_ticket_page_follows_its_availability_live_with_a_same_origin_script
     let own = seller.get(&format!("/tickets/{id}")).await;
     own.assert_has(&[r#"data-can-buy="false""#, "/assets/ticket-live.js"]);
 
-    let script = stack.browser().get("/assets/ticket-live.js").await;
+    let script = app.browser().get("/assets/ticket-live.js").await;
     assert_eq!(script.status, 200);
     script.assert_has(&[
         "new EventSource(\"/api/tickets/\"",
@@ -177,8 +176,7 @@ async fn the_ticket_page_follows_its_availability_live_with_a_same_origin_script
         "This ticket is available again",
     ]);
     // Pages without a live ticket do not load it.
-    stack
-        .browser()
+    app.browser()
         .get("/")
         .await
         .assert_lacks(&["ticket-live.js"]);

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use testkit::eventually;
 
-use crate::helpers::spawn;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn one_order_is_one_trace_across_orders_tickets_expiration_and_payments() {
     let recorder = testkit::spans::install();
-    let stack = spawn().await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app().await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket_id = seller.sell("Traced concert", "25").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let session = buyer.session().unwrap();
 
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
@@ -25,7 +25,7 @@ async fn one_order_is_one_trace_across_orders_tickets_expiration_and_payments() 
         Duration::from_secs(20),
         || async {
             let response = http
-                .post(stack.services.orders.join("/api/orders").unwrap())
+                .post(app.services.orders.join("/api/orders").unwrap())
                 .header("cookie", format!("session={session}"))
                 .header("traceparent", &traceparent)
                 .json(&serde_json::json!({ "ticketId": ticket_id }))

@@ -1,6 +1,6 @@
 //! A service that is down gives a friendly 503 page naming it, never a crash.
 
-use crate::helpers::{Down, Options, spawn_with};
+use crate::helpers::{Down, Options, spawn_app_with};
 
 fn down(services: &[Down]) -> Options {
     Options {
@@ -11,8 +11,8 @@ fn down(services: &[Down]) -> Options {
 
 #[tokio::test]
 async fn tickets_down_gives_a_503_page_on_the_home_page() {
-    let stack = spawn_with(down(&[Down::Tickets])).await;
-    let page = stack.browser().get("/").await;
+    let app = spawn_app_with(down(&[Down::Tickets])).await;
+    let page = app.browser().get("/").await;
     assert_eq!(page.status, 503);
     assert!(page.header("content-type").starts_with("text/html"));
     assert_eq!(page.header("retry-after"), "5");
@@ -25,17 +25,17 @@ async fn tickets_down_gives_a_503_page_on_the_home_page() {
 
 #[tokio::test]
 async fn auth_down_only_matters_to_visitors_with_a_session() {
-    let stack = spawn_with(down(&[Down::Auth])).await;
-    let anonymous = stack.browser().get("/").await;
+    let app = spawn_app_with(down(&[Down::Auth])).await;
+    let anonymous = app.browser().get("/").await;
     assert_eq!(anonymous.status, 200);
 
-    let browser = stack.browser();
+    let browser = app.browser();
     browser.set_session(Some("some.session.token"));
     let page = browser.get("/").await;
     assert_eq!(page.status, 503);
     page.assert_has(&["Accounts is not available right now"]);
 
-    let page = stack
+    let page = app
         .browser()
         .post(
             "/auth/signup",
@@ -47,10 +47,10 @@ async fn auth_down_only_matters_to_visitors_with_a_session() {
 
 #[tokio::test]
 async fn orders_down_gives_a_503_page_on_orders_and_on_purchase() {
-    let stack = spawn_with(down(&[Down::Orders])).await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app_with(down(&[Down::Orders])).await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Matinee", "10").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let page = buyer.get("/orders").await;
     assert_eq!(page.status, 503);
     page.assert_has(&["Orders is not available right now"]);
@@ -62,10 +62,10 @@ async fn orders_down_gives_a_503_page_on_orders_and_on_purchase() {
 
 #[tokio::test]
 async fn payments_down_gives_a_503_page_on_paying() {
-    let stack = spawn_with(down(&[Down::Payments])).await;
-    let (seller, _) = stack.signed_in_browser().await;
+    let app = spawn_app_with(down(&[Down::Payments])).await;
+    let (seller, _) = app.signed_in_browser().await;
     let ticket = seller.sell("Opening", "10").await;
-    let (buyer, _) = stack.signed_in_browser().await;
+    let (buyer, _) = app.signed_in_browser().await;
     let order = buyer.buy(&ticket).await;
     let page = buyer
         .post(
