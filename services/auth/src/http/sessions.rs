@@ -14,7 +14,7 @@ use tower_cookies::Cookies;
 
 use crate::domain::password::{INVALID_PASSWORD, Password};
 use crate::http::session::{self, clear_cookies, hash_error};
-use crate::http::users::{INVALID_CREDENTIALS, UserResponse};
+use crate::http::users::{INVALID_CREDENTIALS, UserView};
 use crate::state::AppState;
 use crate::store::{RefreshError, SessionStore, UserDoc};
 
@@ -26,7 +26,7 @@ use crate::store::{RefreshError, SessionStore, UserDoc};
     summary = "Renew the access token with the refresh token (rotated)",
     security(("refresh" = [])),
     responses(
-        (status = 200, description = "Both cookies renewed", body = UserResponse,
+        (status = 200, description = "Both cookies renewed", body = UserView,
             headers(("Set-Cookie" = String, description = "`session` and the rotated `refresh`"))),
         (status = 401, description = "No refresh token, or a revoked, expired or reused one (a reuse ends the session), or one of a session started before the password last changed (it ends); the cookies are cleared", body = common::error::ErrorBody),
         (status = 403, description = "Account suspended; the cookies are cleared", body = common::error::ErrorBody),
@@ -94,7 +94,7 @@ fn is_local_path(path: &str) -> bool {
         && !path.chars().any(char::is_control)
 }
 
-async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<UserResponse> {
+async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<UserView> {
     let token = cookies
         .get(REFRESH_COOKIE)
         .map(|cookie| cookie.value().to_owned())
@@ -119,11 +119,7 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
         .await?
         .ok_or(ApiError::NotAuthenticated)?;
     if user.banned {
-        state
-            .store
-            .sessions
-            .revoke(&issued.session_id)
-            .await?;
+        state.store.sessions.revoke(&issued.session_id).await?;
         return Err(ApiError::Forbidden(SUSPENDED.into()));
     }
     // A session started under an earlier password (a change or a reset since): refused
@@ -133,15 +129,11 @@ async fn continue_session(state: &AppState, cookies: &Cookies) -> ApiResult<User
             user.id = %user.id,
             "a session from before the password changed tried to refresh; ended"
         );
-        state
-            .store
-            .sessions
-            .revoke(&issued.session_id)
-            .await?;
+        state.store.sessions.revoke(&issued.session_id).await?;
         return Err(ApiError::NotAuthenticated);
     }
     session::set_cookies(state, cookies, &user, &issued)?;
-    Ok(UserResponse::from(&user))
+    Ok(UserView::from(&user))
 }
 
 /// `POST /api/users/signout`: ends this session (the refresh token's, else the one the
@@ -171,11 +163,7 @@ pub async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResu
             .sid
     };
     if let Some(session_id) = from_refresh.or_else(from_access) {
-        state
-            .store
-            .sessions
-            .revoke(&session_id)
-            .await?;
+        state.store.sessions.revoke(&session_id).await?;
     }
     clear_cookies(&state, &cookies);
     Ok(StatusCode::NO_CONTENT)
@@ -199,11 +187,7 @@ pub async fn signout_everywhere(
     cookies: Cookies,
 ) -> ApiResult<StatusCode> {
     let id = session::user_id(&claims.id)?;
-    state
-        .store
-        .sessions
-        .revoke_all(id)
-        .await?;
+    state.store.sessions.revoke_all(id).await?;
     clear_cookies(&state, &cookies);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -281,12 +265,7 @@ pub async fn change_password(
     let hash = state.passwords.hash(new).await.map_err(hash_error)?;
     // Conditioned on the user as read: a concurrent change (another new password, a ban)
     // wins, and this one asks to try again.
-    if !state
-        .store
-        .users
-        .set_password(&user, hash)
-        .await?
-    {
+    if !state.store.users.set_password(&user, hash).await? {
         return Err(ApiError::Conflict(
             "The account changed meanwhile; please try again".into(),
         ));

@@ -37,12 +37,12 @@ pub struct CredentialsBody {
 /// A signed-in user.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = User)]
-pub struct UserResponse {
+pub struct UserView {
     id: String,
     email: String,
 }
 
-impl From<&UserDoc> for UserResponse {
+impl From<&UserDoc> for UserView {
     fn from(user: &UserDoc) -> Self {
         Self {
             id: user.id.to_hex(),
@@ -59,7 +59,7 @@ impl From<&UserDoc> for UserResponse {
     summary = "Create an account and sign in",
     request_body = CredentialsBody,
     responses(
-        (status = 201, description = "Signed up and in: the `session` and `refresh` cookies are set", body = UserResponse,
+        (status = 201, description = "Signed up and in: the `session` and `refresh` cookies are set", body = UserView,
             headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh`"))),
         (status = 400, description = "Invalid email or password (one entry per field), or a malformed body", body = common::error::ErrorBody),
         (status = 409, description = "The email is already in use", body = common::error::ErrorBody),
@@ -96,7 +96,7 @@ pub async fn signup(
         .ok_or_else(|| ApiError::Conflict("Email is already in use".into()))?;
     tracing::info!(user.id = %user.id, "user signed up");
     session::start(&state, &cookies, &user).await?;
-    Ok((StatusCode::CREATED, Json(UserResponse::from(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 /// `POST /api/users/signin`
@@ -107,7 +107,7 @@ pub async fn signup(
     summary = "Sign in",
     request_body = CredentialsBody,
     responses(
-        (status = 200, description = "Signed in: the `session` and `refresh` cookies are set", body = UserResponse,
+        (status = 200, description = "Signed in: the `session` and `refresh` cookies are set", body = UserView,
             headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh`"))),
         (status = 400, description = "No valid email or no password, or a malformed body", body = common::error::ErrorBody),
         (status = 401, description = "Invalid credentials", body = common::error::ErrorBody),
@@ -136,20 +136,11 @@ pub async fn signin(
     };
     state.limits.signin.check(&client)?;
     // The same answer for every email, account or not: nothing to enumerate.
-    if let Some(wait) = state
-        .store
-        .failures
-        .locked_for(email.as_str())
-        .await?
-    {
+    if let Some(wait) = state.store.failures.locked_for(email.as_str()).await? {
         return Err(ApiError::TooManyRequests(LOCKED.into(), wait));
     }
 
-    let user = state
-        .store
-        .users
-        .find_by_email(&email)
-        .await?;
+    let user = state.store.users.find_by_email(&email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.as_str());
     let valid = state
         .passwords
@@ -158,23 +149,15 @@ pub async fn signin(
         .map_err(hash_error)?;
     match user {
         Some(user) if valid => {
-            state
-                .store
-                .failures
-                .clear(email.as_str())
-                .await?;
+            state.store.failures.clear(email.as_str()).await?;
             if user.banned {
                 return Err(ApiError::Forbidden(SUSPENDED.into()));
             }
             session::start(&state, &cookies, &user).await?;
-            Ok(Json(UserResponse::from(&user)))
+            Ok(Json(UserView::from(&user)))
         }
         _ => {
-            state
-                .store
-                .failures
-                .record_failure(email.as_str())
-                .await?;
+            state.store.failures.record_failure(email.as_str()).await?;
             Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()))
         }
     }
@@ -185,14 +168,14 @@ pub async fn signin(
 #[serde(rename_all = "camelCase")]
 pub struct CurrentUserResponse {
     /// Null without a valid session of a user in good standing.
-    current_user: Option<CurrentUserBody>,
+    current_user: Option<CurrentUserView>,
 }
 
 /// The signed-in user, as `currentuser` has always described them: the claims of the
 /// session's access token.
 #[derive(Serialize, ToSchema)]
 #[schema(as = CurrentUser)]
-pub struct CurrentUserBody {
+pub struct CurrentUserView {
     id: String,
     email: String,
     /// Issued at (seconds since the epoch).
@@ -214,7 +197,7 @@ pub struct CurrentUserBody {
     ),
 )]
 pub async fn current_user(MaybeUser(claims): MaybeUser) -> Json<CurrentUserResponse> {
-    let current_user = claims.map(|claims| CurrentUserBody {
+    let current_user = claims.map(|claims| CurrentUserView {
         id: claims.id,
         email: claims.email,
         iat: claims.iat,
