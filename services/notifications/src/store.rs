@@ -134,9 +134,8 @@ impl Store {
     /// deletes expired records (its TTL monitor runs every minute). FerretDB 1.24 (the local
     /// stand-in) refuses the option (238 NotImplemented, docs/STORE-CONTRACT.md): there the
     /// index is left out, with a warning, and records are kept. A changed
-    /// `MAIL_MAX_EVENT_AGE_HOURS` changes the existing index's expiry (`collMod`).
+    /// `MAIL_MAX_EVENT_AGE_HOURS` replaces the existing index with one of the new expiry.
     async fn ensure_deliveries_ttl(&self, ttl: Duration) -> StoreResult<()> {
-        let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let model = IndexModel::builder()
             .keys(doc! {"claimedAt": 1})
             .options(
@@ -146,7 +145,7 @@ impl Store {
                     .build(),
             )
             .build();
-        let Err(err) = self.deliveries.create_index(model).await else {
+        let Err(err) = self.deliveries.create_index(model.clone()).await else {
             return Ok(());
         };
         let code = match err.kind.as_ref() {
@@ -161,15 +160,14 @@ impl Store {
         if code != 85 {
             return Err(err.into());
         }
-        let db = self
-            .deliveries
-            .client()
-            .database(&self.deliveries.namespace().db);
-        db.run_command(doc! {
-            "collMod": self.deliveries.name(),
-            "index": {"name": DELIVERIES_TTL_INDEX, "expireAfterSeconds": seconds},
-        })
-        .await?;
+        // Not collMod: that needs dbAdmin, and the service's user has readWrite on its own
+        // database only. Another replica may drop it first (27 IndexNotFound).
+        if let Err(err) = self.deliveries.drop_index(DELIVERIES_TTL_INDEX).await
+            && !matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(e) if e.code == 27)
+        {
+            return Err(err.into());
+        }
+        self.deliveries.create_index(model).await?;
         Ok(())
     }
 
