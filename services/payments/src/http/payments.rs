@@ -76,7 +76,7 @@ impl PaymentBody {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = PaymentCreated)]
-pub struct PaymentCreated {
+pub struct PaymentCreatedView {
     id: String,
     order_id: String,
     /// Stripe's PaymentIntent id (`pi_…`).
@@ -86,7 +86,7 @@ pub struct PaymentCreated {
     status: &'static str,
 }
 
-impl From<&Payment> for PaymentCreated {
+impl From<&Payment> for PaymentCreatedView {
     fn from(payment: &Payment) -> Self {
         Self {
             id: payment.id.to_hex(),
@@ -112,7 +112,7 @@ pub struct RequiresAction {
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum Charged {
-    Created(PaymentCreated),
+    Created(PaymentCreatedView),
     RequiresAction(RequiresAction),
 }
 
@@ -134,7 +134,7 @@ pub struct WebhookReceipt {
     request_body = PaymentBody,
     security(("session" = [])),
     responses(
-        (status = 201, description = "Charged: the order completes", body = PaymentCreated),
+        (status = 201, description = "Charged: the order completes", body = PaymentCreatedView),
         (status = 202, description = "The card needs the buyer's confirmation", body = RequiresAction),
         (status = 400, description = "Invalid order id or payment method (one entry per field), a malformed body, or a request the provider refused", body = ErrorBody),
         (status = 402, description = "The card was declined", body = ErrorBody),
@@ -279,7 +279,7 @@ async fn charge(
             }
             Ok((
                 StatusCode::CREATED,
-                Json(Charged::Created(PaymentCreated::from(&payment))),
+                Json(Charged::Created(PaymentCreatedView::from(&payment))),
             ))
         }
         ChargeOutcome::RequiresAction {
