@@ -84,11 +84,7 @@ async fn set_banned(
     .map_err(|err| err.into_api_error("User"))?;
     if banned {
         // No new access tokens either; the ones out there are refused by the ban list.
-        state
-            .store
-            .sessions
-            .revoke_all(id)
-            .await?;
+        state.store.sessions.revoke_all(id).await?;
     }
     tracing::info!(user.id = %id, banned, by = %admin.id, "ban changed");
     Ok(StatusCode::NO_CONTENT)

@@ -110,11 +110,7 @@ async fn issue(state: AppState, email: Email) {
                 Decision::Write((), Some(user.id))
             }
         },
-        |read, ()| async move {
-            users
-                .request_password_reset(&read, token, expires_at)
-                .await
-        },
+        |read, ()| async move { users.request_password_reset(&read, token, expires_at).await },
     )
     .await;
     match outcome {

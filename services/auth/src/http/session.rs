@@ -28,11 +28,7 @@ pub async fn start(state: &AppState, cookies: &Cookies, user: &UserDoc) -> ApiRe
         .sessions
         .start(user.id, user.credentials_version, state.refresh_ttl)
         .await?;
-    let now = state
-        .store
-        .users
-        .find(user.id)
-        .await?;
+    let now = state.store.users.find(user.id).await?;
     let refusal = match &now {
         None => Some(ApiError::NotAuthenticated),
         Some(now) if now.banned => Some(ApiError::Forbidden(SUSPENDED.into())),
