@@ -89,13 +89,14 @@ impl OrderStatus {
         }
     }
 
-    /// The status an event names (`order.snapshot` carries it as a string). Orders names
-    /// no other; anything else counts as open, as `created` does.
-    pub fn from_event(status: &str) -> Self {
+    /// The status an event names (`order.snapshot` carries it as a string); `None` for
+    /// one orders does not write, which the listener rejects rather than guess at.
+    pub fn from_event(status: &str) -> Option<Self> {
         match status {
-            "cancelled" => Self::Cancelled,
-            "complete" => Self::Complete,
-            _ => Self::Created,
+            "created" => Some(Self::Created),
+            "cancelled" => Some(Self::Cancelled),
+            "complete" => Some(Self::Complete),
+            _ => None,
         }
     }
 }
@@ -286,12 +287,13 @@ mod tests {
             OrderStatus::Cancelled,
             OrderStatus::Complete,
         ] {
-            assert_eq!(OrderStatus::from_event(status.as_str()), status);
+            assert_eq!(OrderStatus::from_event(status.as_str()), Some(status));
             assert_eq!(
                 serde_json::to_value(status).unwrap_or_default(),
                 status.as_str()
             );
         }
+        assert_eq!(OrderStatus::from_event("awaiting:payment"), None);
     }
 
     #[test]

@@ -81,10 +81,12 @@ async fn order_completed(settlement: Settlement, event: Envelope<OrderCompleted>
 async fn order_snapshot(settlement: Settlement, event: Envelope<OrderSnapshot>) -> Handled {
     let data = event.data;
     let id = event_id(&data.id, "order")?;
+    let status = OrderStatus::from_event(&data.status)
+        .ok_or_else(|| Outcome::Reject(format!("unknown order status {:?}", data.status)))?;
     let order = OrderReplica {
         id,
         user_id: data.user_id,
-        status: OrderStatus::from_event(&data.status),
+        status,
         price_cents: data.ticket.price_cents,
         expires_at: data.expires_at,
         version: data.version,
