@@ -146,9 +146,7 @@ impl FromStr for AppEnv {
         match s.to_ascii_lowercase().as_str() {
             "development" | "dev" => Ok(Self::Development),
             "production" | "prod" => Ok(Self::Production),
-            other => Err(format!(
-                "expected development or production, got {other:?}"
-            )),
+            other => Err(format!("expected development or production, got {other:?}")),
         }
     }
 }
@@ -234,6 +232,10 @@ impl MongoConfig {
                 "must start with mongodb:// or mongodb+srv://",
             ));
         }
+        // The syntax, without the DNS lookups of a mongodb+srv URL (those are retried at
+        // start-up: common::mongo::open).
+        mongodb::options::ConnectionString::parse(&url)
+            .map_err(|err| ConfigError::new("MONGO_URL", format!("malformed: {}", err.kind)))?;
         check_mongo_tls_files(&url)?;
         Ok(Self {
             url,
@@ -392,6 +394,19 @@ mod tests {
             "mongodb+srv://doadmin:pw@db-mongodb-fra1-1.mongo.ondigitalocean.com/admin?tls=true&authSource=admin",
         )]);
         assert!(MongoConfig::from_env(&env, "auth").is_ok());
+        // Malformed: refused here, not retried at start-up as if the server were down.
+        for url in [
+            "mongodb://localhost:notaport",
+            "mongodb+srv://host.example.com:27017",
+        ] {
+            let env = Env::from_pairs([("MONGO_URL", url)]);
+            let err = MongoConfig::from_env(&env, "auth").unwrap_err();
+            assert_eq!(
+                (err.name.as_str(), err.problem.starts_with("malformed")),
+                ("MONGO_URL", true),
+                "{url}"
+            );
+        }
     }
 
     #[test]

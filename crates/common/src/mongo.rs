@@ -25,6 +25,13 @@ pub async fn options(
     Ok(options)
 }
 
+/// Resolves `MONGO_URL` (a `mongodb+srv://` URL's DNS records too) and connects. Part of a
+/// service's retried start-up, so a DNS lookup that fails at start is retried like a
+/// database still down; a malformed URL was refused earlier, by `MongoConfig`.
+pub async fn open(config: &MongoConfig, app_name: &str) -> mongodb::error::Result<Database> {
+    connect(&options(config, app_name).await?, &config.database).await
+}
+
 /// Connects and asks the server what it is, so it fails while the server is down (it is
 /// part of a service's retried start-up).
 ///

@@ -593,9 +593,11 @@ async fn messages_held_by_a_replica_that_dies_reach_another_replica_soon() {
     for n in 0..3 {
         bus.publish(&Envelope::new(user(n))).await.unwrap();
     }
-    eventually("replica A holds the first event", Duration::from_secs(10), || async {
-        (!taken.lock().unwrap().is_empty()).then_some(())
-    })
+    eventually(
+        "replica A holds the first event",
+        Duration::from_secs(10),
+        || async { (!taken.lock().unwrap().is_empty()).then_some(()) },
+    )
     .await;
     // SIGKILL, as far as NATS can tell: no ack, no nak, the connection gone.
     a.abort();
@@ -618,9 +620,11 @@ async fn messages_held_by_a_replica_that_dies_reach_another_replica_soon() {
     )
     .await
     .unwrap();
-    eventually("replica B processed all three", Duration::from_secs(40), || async {
-        (processed.lock().unwrap().len() >= 3).then_some(())
-    })
+    eventually(
+        "replica B processed all three",
+        Duration::from_secs(40),
+        || async { (processed.lock().unwrap().len() >= 3).then_some(()) },
+    )
     .await;
     let waited = died.elapsed();
     assert!(

@@ -8,7 +8,6 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -24,13 +23,10 @@ pub struct App(Service);
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let mongo = common::mongo::options(&config.mongo, "auth")
-            .await
-            .context("invalid MONGO_URL")?;
         let passwords = Passwords::new(config.limits.hash_concurrency, config.limits.hash_queue);
         let limits = AddressLimits::new(&config.limits);
         let service = Service::start(config.http.addr, || {
-            Self::start(&config, &mongo, passwords.clone(), limits.clone())
+            Self::start(&config, passwords.clone(), limits.clone())
         })
         .await?;
         Ok(Self(service))
@@ -39,11 +35,10 @@ impl App {
     /// Everything that needs NATS and Mongo to answer; retried until they do.
     async fn start(
         config: &Config,
-        mongo: &ClientOptions,
         passwords: Passwords,
         limits: AddressLimits,
     ) -> anyhow::Result<Ready> {
-        let db = &common::mongo::connect(mongo, &config.mongo.database)
+        let db = &common::mongo::open(&config.mongo, "auth")
             .await
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "auth").await?;

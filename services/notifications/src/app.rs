@@ -6,7 +6,6 @@ use common::bus::Bus;
 use common::health::Readiness;
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -35,11 +34,8 @@ impl App {
         mailer: Arc<dyn Mailer>,
         sources: Sources,
     ) -> anyhow::Result<Self> {
-        let mongo = common::mongo::options(&config.mongo, "notifications")
-            .await
-            .context("invalid MONGO_URL")?;
         let service = Service::start(config.http.addr, || {
-            Self::start(&config, &mongo, mailer.clone(), sources.clone())
+            Self::start(&config, mailer.clone(), sources.clone())
         })
         .await?;
         Ok(Self(service))
@@ -50,11 +46,10 @@ impl App {
     /// it is away, so neither start-up nor readiness depends on it.
     async fn start(
         config: &Config,
-        mongo: &ClientOptions,
         mailer: Arc<dyn Mailer>,
         sources: Sources,
     ) -> anyhow::Result<Ready> {
-        let db = &common::mongo::connect(mongo, &config.mongo.database)
+        let db = &common::mongo::open(&config.mongo, "notifications")
             .await
             .context("connecting to MongoDB")?;
         let store = Store::new(db);

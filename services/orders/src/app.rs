@@ -8,7 +8,6 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -38,21 +37,13 @@ impl App {
                  orders replica that crashes may find its order expired, and be refunded"
             );
         }
-        let mongo = common::mongo::options(&config.mongo, "orders")
-            .await
-            .context("invalid MONGO_URL")?;
-        let service =
-            Service::start(config.http.addr, || Self::start(&config, &mongo, grace)).await?;
+        let service = Service::start(config.http.addr, || Self::start(&config, grace)).await?;
         Ok(Self(service))
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(
-        config: &Config,
-        mongo: &ClientOptions,
-        grace: Duration,
-    ) -> anyhow::Result<Ready> {
-        let db = &common::mongo::connect(mongo, &config.mongo.database)
+    async fn start(config: &Config, grace: Duration) -> anyhow::Result<Ready> {
+        let db = &common::mongo::open(&config.mongo, "orders")
             .await
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "orders").await?;

@@ -6,7 +6,6 @@ use common::health::Readiness;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, GatewayConfig};
@@ -23,23 +22,14 @@ pub struct App(Service);
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let gateway = Gateway::new(&config.gateway)?;
-        let mongo = common::mongo::options(&config.mongo, "payments")
-            .await
-            .context("invalid MONGO_URL")?;
-        let service = Service::start(config.http.addr, || {
-            Self::start(&config, &mongo, gateway.clone())
-        })
-        .await?;
+        let service =
+            Service::start(config.http.addr, || Self::start(&config, gateway.clone())).await?;
         Ok(Self(service))
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(
-        config: &Config,
-        mongo: &ClientOptions,
-        gateway: Gateway,
-    ) -> anyhow::Result<Ready> {
-        let db = &common::mongo::connect(mongo, &config.mongo.database)
+    async fn start(config: &Config, gateway: Gateway) -> anyhow::Result<Ready> {
+        let db = &common::mongo::open(&config.mongo, "payments")
             .await
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "payments").await?;

@@ -7,7 +7,6 @@ use common::limits::KeyedLimit;
 use common::outbox::{OutboxSignal, Relay};
 use common::service::{Ready, Service};
 use common::shutdown::BackgroundTasks;
-use mongodb::options::ClientOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -26,14 +25,9 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let mongo = common::mongo::options(&config.mongo, "tickets")
-            .await
-            .context("invalid MONGO_URL")?;
         let live_streams = CancellationToken::new();
-        let service = Service::start(config.http.addr, || {
-            Self::start(&config, &mongo, &live_streams)
-        })
-        .await?;
+        let service =
+            Service::start(config.http.addr, || Self::start(&config, &live_streams)).await?;
         Ok(Self {
             service,
             live_streams,
@@ -41,12 +35,8 @@ impl App {
     }
 
     /// Everything that needs NATS and Mongo to answer; retried until they do.
-    async fn start(
-        config: &Config,
-        mongo: &ClientOptions,
-        live_streams: &CancellationToken,
-    ) -> anyhow::Result<Ready> {
-        let db = &common::mongo::connect(mongo, &config.mongo.database)
+    async fn start(config: &Config, live_streams: &CancellationToken) -> anyhow::Result<Ready> {
+        let db = &common::mongo::open(&config.mongo, "tickets")
             .await
             .context("connecting to MongoDB")?;
         let bus = Bus::connect(&config.bus, "tickets").await?;
