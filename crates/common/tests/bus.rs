@@ -154,29 +154,36 @@ async fn out_of_order_updates_are_applied_in_version_order() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn replicas_sharing_a_consumer_never_both_process_a_message() {
+/// Publishes `count` events to two replicas sharing a consumer (each on a connection of
+/// its own, as two pods have), whose handler takes `takes(event id)`, and asserts that each
+/// event was handled once, by one of them (counted when a handling starts), also after
+/// `settle` more.
+async fn assert_each_handled_once_by_two_replicas(
+    options: ListenerOptions,
+    count: usize,
+    takes: fn(&str) -> Duration,
+    settle: Duration,
+) {
     let bus = test_bus().await;
     let stop = CancellationToken::new();
-    let processed = Arc::new(Mutex::new(HashMap::<String, Vec<usize>>::new()));
+    let started = Arc::new(Mutex::new(HashMap::<String, Vec<usize>>::new()));
     for replica in 0..2 {
-        let processed = processed.clone();
-        // Two connections, as two pods would have.
+        let started = started.clone();
         let replica_bus = replica_of(&bus).await;
         listener::spawn(
             &replica_bus,
             "orders",
-            ListenerOptions::default(),
+            options,
             move |event: Envelope<UserCreated>| {
-                let processed = processed.clone();
+                let id = event.data.id;
+                started
+                    .lock()
+                    .unwrap()
+                    .entry(id.clone())
+                    .or_default()
+                    .push(replica);
                 async move {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    processed
-                        .lock()
-                        .unwrap()
-                        .entry(event.data.id)
-                        .or_default()
-                        .push(replica);
+                    tokio::time::sleep(takes(&id)).await;
                     Outcome::Ack
                 }
             },
@@ -185,18 +192,29 @@ async fn replicas_sharing_a_consumer_never_both_process_a_message() {
         .await
         .unwrap();
     }
-    for n in 0..60 {
-        bus.publish(&Envelope::new(user(n))).await.unwrap();
+    for n in 0..count {
+        bus.publish(&Envelope::new(user(n as i64))).await.unwrap();
     }
-    eventually("60 events processed", Duration::from_secs(20), || async {
-        (processed.lock().unwrap().len() == 60).then_some(())
+    eventually("every event handled", Duration::from_secs(20), || async {
+        (started.lock().unwrap().len() == count).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let processed = processed.lock().unwrap();
-    let twice: Vec<_> = processed.iter().filter(|(_, by)| by.len() != 1).collect();
-    assert!(twice.is_empty(), "processed more than once: {twice:?}");
+    tokio::time::sleep(settle).await;
+    let started = started.lock().unwrap();
+    let twice: Vec<_> = started.iter().filter(|(_, by)| by.len() != 1).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
     stop.cancel();
+}
+
+#[tokio::test]
+async fn replicas_sharing_a_consumer_never_both_process_a_message() {
+    assert_each_handled_once_by_two_replicas(
+        ListenerOptions::default(),
+        60,
+        |_| Duration::from_millis(5),
+        Duration::from_millis(500),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -640,51 +658,14 @@ async fn messages_held_by_a_replica_that_dies_reach_another_replica_soon() {
 /// replica never processes them at the same time.
 #[tokio::test]
 async fn a_handler_slower_than_the_ack_wait_is_not_redelivered_while_it_runs() {
-    let bus = test_bus().await;
     let options = ListenerOptions {
         ack_wait: Duration::from_secs(2),
         ..ListenerOptions::default()
     };
-    let processed = Arc::new(Mutex::new(HashMap::<String, Vec<usize>>::new()));
-    let stop = CancellationToken::new();
-    for replica in 0..2 {
-        let processed = processed.clone();
-        let replica_bus = replica_of(&bus).await;
-        listener::spawn(
-            &replica_bus,
-            "orders",
-            options,
-            move |event: Envelope<UserCreated>| {
-                let processed = processed.clone();
-                async move {
-                    processed
-                        .lock()
-                        .unwrap()
-                        .entry(event.data.id.clone())
-                        .or_default()
-                        .push(replica);
-                    // The first event outlasts the ack wait twice over.
-                    if event.data.id == "user-0" {
-                        tokio::time::sleep(Duration::from_secs(4)).await;
-                    }
-                    Outcome::Ack
-                }
-            },
-            stop.clone(),
-        )
-        .await
-        .unwrap();
-    }
-    for n in 0..8 {
-        bus.publish(&Envelope::new(user(n))).await.unwrap();
-    }
-    eventually("8 events processed", Duration::from_secs(20), || async {
-        (processed.lock().unwrap().len() == 8).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let processed = processed.lock().unwrap();
-    let twice: Vec<_> = processed.iter().filter(|(_, by)| by.len() != 1).collect();
-    assert!(twice.is_empty(), "processed more than once: {twice:?}");
-    stop.cancel();
+    // The first event outlasts the ack wait twice over; seven more wait behind it.
+    let takes = |id: &str| match id {
+        "user-0" => Duration::from_secs(4),
+        _ => Duration::ZERO,
+    };
+    assert_each_handled_once_by_two_replicas(options, 8, takes, Duration::from_secs(2)).await;
 }
