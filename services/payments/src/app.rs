@@ -9,6 +9,7 @@ use common::shutdown::BackgroundTasks;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, GatewayConfig};
+use crate::domain::{IntentId, OrderId};
 use crate::gateway::Gateway;
 use crate::settlement::Settlement;
 use crate::state::AppState;
@@ -99,7 +100,12 @@ async fn fold_legacy_refunds_due(settlement: &Settlement) {
             continue;
         };
         match settlement
-            .record(order_id, stripe_id, amount, currency)
+            .record(
+                &OrderId::from(order_id),
+                &IntentId::from(stripe_id),
+                amount,
+                currency,
+            )
             .await
         {
             Ok(_) => {

@@ -10,9 +10,73 @@
 //! `requires_payment_method`, …) of an order that is over, or of an order whose buyer
 //! started another attempt, is cancelled at Stripe.
 
+use std::fmt;
 use std::time::Duration;
 
+use bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};
+
+/// Declares a string id type: its own type so that two ids of different kinds cannot
+/// be swapped where a function takes both. Stored and sent as the bare string.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+    };
+}
+
+string_id! {
+    /// An order's id as orders announces it (24 hex digits from orders, but kept as the
+    /// string the event or the legacy record carried).
+    OrderId
+}
+
+impl From<ObjectId> for OrderId {
+    fn from(id: ObjectId) -> Self {
+        Self(id.to_hex())
+    }
+}
+
+string_id! {
+    /// Stripe's PaymentIntent id, `pi_…` (a payment's `stripeId`, an intent's `_id`).
+    IntentId
+}
 
 /// The state of a payment record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +358,20 @@ mod tests {
             );
         }
         assert_eq!(OrderStatus::from_event("awaiting:payment"), None);
+    }
+
+    #[test]
+    fn ids_are_stored_and_sent_as_the_bare_string() {
+        let order = OrderId::new("64b7f0c2a1b2c3d4e5f60718");
+        assert_eq!(
+            serde_json::to_value(&order).unwrap_or_default(),
+            "64b7f0c2a1b2c3d4e5f60718"
+        );
+        assert_eq!(order.to_string(), order.as_str());
+        let intent: Result<IntentId, _> = serde_json::from_str("\"pi_123\"");
+        assert_eq!(intent.ok(), Some(IntentId::from("pi_123")));
+        let oid = ObjectId::new();
+        assert_eq!(OrderId::from(oid).as_str(), oid.to_hex());
     }
 
     #[test]

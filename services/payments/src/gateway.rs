@@ -15,11 +15,12 @@ use stripe_core::refund::{CreateRefund, CreateRefundReason, RetrieveRefund};
 use stripe_core::{PaymentIntent, PaymentIntentStatus, Refund};
 
 use crate::config::GatewayConfig;
+use crate::domain::{IntentId, OrderId};
 
 /// What to charge.
 #[derive(Debug, Clone)]
 pub struct Charge {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub amount_cents: i64,
     pub currency: String,
     pub payment_method: String,
@@ -36,11 +37,11 @@ impl Charge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
     Succeeded {
-        stripe_id: String,
+        stripe_id: IntentId,
     },
     /// 3-D Secure or similar: the browser finishes with Stripe.js; the webhook confirms.
     RequiresAction {
-        stripe_id: String,
+        stripe_id: IntentId,
         client_secret: String,
     },
     /// The card was refused; the message is Stripe's, safe to show.
@@ -53,8 +54,8 @@ pub enum ChargeOutcome {
 #[derive(Debug, Clone)]
 pub struct RefundRequest {
     pub payment_id: String,
-    pub order_id: String,
-    pub stripe_id: String,
+    pub order_id: OrderId,
+    pub stripe_id: IntentId,
     pub amount_cents: i64,
     /// Stripe's `duplicate` reason when another payment completed the order.
     pub duplicate: bool,
@@ -164,10 +165,10 @@ impl Gateway {
         let key = IdempotencyKey::new(refund.idempotency_key())
             .map_err(|e| GatewayError::Unavailable(format!("idempotency key: {e}")))?;
         let mut request = CreateRefund::new()
-            .payment_intent(refund.stripe_id.clone())
+            .payment_intent(refund.stripe_id.to_string())
             .amount(refund.amount_cents)
             .metadata(HashMap::from([
-                ("orderId".to_owned(), refund.order_id.clone()),
+                ("orderId".to_owned(), refund.order_id.to_string()),
                 ("paymentId".to_owned(), refund.payment_id.clone()),
             ]));
         request = if refund.duplicate {
@@ -299,7 +300,7 @@ fn simulate(charge: &Charge) -> ChargeOutcome {
             message: "Your card was declined.".into(),
         },
         _ => ChargeOutcome::Succeeded {
-            stripe_id: format!("pi_simulated_{}", uuid::Uuid::new_v4().simple()),
+            stripe_id: IntentId::new(format!("pi_simulated_{}", uuid::Uuid::new_v4().simple())),
         },
     }
 }
@@ -325,7 +326,7 @@ async fn charge_with_stripe(
         .confirm(true)
         .metadata(HashMap::from([(
             "orderId".to_owned(),
-            charge.order_id.clone(),
+            charge.order_id.to_string(),
         )]));
     let result = request
         .customize()
@@ -359,7 +360,7 @@ async fn charge_with_stripe(
 }
 
 fn outcome_of(intent: &PaymentIntent) -> ChargeOutcome {
-    let stripe_id = intent.id.as_str().to_owned();
+    let stripe_id = IntentId::new(intent.id.as_str());
     match &intent.status {
         PaymentIntentStatus::Succeeded => ChargeOutcome::Succeeded { stripe_id },
         PaymentIntentStatus::RequiresAction => ChargeOutcome::RequiresAction {

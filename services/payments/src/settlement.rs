@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{
-    Decision, OrderOutcome, OrderStatus, PaymentFacts, RefundReason, decide, retry_delay,
+    Decision, IntentId, OrderId, OrderOutcome, OrderStatus, PaymentFacts, RefundReason, decide,
+    retry_delay,
 };
 use crate::gateway::{Gateway, GatewayError, IntentState, RefundOutcome, RefundRequest};
 use crate::store::{Intent, Payment, RefundRecord, Store};
@@ -58,19 +59,24 @@ impl Settlement {
     /// order's payments again. Returns the payment as it stands and whether it is new.
     pub async fn record(
         &self,
-        order_id: &str,
-        stripe_id: &str,
+        order_id: &OrderId,
+        stripe_id: &IntentId,
         amount_cents: i64,
         currency: &str,
     ) -> anyhow::Result<(Payment, bool)> {
         let (payment, created) = self
             .store
-            .record(Payment::new(order_id, stripe_id, amount_cents, currency))
+            .record(Payment::new(
+                order_id.clone(),
+                stripe_id.clone(),
+                amount_cents,
+                currency,
+            ))
             .await?;
         if created {
-            tracing::info!(order.id = order_id, payment.id = %payment.id, stripe.id = stripe_id, "payment recorded");
+            tracing::info!(order.id = order_id.as_str(), payment.id = %payment.id, stripe.id = stripe_id.as_str(), "payment recorded");
         }
-        if let Ok(id) = order_id.parse::<ObjectId>() {
+        if let Ok(id) = order_id.as_str().parse::<ObjectId>() {
             self.reconcile(id).await?;
         }
         let payment = self
@@ -87,8 +93,8 @@ impl Settlement {
     /// closes its open intents once the order is over.
     pub async fn reconcile(&self, order_id: ObjectId) -> anyhow::Result<()> {
         let order = self.store.find_order(order_id).await?;
-        let hex = order_id.to_hex();
-        let payments = self.store.payments_of(&hex).await?;
+        let id = OrderId::from(order_id);
+        let payments = self.store.payments_of(&id).await?;
         let outcome = match order.as_ref().map(|o| o.status) {
             Some(OrderStatus::Cancelled) => OrderOutcome::Cancelled,
             Some(OrderStatus::Complete) => OrderOutcome::Completed {
@@ -114,19 +120,19 @@ impl Settlement {
                 Decision::Keep => {}
                 Decision::Settle => {
                     if self.store.settle(payment).await? {
-                        tracing::info!(order.id = hex, payment.id = %payment.id, "payment settled");
+                        tracing::info!(order.id = id.as_str(), payment.id = %payment.id, "payment settled");
                     }
                 }
                 Decision::Refund(reason) => {
                     if self.store.request_refund(payment, reason).await? {
-                        tracing::warn!(order.id = hex, payment.id = %payment.id, stripe.id = payment.stripe_id, reason = reason.as_str(), "payment to be refunded");
+                        tracing::warn!(order.id = id.as_str(), payment.id = %payment.id, stripe.id = payment.stripe_id.as_str(), reason = reason.as_str(), "payment to be refunded");
                         wake = true;
                     }
                 }
             }
         }
         if !matches!(outcome, OrderOutcome::Open)
-            && self.store.close_open_intents(&hex, None).await? > 0
+            && self.store.close_open_intents(&id, None).await? > 0
         {
             wake = true;
         }
@@ -138,7 +144,11 @@ impl Settlement {
 
     /// Marks the order's open intents of other cards for cancellation: the buyer starts
     /// another attempt.
-    pub async fn close_other_intents(&self, order_id: &str, method: &str) -> anyhow::Result<()> {
+    pub async fn close_other_intents(
+        &self,
+        order_id: &OrderId,
+        method: &str,
+    ) -> anyhow::Result<()> {
         if self
             .store
             .close_open_intents(order_id, Some(method))
@@ -225,7 +235,7 @@ impl Settlement {
                     .confirm_refund(payment, refund, &refund_id)
                     .await?
                 {
-                    tracing::info!(payment.id = %payment.id, order.id = payment.order_id, refund.id = refund_id, "refund confirmed");
+                    tracing::info!(payment.id = %payment.id, order.id = payment.order_id.as_str(), refund.id = refund_id, "refund confirmed");
                 }
             }
             Ok(RefundOutcome::Pending { refund_id }) => {
@@ -234,7 +244,7 @@ impl Settlement {
                     .await?;
             }
             Ok(RefundOutcome::Failed { refund_id, reason }) => {
-                tracing::error!(payment.id = %payment.id, order.id = payment.order_id, refund.id = refund_id, reason, "Stripe failed the refund; it needs a person");
+                tracing::error!(payment.id = %payment.id, order.id = payment.order_id.as_str(), refund.id = refund_id, reason, "Stripe failed the refund; it needs a person");
                 self.store
                     .fail_refund(payment, refund, &refund_id, &reason)
                     .await?;
@@ -266,11 +276,11 @@ impl Settlement {
     /// One attempt at cancelling an open intent. One that succeeded meanwhile is
     /// recorded, and refunded by the usual rules.
     async fn close(&self, intent: &Intent) -> anyhow::Result<()> {
-        match self.gateway.cancel_intent(&intent.id).await {
+        match self.gateway.cancel_intent(intent.id.as_str()).await {
             Ok(IntentState::Canceled) => {
                 tracing::info!(
-                    stripe.id = intent.id,
-                    order.id = intent.order_id,
+                    stripe.id = intent.id.as_str(),
+                    order.id = intent.order_id.as_str(),
                     "open intent cancelled"
                 );
                 self.store.set_intent_status(&intent.id, "canceled").await?;
@@ -280,8 +290,8 @@ impl Settlement {
                 currency,
             }) => {
                 tracing::warn!(
-                    stripe.id = intent.id,
-                    order.id = intent.order_id,
+                    stripe.id = intent.id.as_str(),
+                    order.id = intent.order_id.as_str(),
                     "intent to cancel had succeeded; recording it"
                 );
                 self.record(&intent.order_id, &intent.id, amount_cents, &currency)
@@ -295,7 +305,7 @@ impl Settlement {
                 self.retry_close(intent).await?;
             }
             Err(err) => {
-                tracing::warn!(stripe.id = intent.id, error = %err, "cannot cancel the intent yet; retrying");
+                tracing::warn!(stripe.id = intent.id.as_str(), error = %err, "cannot cancel the intent yet; retrying");
                 self.retry_close(intent).await?;
             }
         }

@@ -17,7 +17,9 @@ use futures::TryStreamExt;
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{OPEN_INTENT_STATUSES, OrderStatus, PaymentState, RefundReason};
+use crate::domain::{
+    IntentId, OPEN_INTENT_STATUSES, OrderId, OrderStatus, PaymentState, RefundReason,
+};
 use crate::replica::OrderReplica;
 
 /// A successful PaymentIntent, recorded once (a unique index on `stripeId`).
@@ -26,8 +28,8 @@ use crate::replica::OrderReplica;
 pub struct Payment {
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    pub order_id: String,
-    pub stripe_id: String,
+    pub order_id: OrderId,
+    pub stripe_id: IntentId,
     pub amount_cents: i64,
     pub currency: String,
     pub created_at: bson::DateTime,
@@ -58,11 +60,11 @@ pub struct RefundRecord {
 }
 
 impl Payment {
-    pub fn new(order_id: &str, stripe_id: &str, amount_cents: i64, currency: &str) -> Self {
+    pub fn new(order_id: OrderId, stripe_id: IntentId, amount_cents: i64, currency: &str) -> Self {
         Self {
             id: ObjectId::new(),
-            order_id: order_id.to_owned(),
-            stripe_id: stripe_id.to_owned(),
+            order_id,
+            stripe_id,
             amount_cents,
             currency: currency.to_owned(),
             created_at: bson::DateTime::now(),
@@ -74,8 +76,8 @@ impl Payment {
     pub fn created_event(&self) -> PaymentCreated {
         PaymentCreated {
             id: self.id.to_hex(),
-            order_id: self.order_id.clone(),
-            stripe_id: self.stripe_id.clone(),
+            order_id: self.order_id.to_string(),
+            stripe_id: self.stripe_id.to_string(),
             amount_cents: self.amount_cents,
             currency: self.currency.clone(),
             version: 0,
@@ -86,8 +88,8 @@ impl Payment {
         PaymentRefunded {
             id: refund.id.to_hex(),
             payment_id: self.id.to_hex(),
-            order_id: self.order_id.clone(),
-            stripe_id: self.stripe_id.clone(),
+            order_id: self.order_id.to_string(),
+            stripe_id: self.stripe_id.to_string(),
             refund_id: refund_id.to_owned(),
             amount_cents: self.amount_cents,
             currency: self.currency.clone(),
@@ -102,8 +104,8 @@ impl Payment {
 pub struct Intent {
     /// Stripe's `pi_…` (never 24 hex digits, see docs/STORE-CONTRACT.md).
     #[serde(rename = "_id")]
-    pub id: String,
-    pub order_id: String,
+    pub id: IntentId,
+    pub order_id: OrderId,
     pub payment_method: String,
     /// Stripe's status as last seen.
     pub status: String,
@@ -273,10 +275,10 @@ impl Store {
     // ---- payments ----
 
     /// Every payment of an order, in the order they were recorded.
-    pub async fn payments_of(&self, order_id: &str) -> StoreResult<Vec<Payment>> {
+    pub async fn payments_of(&self, order_id: &OrderId) -> StoreResult<Vec<Payment>> {
         Ok(self
             .payments
-            .find(doc! {"orderId": order_id})
+            .find(doc! {"orderId": order_id.as_str()})
             .sort(doc! {"_id": 1})
             .await?
             .try_collect()
@@ -284,11 +286,11 @@ impl Store {
     }
 
     /// Whether the order has money that is kept (not refunded or being refunded).
-    pub async fn is_paid(&self, order_id: &str) -> StoreResult<bool> {
+    pub async fn is_paid(&self, order_id: &OrderId) -> StoreResult<bool> {
         let kept = [PaymentState::Succeeded, PaymentState::Settled].map(PaymentState::as_str);
         Ok(self
             .payments
-            .find_one(doc! {"orderId": order_id, "state": {"$in": kept.to_vec()}})
+            .find_one(doc! {"orderId": order_id.as_str(), "state": {"$in": kept.to_vec()}})
             .await?
             .is_some())
     }
@@ -315,7 +317,7 @@ impl Store {
             Inserted::Duplicate => {
                 let existing = self
                     .payments
-                    .find_one(doc! {"stripeId": &payment.stripe_id})
+                    .find_one(doc! {"stripeId": payment.stripe_id.as_str()})
                     .await?
                     .ok_or_else(|| {
                         StoreError::Inconsistent(format!(
@@ -489,11 +491,11 @@ impl Store {
 
     /// Makes a pending refund of this intent's payment due now (Stripe said something
     /// about it). False when there is none.
-    pub async fn refund_due_now(&self, stripe_id: &str) -> StoreResult<bool> {
+    pub async fn refund_due_now(&self, stripe_id: &IntentId) -> StoreResult<bool> {
         let result = self
             .payments
             .update_one(
-                doc! {"stripeId": stripe_id, "state": PaymentState::RefundPending.as_str()},
+                doc! {"stripeId": stripe_id.as_str(), "state": PaymentState::RefundPending.as_str()},
                 doc! {"$set": {"refund.nextAttemptAt": bson::DateTime::now()}},
             )
             .await?;
@@ -505,14 +507,14 @@ impl Store {
     /// Remembers an intent payments created (or its newer status).
     pub async fn remember_intent(
         &self,
-        order_id: &str,
-        stripe_id: &str,
+        order_id: &OrderId,
+        stripe_id: &IntentId,
         payment_method: &str,
         status: &str,
     ) -> StoreResult<()> {
         let intent = Intent {
-            id: stripe_id.to_owned(),
-            order_id: order_id.to_owned(),
+            id: stripe_id.clone(),
+            order_id: order_id.clone(),
             payment_method: payment_method.to_owned(),
             status: status.to_owned(),
             close_due: false,
@@ -527,7 +529,7 @@ impl Store {
 
     /// A newer status of a known intent; a final one (succeeded, canceled) never
     /// changes again, and ends any pending cancellation. False when nothing changed.
-    pub async fn set_intent_status(&self, stripe_id: &str, status: &str) -> StoreResult<bool> {
+    pub async fn set_intent_status(&self, stripe_id: &IntentId, status: &str) -> StoreResult<bool> {
         let mut set = doc! {"status": status};
         if FINAL_INTENT_STATUSES.contains(&status) {
             set.insert("closeDue", false);
@@ -535,7 +537,7 @@ impl Store {
         let result = self
             .intents
             .update_one(
-                doc! {"_id": stripe_id, "status": {"$nin": FINAL_INTENT_STATUSES.to_vec()}},
+                doc! {"_id": stripe_id.as_str(), "status": {"$nin": FINAL_INTENT_STATUSES.to_vec()}},
                 doc! {"$set": set},
             )
             .await?;
@@ -546,11 +548,11 @@ impl Store {
     /// `except_method`, the attempt being made); how many were marked.
     pub async fn close_open_intents(
         &self,
-        order_id: &str,
+        order_id: &OrderId,
         except_method: Option<&str>,
     ) -> StoreResult<u64> {
         let mut filter = doc! {
-            "orderId": order_id,
+            "orderId": order_id.as_str(),
             "status": {"$in": OPEN_INTENT_STATUSES.to_vec()},
             "closeDue": false,
         };
@@ -583,7 +585,7 @@ impl Store {
         let result = self
             .intents
             .update_one(
-                doc! {"_id": &intent.id, "closeDue": true, "nextAttemptAt": intent.next_attempt_at},
+                doc! {"_id": intent.id.as_str(), "closeDue": true, "nextAttemptAt": intent.next_attempt_at},
                 doc! {"$set": {"nextAttemptAt": at(until)}},
             )
             .await?;
@@ -593,7 +595,7 @@ impl Store {
     pub async fn retry_close(&self, intent: &Intent, next: DateTime<Utc>) -> StoreResult<()> {
         self.intents
             .update_one(
-                doc! {"_id": &intent.id, "closeDue": true},
+                doc! {"_id": intent.id.as_str(), "closeDue": true},
                 doc! {"$set": {"nextAttemptAt": at(next), "attempts": intent.attempts + 1}},
             )
             .await?;

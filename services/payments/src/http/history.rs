@@ -109,7 +109,7 @@ impl OrderPayments {
                 .iter()
                 .map(|p| PaymentView {
                     id: p.id.to_hex(),
-                    stripe_id: p.stripe_id.clone(),
+                    stripe_id: p.stripe_id.to_string(),
                     amount: units(p.amount_cents),
                     currency: p.currency.clone(),
                     status: p.state.as_str(),
@@ -153,6 +153,6 @@ pub async fn list_payments(
     if order.user_id != user.id {
         return Err(ApiError::Forbidden("Not your order".into()));
     }
-    let payments = store.payments_of(&order_id.to_hex()).await?;
+    let payments = store.payments_of(&order_id.into()).await?;
     Ok(Json(OrderPayments::of(order_id.to_hex(), &payments)))
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::OrderStatus;
+use crate::domain::{IntentId, OrderId, OrderStatus};
 use crate::gateway::{Charge, ChargeOutcome, GatewayError};
 use crate::replica::OrderReplica;
 use crate::state::AppState;
@@ -90,8 +90,8 @@ impl From<&Payment> for PaymentCreatedView {
     fn from(payment: &Payment) -> Self {
         Self {
             id: payment.id.to_hex(),
-            order_id: payment.order_id.clone(),
-            stripe_id: payment.stripe_id.clone(),
+            order_id: payment.order_id.to_string(),
+            stripe_id: payment.stripe_id.to_string(),
             status: "succeeded",
         }
     }
@@ -180,7 +180,7 @@ pub async fn create_payment(
 }
 
 async fn check_payable(state: &AppState, order: &OrderReplica) -> ApiResult<()> {
-    let paid = state.store.is_paid(&order.id.to_hex()).await?;
+    let paid = state.store.is_paid(&order.id.into()).await?;
     match order.status {
         OrderStatus::Cancelled => Err(ApiError::Conflict(
             "Cannot pay for a cancelled order".into(),
@@ -206,7 +206,7 @@ async fn charge(
         .ok_or_else(|| not_found("Order"))?;
     check_payable(state, &order).await?;
     let charge = Charge {
-        order_id: order.id.to_hex(),
+        order_id: order.id.into(),
         amount_cents: order.price_cents,
         currency: state.settlement.currency.clone(),
         payment_method,
@@ -226,7 +226,7 @@ async fn charge(
         .map_err(|err| match err {
             GatewayError::Unavailable(reason) => {
                 tracing::warn!(
-                    order.id = charge.order_id,
+                    order.id = charge.order_id.as_str(),
                     reason,
                     "payment provider unavailable"
                 );
@@ -242,7 +242,7 @@ async fn charge(
             }
             GatewayError::Rejected { message, .. } => {
                 tracing::warn!(
-                    order.id = charge.order_id,
+                    order.id = charge.order_id.as_str(),
                     message,
                     "payment provider refused the request"
                 );
@@ -361,12 +361,13 @@ pub async fn stripe_webhook(
                         .into(),
                 ));
             };
+            let (stripe_id, order_id) = (IntentId::from(stripe_id), OrderId::from(order_id));
             state
                 .store
-                .set_intent_status(stripe_id, "succeeded")
+                .set_intent_status(&stripe_id, "succeeded")
                 .await?;
             let (_, created) = settlement
-                .record(order_id, stripe_id, amount, currency)
+                .record(&order_id, &stripe_id, amount, currency)
                 .await
                 .map_err(ApiError::Internal)?;
             created
@@ -380,7 +381,10 @@ pub async fn stripe_webhook(
                     "payment_intent event without id or status".into(),
                 ));
             };
-            state.store.set_intent_status(stripe_id, status).await?
+            state
+                .store
+                .set_intent_status(&IntentId::from(stripe_id), status)
+                .await?
         }
         // Stripe says something about a refund: the worker asks Stripe where it stands
         // now (a signed event is still only a hint; the answer to our own call is what
@@ -392,7 +396,10 @@ pub async fn stripe_webhook(
                     handled: false,
                 }));
             };
-            let due = state.store.refund_due_now(stripe_id).await?;
+            let due = state
+                .store
+                .refund_due_now(&IntentId::from(stripe_id))
+                .await?;
             if due {
                 settlement.wake();
             }
