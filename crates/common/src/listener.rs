@@ -108,6 +108,9 @@ impl ListenerOptions {
 /// needed for correctness, only to share a backlog among replicas.
 const BATCH: usize = 10;
 
+/// How long a pull request waits on the server for messages before another is made.
+const PULL_WAIT: Duration = Duration::from_secs(5);
+
 /// The longest pause between two deliveries of a retried message.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -248,38 +251,49 @@ where
     /// replica that died waits for another.
     async fn run(self, consumer: PullConsumer, shutdown: CancellationToken) {
         let consumer_name = &self.consumer;
-        // Pulled and not handled yet; outlives a pull stream that ends.
-        let mut held = VecDeque::<Message>::new();
-        loop {
-            let mut messages = match consumer
-                .stream()
-                .max_messages_per_batch(BATCH)
-                .messages()
-                .await
-            {
-                Ok(messages) => messages,
-                Err(err) => {
-                    tracing::warn!(consumer = consumer_name, error = %err, "cannot pull; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return release(held).await,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+        let period = self.options.keepalive_period();
+        // One clock for everything held: a message waiting behind quick handlers is kept
+        // alive as surely as one behind a slow handler.
+        let mut keepalive = tokio::time::interval(period);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !shutdown.is_cancelled() {
+            // One request of at most BATCH messages, the next only when all of it is
+            // handled: the server never hands this replica more than it keeps alive (a
+            // self-refilling pull would leave messages unseen in the client's buffer).
+            let pull = consumer
+                .batch()
+                .max_messages(BATCH)
+                .expires(PULL_WAIT)
+                .messages();
+            let mut batch = tokio::select! {
+                () = shutdown.cancelled() => return,
+                pull = pull => match pull {
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        tracing::warn!(consumer = consumer_name, error = %err, "cannot pull; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        }
                     }
-                }
+                },
             };
+            // Pulled and not handled yet.
+            let mut held = VecDeque::<Message>::new();
             let mut ended = false;
-            while !ended || !held.is_empty() {
+            loop {
                 let message = match held.pop_front() {
                     Some(message) => message,
+                    None if ended => break,
                     None => {
                         let next = tokio::select! {
                             () = shutdown.cancelled() => return,
-                            next = messages.next() => next,
+                            next = batch.next() => next,
                         };
                         match next {
                             Some(Ok(message)) => message,
-                            // Heartbeat hiccups and reconnects: the stream goes on.
                             Some(Err(err)) => {
-                                tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+                                tracing::debug!(consumer = consumer_name, error = %err, "pull error");
                                 continue;
                             }
                             None => break,
@@ -288,24 +302,26 @@ where
                 };
                 let work = self.process(&message);
                 tokio::pin!(work);
-                let period = self.options.keepalive_period();
-                let mut keepalive =
-                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                 loop {
                     tokio::select! {
                         () = &mut work => break,
                         _ = keepalive.tick() => {
                             keep_alive(std::iter::once(&message).chain(held.iter())).await;
                         }
-                        // Take what the pull delivers at once, so nothing waits unseen in
-                        // the client's buffer where it could not be kept alive.
-                        next = messages.next(), if !ended && held.len() < BATCH => match next {
+                        // Take the rest of the batch as it comes, to keep it alive.
+                        next = batch.next(), if !ended => match next {
                             Some(Ok(pulled)) => held.push_back(pulled),
                             Some(Err(err)) => {
-                                tracing::debug!(consumer = consumer_name, error = %err, "pull stream error");
+                                tracing::debug!(consumer = consumer_name, error = %err, "pull error");
                             }
                             None => ended = true,
                         },
+                        // Stopping: what was not started goes to another replica now;
+                        // the handling under way finishes.
+                        () = shutdown.cancelled(), if !ended => {
+                            ended = true;
+                            release(std::mem::take(&mut held)).await;
+                        }
                     }
                 }
                 if shutdown.is_cancelled() {
@@ -437,7 +453,7 @@ where
     }
 
     /// Runs the handler in a task of its own, so that a panic is caught, and bounded by
-    /// the ack wait: a stuck handler is aborted, so it never overlaps its own redelivery.
+    /// the handler timeout: a stuck handler is aborted and its message retried.
     /// It runs under the id of the request that caused the event: its log lines carry it,
     /// and so do the events it causes.
     async fn handle(&self, envelope: Envelope<E>, cause: Cause) -> Outcome {

@@ -669,3 +669,17 @@ async fn a_handler_slower_than_the_ack_wait_is_not_redelivered_while_it_runs() {
     };
     assert_each_handled_once_by_two_replicas(options, 8, takes, Duration::from_secs(2)).await;
 }
+
+/// The review's finding: a backlog of handlers each quicker than the keep-alive period,
+/// whose messages wait behind one another longer than the ack wait, must still keep every
+/// waiting message alive.
+#[tokio::test]
+async fn a_backlog_of_quick_handlers_longer_than_the_ack_wait_is_handled_once() {
+    let options = ListenerOptions {
+        ack_wait: Duration::from_secs(2),
+        ..ListenerOptions::default()
+    };
+    // Twelve events of half a second: a batch of ten waits up to 5 s in one replica.
+    let takes = |_: &str| Duration::from_millis(500);
+    assert_each_handled_once_by_two_replicas(options, 12, takes, Duration::from_secs(2)).await;
+}
