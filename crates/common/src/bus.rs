@@ -214,8 +214,16 @@ impl Bus {
             .await
             .with_context(|| format!("looking up or creating stream {name}"))?;
         let found = &stream.cached_info().config;
-        if found.subjects != config.subjects
-            || found.duplicate_window != config.duplicate_window
+        // Every service may create the stream when it is missing, so whichever comes first
+        // on a fresh server chose its settings: one that copies events elsewhere would leak
+        // them (the reset tokens) past the permissions. Refused, loudly, by every service.
+        if let Some(problem) = leaks(found, &config) {
+            bail!(
+                "stream {name} {problem}: refusing to use it; recreate it as the NATS admin \
+                 user (`gittix stream`)"
+            );
+        }
+        if found.duplicate_window != config.duplicate_window
             || found.max_age != config.max_age
             || found.num_replicas != config.num_replicas
         {
@@ -464,10 +472,57 @@ fn truncate_header(reason: &str) -> String {
         .collect()
 }
 
+/// What makes a stream's settings copy or move events out of sight of the subject
+/// permissions: other subjects than ours, a republish, a mirror, sources or a transform.
+fn leaks(found: &stream::Config, expected: &stream::Config) -> Option<&'static str> {
+    if found.subjects != expected.subjects {
+        Some("holds other subjects than this deployment's")
+    } else if found.republish.is_some() {
+        Some("republishes its messages")
+    } else if found.mirror.is_some() || found.sources.as_ref().is_some_and(|s| !s.is_empty()) {
+        Some("mirrors or sources another stream")
+    } else if found.subject_transform.is_some() {
+        Some("transforms its subjects")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_stream_that_copies_events_elsewhere_leaks() {
+        let ours = stream::Config {
+            subjects: vec!["gittix.>".into()],
+            ..Default::default()
+        };
+        assert_eq!(leaks(&ours.clone(), &ours), None);
+        let wider = stream::Config {
+            subjects: vec![">".into()],
+            ..ours.clone()
+        };
+        let republished = stream::Config {
+            republish: Some(stream::Republish {
+                source: "gittix.user.password_reset_requested".into(),
+                destination: "_INBOX_tickets.x".into(),
+                headers_only: false,
+            }),
+            ..ours.clone()
+        };
+        let sourced = stream::Config {
+            sources: Some(vec![stream::Source {
+                name: "OTHER".into(),
+                ..Default::default()
+            }]),
+            ..ours.clone()
+        };
+        for copy in [wider, republished, sourced] {
+            assert!(leaks(&copy, &ours).is_some(), "{copy:?}");
+        }
+    }
 
     #[test]
     fn credentials_never_reach_the_logs() {

@@ -339,3 +339,40 @@ async fn each_service_may_do_what_the_model_says_and_nothing_else() {
     assert!(wrong.is_err(), "a wrong password connected");
     stop.cancel();
 }
+
+/// Any service may create the stream when it is missing, so a compromised one could create
+/// it first, to republish the reset tokens to its own inbox. Every service, auth (which
+/// publishes the tokens) first, must then refuse to use that stream.
+#[tokio::test]
+async fn services_refuse_a_stream_created_to_copy_events_elsewhere() {
+    common::telemetry::init_for_tests();
+    let server = start_server();
+    let tickets = async_nats::ConnectOptions::new()
+        .user_and_password("tickets".into(), server.password("tickets"))
+        .custom_inbox_prefix(common::bus_permissions::inbox_prefix("tickets"))
+        .connect(&server.url)
+        .await
+        .unwrap();
+    let created = jetstream::new(tickets)
+        .create_stream(jetstream::stream::Config {
+            name: STREAM.into(),
+            subjects: vec![format!("{PREFIX}.>")],
+            republish: Some(jetstream::stream::Republish {
+                source: format!("{PREFIX}.user.password_reset_requested"),
+                destination: "_INBOX_tickets.stolen".into(),
+                headers_only: false,
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert!(created.is_ok(), "the server refused it: {created:?}");
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        Bus::connect(&server.config("auth"), "auth"),
+    )
+    .await
+    .unwrap()
+    .err()
+    .expect("auth used a stream that republishes the reset tokens");
+    assert!(format!("{refused:#}").contains("republishes"), "{refused:#}");
+}
