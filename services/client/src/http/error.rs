@@ -4,6 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use common::error::ErrorCause;
 
 use crate::backend::{BackendError, Upstream};
 use crate::http::views::Layout;
@@ -82,6 +83,8 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        // A 5xx's cause rides on the response to the one line that logs the request.
+        let mut cause = None;
         let (status, heading, message) = match &self {
             Self::SignIn { next } => {
                 let target = match next {
@@ -120,7 +123,7 @@ impl IntoResponse for PageError {
                 )
             }
             Self::Unavailable { service, reason } => {
-                tracing::warn!(service = service.name(), reason, "service unavailable");
+                cause = Some(format!("{} unavailable: {reason}", service.name()));
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Temporarily unavailable",
@@ -131,7 +134,7 @@ impl IntoResponse for PageError {
                 )
             }
             Self::Internal(err) => {
-                tracing::error!(error = ?err, "page failed");
+                cause = Some(format!("{err:?}"));
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
@@ -146,6 +149,9 @@ impl IntoResponse for PageError {
             status: status.as_u16(),
         };
         let mut response = (status, page).into_response();
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(ErrorCause(cause.into()));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -167,4 +173,32 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 5xx page is logged once, by the line that logs the finished request: its cause
+    /// rides on the response for that line, and never reaches the page.
+    #[test]
+    fn a_failed_page_carries_its_cause_to_the_request_log_not_to_the_visitor() {
+        let response = PageError::Internal(anyhow::anyhow!("the template broke")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response
+            .extensions()
+            .get::<ErrorCause>()
+            .map(|c| c.0.to_string());
+        assert!(cause.is_some_and(|c| c.contains("the template broke")));
+        let unavailable = PageError::Unavailable {
+            service: Upstream::Orders,
+            reason: "connection refused".into(),
+        }
+        .into_response();
+        let cause = unavailable
+            .extensions()
+            .get::<ErrorCause>()
+            .map(|c| c.0.to_string());
+        assert!(cause.is_some_and(|c| c.contains("connection refused")));
+    }
 }
