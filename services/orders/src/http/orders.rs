@@ -245,10 +245,12 @@ pub async fn list_orders(
     ))
 }
 
-async fn own_order(state: &AppState, user_id: &str, id: &str) -> ApiResult<Order> {
+/// The order `id` if `user_id` placed it (the id parsed by the caller, so the two
+/// cannot be swapped).
+async fn own_order(state: &AppState, user_id: &str, id: ObjectId) -> ApiResult<Order> {
     let order = state
         .store
-        .find(parse_id(id, "Order")?)
+        .find(id)
         .await?
         .ok_or_else(|| not_found("Order"))?;
     if order.user_id != user_id {
@@ -278,7 +280,7 @@ pub async fn show_order(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OrderView>> {
     Ok(Json(OrderView::from(
-        &own_order(&state, &user.id, &id).await?,
+        &own_order(&state, &user.id, parse_id(&id, "Order")?).await?,
     )))
 }
 
