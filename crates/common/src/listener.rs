@@ -220,9 +220,9 @@ async fn create_consumer<E: Event>(
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
             ack_wait: options.ack_wait,
-            // One more than we count, so the server never drops a message before we
-            // have dead-lettered it ourselves.
-            max_deliver: options.max_deliver + 1,
+            // Unlimited: the listener counts deliveries and dead-letters at its own limit,
+            // and a message whose dead-lettering failed must come again, not be dropped.
+            max_deliver: -1,
             ..Default::default()
         })
         .await
@@ -407,13 +407,14 @@ where
                     )
                     .await
                 {
-                    // Not stored as a dead letter: leave it to be redelivered.
+                    // Not stored as a dead letter: deliver it again, to try again.
                     tracing::error!(error = ?err, "cannot dead-letter; will be redelivered");
-                    return;
+                    AckKind::Nak(Some(retry_delay(Duration::from_secs(1), delivered)))
+                } else {
+                    metrics::counter!("events_dead_lettered_total", "consumer" => consumer.clone())
+                        .increment(1);
+                    AckKind::Term
                 }
-                metrics::counter!("events_dead_lettered_total", "consumer" => consumer.clone())
-                    .increment(1);
-                AckKind::Term
             }
         };
         if let Err(err) = message.ack_with(ack).await {

@@ -400,13 +400,12 @@ async fn a_malformed_pending_event_is_dropped_without_blocking_the_others() {
 #[tokio::test]
 async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
     let bus = test_bus().await;
-    let start = |max_deliver: i64| {
+    let start = |ack_wait: u64| {
         let bus = bus.clone();
         async move {
             let stop = CancellationToken::new();
             let options = ListenerOptions {
-                ack_wait: Duration::from_secs(5),
-                max_deliver,
+                ack_wait: Duration::from_secs(ack_wait),
                 ..ListenerOptions::default()
             };
             listener::spawn(
@@ -421,7 +420,7 @@ async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
             stop.cancel();
         }
     };
-    start(3).await;
+    start(5).await;
     start(7).await;
     let stream = bus.jetstream().get_stream(bus.stream_name()).await.unwrap();
     let mut consumer = stream
@@ -431,7 +430,10 @@ async fn a_restart_with_new_listener_settings_updates_the_durable_consumer() {
         ))
         .await
         .unwrap();
-    assert_eq!(consumer.info().await.unwrap().config.max_deliver, 8);
+    let config = consumer.info().await.unwrap().config.clone();
+    assert_eq!(config.ack_wait, Duration::from_secs(7));
+    // The server never drops a message: the listener dead-letters at its own count.
+    assert_eq!(config.max_deliver, -1);
 }
 
 #[tokio::test]
