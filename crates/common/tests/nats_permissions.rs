@@ -374,5 +374,8 @@ async fn services_refuse_a_stream_created_to_copy_events_elsewhere() {
     .unwrap()
     .err()
     .expect("auth used a stream that republishes the reset tokens");
-    assert!(format!("{refused:#}").contains("republishes"), "{refused:#}");
+    assert!(
+        format!("{refused:#}").contains("republishes"),
+        "{refused:#}"
+    );
 }
