@@ -86,9 +86,23 @@ def load_kustomizations() -> dict[Path, dict]:
     return {path: yaml.safe_load(path.read_text()) for path in NATS_KUSTOMIZATIONS}
 
 
-def check_chart(kustomizations: dict[Path, dict] | None = None, chart_dir: Path = CHART_DIR) -> Problems:
-    """Each NATS kustomization renders the vendored chart at the pinned version, from no repo."""
+CHART_PIN = K8S / "charts" / "Chart.yaml"
+CHART_REPO = "https://nats-io.github.io/k8s/helm/charts/"
+
+
+def check_chart(
+    kustomizations: dict[Path, dict] | None = None, chart_dir: Path = CHART_DIR, pin: dict | None = None
+) -> Problems:
+    """Each NATS kustomization renders the vendored chart at the pinned version, from no repo,
+    and the dependency Dependabot watches (charts/Chart.yaml) names that version."""
     problems: Problems = []
+    pin = pin if pin is not None else yaml.safe_load(CHART_PIN.read_text()) if CHART_PIN.exists() else {}
+    watched = [d for d in pin.get("dependencies") or [] if d.get("name") == "nats"]
+    if len(watched) != 1 or str(watched[0].get("version")) != CHART_VERSION or watched[0].get("repository") != CHART_REPO:
+        problems.append(
+            f"{CHART_PIN.relative_to(ROOT)}: its nats dependency {watched} is not nats {CHART_VERSION} from {CHART_REPO}: "
+            "vendor that version (infra/k8s/charts/README.md) or set the pin back"
+        )
     chart_yaml = chart_dir / "nats" / "Chart.yaml"
     if not chart_yaml.exists():
         return [f"{chart_yaml.relative_to(ROOT)} is missing: the chart is not vendored"]
@@ -607,6 +621,7 @@ def self_tests(dev: list[dict], staging: list[dict], prod: list[dict], env_rows,
         ("nats: skaffold's prod profile renders without --enable-helm", lambda: skaffold_edit(lambda d: prod_profile(d)["manifests"]["kustomize"].pop("buildArgs"))),
         ("nats: the chart pulled from a repository", lambda: check_chart(kustomization_edit(lambda c: c.update(repo="https://nats-io.github.io/k8s/helm/charts/")))),
         ("nats: another chart version than the vendored one", lambda: check_chart(kustomization_edit(lambda c: c.update(version="1.3.16")))),
+        ("nats: Dependabot's pin bumped, the vendored chart not", lambda: check_chart(pin={"dependencies": [{"name": "nats", "version": "2.12.5", "repository": CHART_REPO}]})),
         ("nats: the vendored chart removed (the render must not fetch it)", render_without_chart),
         ("nats: a NATS server older than 2.10", lambda: check_servers(mutate(dev, "StatefulSet", "nats", lambda d: nats_container(d).update(image="nats:2.9.25-alpine")), "dev")),
         ("nats: one server in prod", lambda: check_servers(mutate(prod, "StatefulSet", "nats", lambda d: d["spec"].update(replicas=1)), "prod")),
