@@ -33,6 +33,9 @@ pub enum Outcome {
     /// Not now: deliver again after the delay (a transient failure, or an earlier event
     /// has not arrived yet).
     Retry(Duration),
+    /// Not now: deliver again with the usual backoff, but no later than this (the handler
+    /// knows when waiting longer stops making sense, e.g. when another's claim turns old).
+    RetryBefore(Duration),
     /// Never: dead-letter it with this reason.
     Reject(String),
     /// Not yet: the record this event changes is behind it (an earlier event is missing).
@@ -367,14 +370,16 @@ where
             self.request_resync(resync, delivered).await;
         }
         let outcome = match outcome {
-            Outcome::Retry(_) | Outcome::Behind { .. } if delivered >= self.options.max_deliver => {
+            Outcome::Retry(_) | Outcome::RetryBefore(_) | Outcome::Behind { .. }
+                if delivered >= self.options.max_deliver =>
+            {
                 Outcome::Reject(format!("gave up after {delivered} deliveries"))
             }
             other => other,
         };
         let kind = match &outcome {
             Outcome::Ack => "ack",
-            Outcome::Retry(_) => "retry",
+            Outcome::Retry(_) | Outcome::RetryBefore(_) => "retry",
             Outcome::Behind { .. } => "behind",
             Outcome::Reject(_) => "dead_letter",
         };
@@ -387,6 +392,9 @@ where
         let ack = match outcome {
             Outcome::Ack => AckKind::Ack,
             Outcome::Retry(delay) => AckKind::Nak(Some(retry_delay(delay, delivered))),
+            Outcome::RetryBefore(latest) => {
+                AckKind::Nak(Some(retry_delay(Duration::ZERO, delivered).min(latest)))
+            }
             Outcome::Behind { .. } => {
                 AckKind::Nak(Some(retry_delay(Duration::from_millis(500), delivered)))
             }

@@ -9,11 +9,11 @@
 //!
 //! - a process that dies between claim and send loses that email: a later delivery finds
 //!   the claim still `claimed`, logs it and counts it in `emails_possibly_lost_total`. Only
-//!   once the claim is older than a handler may run ([`claim_in_flight`], 44 s): before that its
-//!   holder may still be sending (the listener pulls in batches and the ack wait starts at
-//!   the pull, so a redelivery to another replica can overlap the first delivery's
-//!   handling), and may yet release it after a refusal, so the later delivery retries
-//!   shortly instead of acking — acking then would lose an email the holder gives back;
+//!   once the claim is older than a handler may run ([`claim_in_flight`], 45 s): before that its
+//!   holder may still be sending (a holder cut off from NATS for longer than the ack wait
+//!   runs on while its event goes to another replica), and may yet release it after a
+//!   refusal, so the later delivery looks again when the claim turns old instead of acking
+//!   now — acking then would lose an email the holder gives back;
 //! - a send whose outcome is unknown (a timeout or a dropped connection after the message
 //!   was handed over) is recorded `unknown`, logged and counted the same way, never
 //!   retried.
@@ -55,15 +55,16 @@ pub fn claim_in_flight() -> Duration {
 /// See [`claim_in_flight`].
 pub const CLAIM_MARGIN: Duration = Duration::from_secs(15);
 
-/// How soon a delivery that found the email claimed by a holder that may still be running
-/// (or the record gone in between) tries again (the listener backs off from there).
+/// How soon a delivery that found the email's record gone in between tries again (the
+/// listener backs off from there); a claim that turns old sooner is looked at after this.
 const RETRY_CLAIMED: Duration = Duration::from_secs(1);
 
 /// What a delivery does with an email another delivery claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
-    /// Its holder may still be sending, and may give it back: retry shortly.
-    Wait,
+    /// Its holder may still be sending, and may give it back: look again when this much
+    /// more time has passed, when the claim stops counting as in flight.
+    Wait(Duration),
     /// Sent, outcome unknown, or claimed by a holder that died (possibly lost): ack.
     Suppress,
 }
@@ -77,7 +78,8 @@ pub fn taken(found: &Delivery, now: bson::DateTime) -> Taken {
                 .saturating_sub(found.claimed_at.timestamp_millis());
             let in_flight = i64::try_from(claim_in_flight().as_millis()).unwrap_or(i64::MAX);
             if age < in_flight {
-                Taken::Wait
+                let left = u64::try_from(in_flight - age).unwrap_or(0);
+                Taken::Wait(Duration::from_millis(left))
             } else {
                 Taken::Suppress
             }
@@ -180,13 +182,17 @@ impl Postman {
         let claim = match self.store.claim(&key, event_id, template).await {
             Ok(Claim::Won(claim)) => claim,
             Ok(Claim::Taken(found)) => match taken(&found, bson::DateTime::now()) {
-                Taken::Wait => {
+                Taken::Wait(left) => {
                     tracing::info!(
                         template = name,
                         delivery = key,
                         "email claimed by a delivery that may still be sending; will look again"
                     );
-                    return Outcome::Retry(RETRY_CLAIMED);
+                    // Soon (the holder may give it back), and never after the claim stops
+                    // counting as in flight: the listener's backoff alone would overshoot
+                    // that by up to a minute, and a holder that died would hold its event
+                    // that much longer.
+                    return Outcome::RetryBefore(left.max(RETRY_CLAIMED));
                 }
                 Taken::Suppress => return suppressed(template, &key, found.state),
             },
@@ -353,12 +359,14 @@ mod tests {
         let now = bson::DateTime::now();
         assert!(claim_in_flight() > ListenerOptions::default().handler_limit());
         let young = found(DeliveryState::Claimed, Duration::from_secs(5));
-        assert_eq!(taken(&young, now), Taken::Wait);
+        assert!(
+            matches!(taken(&young, now), Taken::Wait(left) if left > claim_in_flight() - Duration::from_secs(6) && left <= claim_in_flight() - Duration::from_secs(5))
+        );
         let at_the_limit = found(
             DeliveryState::Claimed,
             ListenerOptions::default().handler_limit(),
         );
-        assert_eq!(taken(&at_the_limit, now), Taken::Wait);
+        assert!(matches!(taken(&at_the_limit, now), Taken::Wait(left) if left <= CLAIM_MARGIN));
         let old = found(
             DeliveryState::Claimed,
             claim_in_flight() + Duration::from_secs(1),
