@@ -3,6 +3,7 @@ overlay, and helpers over rendered Kubernetes objects."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -118,6 +119,17 @@ def objects(docs: list[dict], kind: str) -> list[dict]:
 
 def find(docs: list[dict], kind: str, name: str) -> list[dict]:
     return [d for d in objects(docs, kind) if name_of(d) == name]
+
+
+def mutate(docs: list[dict], kind: str, name: str, fn) -> list[dict]:
+    """A broken copy for a self-test: `docs` with `fn` applied to each `kind` named `name`."""
+    docs = copy.deepcopy(docs)
+    hits = find(docs, kind, name)
+    if not hits:
+        raise LookupError(f"self-test: no {kind} {name} to break")
+    for d in hits:
+        fn(d)
+    return docs
 
 
 def pod_spec(doc: dict) -> dict:

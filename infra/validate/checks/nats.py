@@ -43,6 +43,7 @@ from .common import (
     configmaps,
     find,
     label,
+    mutate,
     name_of,
     ns_of,
     objects,
@@ -505,15 +506,6 @@ def self_tests(dev: list[dict], staging: list[dict], prod: list[dict], env_rows,
     import copy
 
     from .common import RenderError, render
-
-    def mutate(docs, kind, name, fn):
-        docs = copy.deepcopy(docs)
-        hits = [d for d in docs if d.get("kind") == kind and name_of(d) == name]
-        if not hits:
-            raise LookupError(f"self-test: no {kind} {name} to break")
-        for d in hits:
-            fn(d)
-        return docs
 
     def nats_container(d):
         return next(c for c in pod_spec(d)["containers"] if c["name"] == "nats")

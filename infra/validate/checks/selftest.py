@@ -31,6 +31,7 @@ from .common import (
     load_service_env,
     load_yaml,
     load_yaml_all,
+    mutate,
     name_of,
     ns_of,
     objects,
@@ -59,16 +60,6 @@ from .monitoring import (
 )
 from .network import MONITORING_POLICY, check_network_policies, check_ownership, ownership
 from .routes import check_routes
-
-
-def mutate(docs: list[dict], kind: str, name: str, fn: Callable[[dict], None]) -> list[dict]:
-    docs = copy.deepcopy(docs)
-    hits = find(docs, kind, name)
-    if not hits:
-        raise LookupError(f"self-test: no {kind} {name} to break")
-    for d in hits:
-        fn(d)
-    return docs
 
 
 def drop(docs: list[dict], kind: str, name: str) -> list[dict]:

@@ -38,6 +38,7 @@ from .common import (
     find,
     kind_of,
     label,
+    mutate,
     name_of,
     ns_of,
     objects,
@@ -312,15 +313,6 @@ def check_stores(docs: list[dict], overlay: str, env_rows: dict[str, list[EnvRow
 def self_tests(dev: list[dict], staging: list[dict], prod: list[dict], env_rows, owners, network: Callable[[list[dict]], Problems]) -> list[tuple[str, Callable[[], Problems]]]:
     """(name, thunk) pairs, each a broken copy the store checks (or, given as `network`, the
     NetworkPolicy check) must fail."""
-
-    def mutate(docs, kind, name, fn):
-        docs = copy.deepcopy(docs)
-        hits = find(docs, kind, name)
-        if not hits:
-            raise LookupError(f"self-test: no {kind} {name} to break")
-        for d in hits:
-            fn(d)
-        return docs
 
     def c0(d):
         return pod_spec(d)["containers"][0]
